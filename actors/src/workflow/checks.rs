@@ -1,0 +1,165 @@
+//! Checks shared by both input forms: they see the typed [`Workflow`] and report problems under
+//! the path each field had in its own file.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::{Step, StepProperties, Workflow, properties};
+use crate::api::RuleSpec;
+use crate::names::{self, JobId};
+use crate::rules::{Action, Rule};
+use crate::validate::Problems;
+
+/// Splits a container command like a shell would.
+pub fn split_command(command: &str, file: &str, path: &str, problems: &mut Problems) -> Option<Vec<String>> {
+    match shlex::split(command) {
+        Some(words) if !words.is_empty() => Some(words),
+        Some(_) => {
+            problems.error(file, path, "is empty; remove it to use `/bin/bash /workdir/entrypoint.sh`");
+            None
+        }
+        None => {
+            problems.error(file, path, format!("`{command}` does not split into words (unbalanced quote?)"));
+            None
+        }
+    }
+}
+
+/// Parses step properties, reporting under `path`.
+pub fn properties(entries: &BTreeMap<String, Value>, file: &str, path: &str, problems: &mut Problems) -> StepProperties {
+    let (props, issues) = properties::parse(entries);
+    for issue in issues {
+        let at = crate::validate::schema::join(path, &issue.key);
+        if issue.warning {
+            problems.warn(file, at, issue.message);
+        } else {
+            problems.error(file, at, issue.message);
+        }
+    }
+    props
+}
+
+/// Parses the rules of a workflow and checks that each names a known step.
+pub fn rules(specs: &[RuleSpec], workflow: &Workflow, file: &str, base: &str, problems: &mut Problems) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let at = format!("{base}[{i}]");
+        match Rule::parse(spec) {
+            Ok(rule) => {
+                if workflow.step(&rule.metric.step).is_none() {
+                    let names: Vec<&str> = workflow.steps.iter().map(|s| s.name.as_str()).collect();
+                    problems.error(
+                        file,
+                        format!("{at}.metric"),
+                        format!(
+                            "names step `{}`, which the workflow does not have{}; steps: {}",
+                            rule.metric.step,
+                            crate::validate::did_you_mean(&rule.metric.step, names.iter().copied()),
+                            names.join(", ")
+                        ),
+                    );
+                    continue;
+                }
+                if rule.action == Action::Grow {
+                    if let Some(max) = rule.max_size.filter(|m| *m > workflow.max_size) {
+                        problems.warn(
+                            file,
+                            format!("{at}.maxSize"),
+                            format!("{max} is above cluster maxSize {}; grow stops at {}", workflow.max_size, workflow.max_size),
+                        );
+                    }
+                }
+                rules.push(rule);
+            }
+            Err(errors) => {
+                for e in errors {
+                    problems.error(file, format!("{at}.{}", e.field), e.message);
+                }
+            }
+        }
+    }
+    rules
+}
+
+/// Cross-field checks of a whole workflow.
+pub fn workflow(workflow: &Workflow, file: &str, prefix_path: &str, steps_path: &str, problems: &mut Problems) {
+    if let Err(e) = names::check_prefix(&workflow.prefix) {
+        problems.error(file, prefix_path, e);
+    }
+    if workflow.steps.is_empty() {
+        problems.error(file, steps_path, "at least one step is required");
+    }
+    let example = JobId::new(format!("{}{}", workflow.prefix, "0".repeat(crate::defaults::JOB_ID_DIGITS)));
+    let mut seen = BTreeSet::new();
+    let mut pushed: Vec<&str> = Vec::new();
+    for step in &workflow.steps {
+        check_step(step, workflow, &example, &mut seen, &pushed, problems);
+        if let Some(tag) = &step.push {
+            pushed.push(tag);
+        }
+    }
+}
+
+fn check_step<'a>(
+    step: &'a Step,
+    workflow: &Workflow,
+    example: &JobId,
+    seen: &mut BTreeSet<&'a str>,
+    pushed: &[&str],
+    problems: &mut Problems,
+) {
+    let file = step.origin.file.as_str();
+    let name_path = step.origin.path("name");
+    if step.name.is_empty() {
+        problems.error(file, name_path, "is required");
+        return;
+    }
+    if !seen.insert(step.name.as_str()) {
+        problems.error(file, &name_path, format!("step `{}` is declared twice; step names must be unique", step.name));
+    }
+    if let Err(e) = names::check_label_value(&step.name) {
+        problems.error(file, &name_path, e);
+    } else if let Err(e) = names::check_dns_label(&names::job_name(&step.name, example)) {
+        problems.error(
+            file,
+            &name_path,
+            format!("makes Job names like `{}` that {e}", names::job_name(&step.name, example)),
+        );
+    }
+    if step.nodes > workflow.max_size {
+        problems.error(
+            file,
+            step.origin.path("config.nodes"),
+            format!("{} nodes can never fit the node budget (cluster maxSize {})", step.nodes, workflow.max_size),
+        );
+    }
+    for (key, tag) in [("registry.push", &step.push), ("registry.pull", &step.pull)] {
+        if let Some(tag) = tag {
+            if let Err(e) = names::check_oci_tag(tag) {
+                problems.error(file, step.origin.path(key), format!("`{tag}` {e}"));
+            }
+        }
+    }
+    if let Some(tag) = &step.pull {
+        if !pushed.contains(&tag.as_str()) {
+            let before = if pushed.is_empty() { "no earlier step pushes anything".to_string() } else { format!("pushed before: {}", pushed.join(", ")) };
+            problems.error(
+                file,
+                step.origin.path("registry.pull"),
+                format!("tag `{tag}` is not pushed by an earlier step ({before})"),
+            );
+        }
+    }
+    for key in step.environment.keys() {
+        if key.is_empty() || key.contains('=') || key.chars().any(char::is_whitespace) {
+            problems.error(file, step.origin.path(&format!("environment[{key:?}]")), "is not a valid environment variable name");
+        }
+    }
+    if step.script.trim().is_empty() {
+        problems.warn(file, step.origin.path("script"), "is empty; the step only moves artifacts");
+    }
+    if let Err(e) = crate::jobs::script::check_template(&step.script) {
+        problems.error(file, step.origin.path("script"), e);
+    }
+}

@@ -1,0 +1,235 @@
+//! The original's workflow file + job files → [`Workflow`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde_json::Value;
+
+use super::file::{CONFIG_ALIASES, Command, JobFile, Walltime, WorkflowFile};
+use super::{KeyStyle, Origin, RegistrySettings, Step, Workflow, checks};
+use crate::defaults;
+use crate::validate::Problems;
+use crate::validate::schema::{self, Mode};
+
+/// The OpenAPI 3 schema of a file type, with every subschema inlined (the shape the CRD has).
+pub fn file_schema<T: JsonSchema>() -> Value {
+    let generator = schemars::generate::SchemaSettings::openapi3()
+        .with(|s| {
+            s.inline_subschemas = true;
+        })
+        .into_generator();
+    serde_json::to_value(generator.into_root_schema_for::<T>()).unwrap_or(Value::Null)
+}
+
+/// Checks and parses a job file's document. Aliases in `config` are resolved first.
+pub fn parse_job_file(mut doc: Value, file: &str) -> Result<(JobFile, Problems), Problems> {
+    let mut problems = Problems::new();
+    if let Some(config) = doc.get_mut("config").and_then(Value::as_object_mut) {
+        for (alias, key) in CONFIG_ALIASES {
+            if let Some(value) = config.remove(*alias) {
+                match config.get(*key) {
+                    Some(existing) if existing != &value => problems.error(
+                        file,
+                        format!("config.{alias}"),
+                        format!("conflicts with `config.{key}` ({existing}); `{alias}` is another spelling of `{key}`, keep one"),
+                    ),
+                    _ => {
+                        config.insert(key.to_string(), value);
+                    }
+                }
+            }
+        }
+    }
+    schema::check(&mut doc, &file_schema::<JobFile>(), file, "", Mode::File, &mut problems);
+    if problems.has_errors() {
+        return Err(problems);
+    }
+    match serde_json::from_value::<JobFile>(doc) {
+        Ok(job) => Ok((job, problems)),
+        Err(e) => {
+            problems.error(file, "", format!("does not parse as a job file: {e}"));
+            Err(problems)
+        }
+    }
+}
+
+/// Checks and parses a workflow file's document.
+pub fn parse_workflow_file(mut doc: Value, file: &str) -> Result<(WorkflowFile, Problems), Problems> {
+    let mut problems = Problems::new();
+    schema::check(&mut doc, &file_schema::<WorkflowFile>(), file, "", Mode::File, &mut problems);
+    if problems.has_errors() {
+        return Err(problems);
+    }
+    match serde_json::from_value::<WorkflowFile>(doc) {
+        Ok(wf) => Ok((wf, problems)),
+        Err(e) => {
+            problems.error(file, "", format!("does not parse as a workflow file: {e}"));
+            Err(problems)
+        }
+    }
+}
+
+/// Finds a job file the way the original did: as given, then in the config dir (by default the
+/// workflow file's directory).
+pub fn find_job_file(name: &str, config_dir: &Path) -> Result<PathBuf, Vec<PathBuf>> {
+    let candidates = [PathBuf::from(name), config_dir.join(name)];
+    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| candidates.to_vec())
+}
+
+/// A label-safe workflow name from a file name: `state-machine-workflow.yaml` → `state-machine-workflow`.
+pub fn name_from_path(path: &Path) -> String {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("workflow");
+    let cleaned: String =
+        stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' }).collect();
+    let trimmed = cleaned.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    let mut name: String = trimmed.chars().take(crate::names::MAX_LABEL).collect();
+    name = name.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
+    if name.is_empty() { "workflow".into() } else { name }
+}
+
+impl Workflow {
+    /// The workflow of a workflow file and its job files, or every problem found in any of them.
+    ///
+    /// `config_dir` is where job files are looked up (default: the workflow file's directory).
+    pub fn from_files(workflow_path: &Path, config_dir: Option<&Path>) -> Result<(Workflow, Problems), Problems> {
+        let file = workflow_path.display().to_string();
+        let doc = super::load::read_single(workflow_path)?;
+        let (wf, mut problems) = parse_workflow_file(doc, &file)?;
+        let dir = config_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| workflow_path.parent().map(Path::to_path_buf).unwrap_or_default());
+
+        let mut steps = Vec::new();
+        for (i, job) in wf.jobs.iter().enumerate() {
+            let path = match find_job_file(&job.config, &dir) {
+                Ok(p) => p,
+                Err(tried) => {
+                    let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+                    problems.error(&file, format!("jobs[{i}].config"), format!("job file `{}` not found (looked at: {})", job.config, tried.join(", ")));
+                    continue;
+                }
+            };
+            let job_label = path.display().to_string();
+            let doc = match super::load::read_single(&path) {
+                Ok(d) => d,
+                Err(p) => {
+                    problems.extend(p);
+                    continue;
+                }
+            };
+            match parse_job_file(doc, &job_label) {
+                Ok((jf, warnings)) => {
+                    problems.extend(warnings);
+                    let origin = Origin { file: job_label, base: String::new(), style: KeyStyle::File };
+                    steps.push(step_from_file(jf, origin, &mut problems));
+                }
+                Err(p) => problems.extend(p),
+            }
+        }
+
+        let completed = wf.workflow.completed.clamp(1, i64::from(u32::MAX)) as u32;
+        let registry = wf.registry.clone().unwrap_or_default();
+        let workflow = Workflow {
+            name: name_from_path(workflow_path),
+            namespace: None,
+            completed,
+            prefix: wf.workflow.prefix.clone().unwrap_or_else(|| defaults::JOB_PREFIX.into()),
+            max_size: wf.cluster.max_size.clamp(1, i64::from(u32::MAX)) as u32,
+            max_failures: wf
+                .workflow
+                .max_failures
+                .map(|m| m.clamp(1, i64::from(u32::MAX)) as u32)
+                .unwrap_or_else(|| defaults::max_failures(completed)),
+            rules: Vec::new(),
+            steps,
+            registry: RegistrySettings {
+                host: registry.host.filter(|h| !h.is_empty()),
+                plain_http: registry.plain_http.unwrap_or(true),
+                filesystem: wf.filesystem.as_ref().and_then(|f| f.path.clone()).map(PathBuf::from),
+            },
+            workdir: wf.workdir.clone().map(PathBuf::from),
+        };
+        let rules = checks::rules(&wf.workflow.events, &workflow, &file, "workflow.events", &mut problems);
+        let workflow = Workflow { rules, ..workflow };
+        // Cross-step checks (tags, names) would only add noise while a job file is missing.
+        if workflow.steps.len() == wf.jobs.len() {
+            checks::workflow(&workflow, &file, "workflow.prefix", "jobs", &mut problems);
+        }
+        if problems.has_errors() { Err(problems) } else { Ok((workflow, problems)) }
+    }
+}
+
+/// Turns a parsed job file into a step.
+pub fn step_from_file(job: JobFile, origin: Origin, problems: &mut Problems) -> Step {
+    let file = origin.file.clone();
+    let c = &job.config;
+    let walltime = match &c.walltime {
+        None => Ok(None),
+        Some(Walltime::Minutes(m)) => crate::walltime::from_minutes(*m),
+        Some(Walltime::Text(t)) => crate::walltime::parse(t),
+    }
+    .map_err(|e| problems.error(&file, "config.walltime", e))
+    .ok()
+    .flatten();
+    let command = c.command.as_ref().and_then(|cmd| {
+        let line = match cmd {
+            Command::Line(l) => l.clone(),
+            Command::Words(w) => w.join(" "),
+        };
+        checks::split_command(&line, &file, "config.command", problems)
+    });
+    let entries: BTreeMap<String, Value> = match &job.properties {
+        None => BTreeMap::new(),
+        Some(Value::Object(map)) => map.clone().into_iter().collect(),
+        Some(Value::String(text)) if text.trim().is_empty() => BTreeMap::new(),
+        Some(Value::String(text)) => match serde_json::from_str::<BTreeMap<String, Value>>(text) {
+            Ok(map) => map,
+            Err(e) => {
+                problems.error(&file, "properties", format!("is text but not a JSON object: {e}"));
+                BTreeMap::new()
+            }
+        },
+        Some(other) => {
+            problems.error(&file, "properties", format!("must be a mapping (or a JSON object in a string), found {other}"));
+            BTreeMap::new()
+        }
+    };
+    let properties = checks::properties(&entries, &file, "properties", problems);
+    let environment = job
+        .environment
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| {
+            let text = super::properties::scalar_text(&v).unwrap_or_else(|| v.to_string());
+            (k, text)
+        })
+        .collect();
+    let registry = job.registry.unwrap_or_default();
+    Step {
+        name: job.name,
+        nodes: c.nnodes.unwrap_or(i64::from(defaults::NODES)).clamp(1, i64::from(u32::MAX)) as u32,
+        cores_per_task: c.cores_per_task.unwrap_or(i64::from(defaults::FILE_CORES_PER_TASK)).clamp(1, i64::from(u32::MAX)) as u32,
+        gpus: c.ngpus.unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32,
+        tasks: c.tasks.map(|t| t.clamp(1, i64::from(u32::MAX)) as u32),
+        walltime,
+        gpu_label: c.gpulabel.clone().filter(|g| !g.is_empty()).unwrap_or_else(|| defaults::GPU_LABEL.into()),
+        pull_policy: c.pull_policy.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| defaults::PULL_POLICY.into()),
+        retry_failure: c.retry_failure.unwrap_or(false),
+        subdomain: Some(c.subdomain.clone().unwrap_or_else(|| defaults::SUBDOMAIN.into())).filter(|s| !s.is_empty()),
+        command,
+        image: job.image.filter(|i| !i.is_empty()),
+        namespace: job.namespace.filter(|n| !n.is_empty()).unwrap_or_else(|| defaults::NAMESPACE.into()),
+        workdir: job.workdir.filter(|w| !w.is_empty()).unwrap_or_else(|| defaults::WORKDIR.into()),
+        properties,
+        events_script: job.events.and_then(|e| e.script).filter(|s| !s.trim().is_empty()),
+        push: registry.push.filter(|t| !t.is_empty()),
+        pull: registry.pull.filter(|t| !t.is_empty()),
+        registry_host: registry.host.filter(|h| !h.is_empty()),
+        registry_plain_http: registry.plain_http,
+        app_config: job.app_config,
+        environment,
+        script: job.script,
+        origin,
+    }
+}

@@ -1,0 +1,167 @@
+//! The typed workflow every part of `smo` runs: one shape for both input forms.
+//!
+//! A [`Workflow`] comes from a `StateMachine` manifest ([`Workflow::from_state_machine`]) or from
+//! the original's workflow file plus its job files ([`Workflow::from_files`]). All defaults are
+//! applied (see [`crate::defaults`]), all text is parsed (walltimes, commands, properties, rules),
+//! and every cross-field rule is checked, so code that receives a `Workflow` can trust it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::rules::Rule;
+
+mod checks;
+pub mod crd;
+pub mod file;
+pub mod files;
+pub mod load;
+pub mod properties;
+
+pub use properties::{StepProperties, WorkloadKind};
+
+/// A validated workflow.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workflow {
+    /// Name of the workflow: the `StateMachine`'s name, or the workflow file's stem. It is the
+    /// value of the workflow label on every object the workflow creates.
+    pub name: String,
+    /// Namespace of a `StateMachine` (None for a workflow file).
+    pub namespace: Option<String>,
+    /// Sequences that must complete.
+    pub completed: u32,
+    /// Job id prefix.
+    pub prefix: String,
+    /// Node budget.
+    pub max_size: u32,
+    /// Failed sequences tolerated before no new ones start.
+    pub max_failures: u32,
+    /// Metric rules, in declaration order.
+    pub rules: Vec<Rule>,
+    /// Steps, in order (at least one).
+    pub steps: Vec<Step>,
+    /// Artifact registry settings of the workflow.
+    pub registry: RegistrySettings,
+    /// Base directory of a run, from a workflow file's `workdir` (the original's `--workdir`).
+    pub workdir: Option<PathBuf>,
+}
+
+/// Where artifacts go, as the workflow states it (the command line may override it).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RegistrySettings {
+    /// Registry host (`host[:port]`); None: the run decides (ephemeral or local store).
+    pub host: Option<String>,
+    /// Plain HTTP instead of HTTPS.
+    pub plain_http: bool,
+    /// A shared directory used instead of a registry (workflow file `filesystem.path`).
+    pub filesystem: Option<PathBuf>,
+}
+
+/// One step, with every default applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// Step name (label `app`).
+    pub name: String,
+    /// Nodes per job at the start of the run (grow/shrink change a run's copy, not this).
+    pub nodes: u32,
+    /// Cores per task (CPU per pod).
+    pub cores_per_task: u32,
+    /// GPUs per pod.
+    pub gpus: u32,
+    /// Tasks, if set.
+    pub tasks: Option<u32>,
+    /// Maximum run time.
+    pub walltime: Option<Duration>,
+    /// GPU resource name.
+    pub gpu_label: String,
+    /// Image pull policy.
+    pub pull_policy: String,
+    /// Let Kubernetes retry failed pods (`backoffLimit: 6`).
+    pub retry_failure: bool,
+    /// Pod subdomain.
+    pub subdomain: Option<String>,
+    /// Container command (already split into words); None: `/bin/bash /workdir/entrypoint.sh`.
+    pub command: Option<Vec<String>>,
+    /// Container image.
+    pub image: Option<String>,
+    /// Namespace of the step's objects.
+    pub namespace: String,
+    /// Working directory (`$outpath`).
+    pub workdir: String,
+    /// Parsed `properties`.
+    pub properties: StepProperties,
+    /// Python source defining `parse_log(log)`.
+    pub events_script: Option<String>,
+    /// Tag pushed after a successful script.
+    pub push: Option<String>,
+    /// Tag pulled before the script.
+    pub pull: Option<String>,
+    /// Registry host for this step only.
+    pub registry_host: Option<String>,
+    /// Plain-HTTP override for this step's registry.
+    pub registry_plain_http: Option<bool>,
+    /// Text delivered as `app-config`.
+    pub app_config: Option<String>,
+    /// Environment of the step (values are always strings).
+    pub environment: BTreeMap<String, String>,
+    /// The user's script (a Jinja template).
+    pub script: String,
+    /// Where the step was declared, for messages.
+    pub origin: Origin,
+}
+
+/// Where a step was declared: lets a check name the right file and field path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// File that declared the step.
+    pub file: String,
+    /// Path of the step inside that file (`spec.jobs[1]`), empty for a job file.
+    pub base: String,
+    /// Which spelling of keys the file uses.
+    pub style: KeyStyle,
+}
+
+/// The two spellings of step keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyStyle {
+    /// `StateMachine` manifest: `config.nodes`, `appConfig`.
+    Crd,
+    /// Job file: `config.nnodes`, `app-config`.
+    File,
+}
+
+impl Origin {
+    /// The field path of `key` (given in the manifest's spelling) in the step's file.
+    pub fn path(&self, crd_key: &str) -> String {
+        let key = match self.style {
+            KeyStyle::Crd => crd_key.to_string(),
+            KeyStyle::File => file_key(crd_key),
+        };
+        if self.base.is_empty() { key } else { format!("{}.{key}", self.base) }
+    }
+}
+
+/// The job-file spelling of a manifest key.
+fn file_key(crd_key: &str) -> String {
+    match crd_key {
+        "config.nodes" => "config.nnodes".into(),
+        "config.coresPerTask" => "config.cores_per_task".into(),
+        "config.gpus" => "config.ngpus".into(),
+        "config.pullPolicy" => "config.pull_policy".into(),
+        "config.retryFailure" => "config.retry_failure".into(),
+        "appConfig" => "app-config".into(),
+        other => other.into(),
+    }
+}
+
+impl Workflow {
+    /// The step called `name`.
+    pub fn step(&self, name: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+
+    /// Index of the step called `name`.
+    pub fn step_index(&self, name: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.name == name)
+    }
+}
