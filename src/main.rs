@@ -1,1 +1,11 @@
-fn main() {}
+//! The `smo` binary: parse the command line, set up logging, run the command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = smo::cli::Cli::parse();
+    smo::telemetry::init(cli.log_format);
+    smo::run(cli)
+}

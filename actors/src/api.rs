@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::defaults;
 
-/// A workflow of ordered job steps run as many concurrent job sequences within a node budget.
+/// What to run: the steps, how many sequences must complete, the node budget and the rules.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "state-machine.converged-computing.org",
@@ -27,6 +27,7 @@ use crate::defaults;
     singular = "statemachine",
     shortname = "smo",
     namespaced,
+    doc = "A workflow of ordered job steps, run as many concurrent job sequences within a node budget. See https://github.com/converged-computing/state-machine-operator",
     status = "StateMachineStatus",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Completed", type_ = "integer", json_path = ".status.completed"),

@@ -70,7 +70,11 @@ impl Problems {
     }
 
     fn push(&mut self, file: &str, path: impl Into<String>, message: impl Into<String>, severity: Severity) {
-        self.0.push(Problem { file: file.to_string(), path: path.into(), message: message.into(), severity });
+        let problem = Problem { file: file.to_string(), path: path.into(), message: message.into(), severity };
+        // The structural and the semantic pass can both notice the same thing; say it once.
+        if !self.0.contains(&problem) {
+            self.0.push(problem);
+        }
     }
 
     /// True if any problem is an error.
@@ -90,7 +94,11 @@ impl Problems {
 
     /// Appends all of `other`.
     pub fn extend(&mut self, other: Problems) {
-        self.0.extend(other.0);
+        for p in other.0 {
+            if !self.0.contains(&p) {
+                self.0.push(p);
+            }
+        }
     }
 
     /// True if there are no problems at all.

@@ -9,6 +9,10 @@
 //! it silently, which hides typos). `x-kubernetes-preserve-unknown-fields` opens an object, and
 //! `additionalProperties` with a schema makes it a map.
 //!
+//! After a problem the check recovers, so that later checks still run: an unknown key, or a value
+//! of the wrong type, is removed from the document (the field then takes its default), and the
+//! caller goes on to check meaning with what is left.
+//!
 //! The check also normalises the document in place the way the original's loaders did, so that
 //! deserialisation afterwards sees clean values: a `null` in an optional field is removed (the API
 //! server drops it too), and in [`Mode::File`] a scalar where text is expected becomes text
@@ -30,7 +34,10 @@ pub enum Mode {
 
 /// Checks `value` against `schema`; problems go to `problems` under `file` and `path`.
 pub fn check(value: &mut Value, schema: &Value, file: &str, path: &str, mode: Mode, problems: &mut Problems) {
-    Walker { file, mode, problems }.walk(value, schema, path);
+    let usable = Walker { file, mode, problems }.walk(value, schema, path);
+    if !usable {
+        *value = Value::Null;
+    }
 }
 
 struct Walker<'a> {
@@ -103,18 +110,24 @@ impl Walker<'_> {
         !scratch.has_errors()
     }
 
-    fn walk(&mut self, value: &mut Value, schema: &Value, path: &str) {
+    /// Checks one value; false when the value itself is unusable (wrong type) and should go.
+    fn walk(&mut self, value: &mut Value, schema: &Value, path: &str) -> bool {
         if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
+            let mut usable = true;
             for s in all {
-                self.walk(value, s, path);
+                usable &= self.walk(value, s, path);
+            }
+            if !usable {
+                return false;
             }
         }
         if let Some(any) = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(Value::as_array) {
             if !any.iter().any(|s| self.passes(value, s)) {
                 let wanted: Vec<&str> = any.iter().flat_map(types_of).map(type_name).collect();
                 self.error(path, format!("expected {}, found {}", wanted.join(" or "), describe(value)));
+                return false;
             }
-            return;
+            return true;
         }
         if value.is_null() {
             if schema.get("nullable").and_then(Value::as_bool) != Some(true)
@@ -122,22 +135,22 @@ impl Walker<'_> {
                 && !schema.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool).unwrap_or(false)
             {
                 self.error(path, "must not be null".into());
+                return false;
             }
-            return;
+            return true;
         }
         if schema.get("x-kubernetes-int-or-string").and_then(Value::as_bool) == Some(true) {
             if !(value.is_number() || value.is_string()) {
                 self.error(path, format!("expected a number or text, found {}", describe(value)));
+                return false;
             }
-            return;
+            return true;
         }
         let types = types_of(schema);
-        if !types.is_empty() && !self.type_matches(value, &types) {
-            if !self.coerce(value, &types) {
-                let wanted: Vec<&str> = types.iter().filter(|t| **t != "null").map(|t| type_name(t)).collect();
-                self.error(path, format!("expected {}, found {}", wanted.join(" or "), describe(value)));
-                return;
-            }
+        if !types.is_empty() && !self.type_matches(value, &types) && !self.coerce(value, &types) {
+            let wanted: Vec<&str> = types.iter().filter(|t| **t != "null").map(|t| type_name(t)).collect();
+            self.error(path, format!("expected {}, found {}", wanted.join(" or "), describe(value)));
+            return false;
         }
         if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
             if !allowed.contains(value) {
@@ -150,14 +163,21 @@ impl Walker<'_> {
             Value::Number(n) => self.check_number(n.as_f64().unwrap_or(0.0), n.is_i64() || n.is_u64(), schema, path),
             Value::Array(items) => {
                 if let Some(item_schema) = schema.get("items") {
+                    let mut unusable = Vec::new();
                     for (i, item) in items.iter_mut().enumerate() {
-                        self.walk(item, item_schema, &format!("{path}[{i}]"));
+                        if !self.walk(item, item_schema, &format!("{path}[{i}]")) {
+                            unusable.push(i);
+                        }
+                    }
+                    for i in unusable.into_iter().rev() {
+                        items.remove(i);
                     }
                 }
             }
             Value::Object(map) => self.check_object(map, schema, path),
             _ => {}
         }
+        true
     }
 
     fn type_matches(&self, value: &Value, types: &[&str]) -> bool {
@@ -228,14 +248,20 @@ impl Walker<'_> {
         for key in keys {
             let child_path = join(path, &key);
             let Some(value) = map.get_mut(&key) else { continue };
-            if let Some(child) = props.and_then(|p| p.get(&key)) {
-                self.walk(value, child, &child_path);
+            let usable = if let Some(child) = props.and_then(|p| p.get(&key)) {
+                self.walk(value, child, &child_path)
             } else if let Some(extra) = additional.filter(|a| a.is_object()) {
-                self.walk(value, extra, &child_path);
+                self.walk(value, extra, &child_path)
             } else if props.is_some() && !open && additional.and_then(Value::as_bool) != Some(true) {
                 let names: Vec<&str> = props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
                 let hint = did_you_mean(&key, names.iter().copied());
                 self.error(&child_path, format!("unknown field{hint}; allowed here: {}", names.join(", ")));
+                false
+            } else {
+                true
+            };
+            if !usable {
+                map.remove(&key);
             }
         }
     }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::{Step, StepProperties, Workflow, properties};
 use crate::api::RuleSpec;
 use crate::names::{self, JobId};
-use crate::rules::{Action, Rule};
+use crate::rules::{Action, MetricRef, Rule};
 use crate::validate::Problems;
 
 /// Splits a container command like a shell would.
@@ -45,22 +45,23 @@ pub fn rules(specs: &[RuleSpec], workflow: &Workflow, file: &str, base: &str, pr
     let mut rules = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
         let at = format!("{base}[{i}]");
+        let unknown_step = MetricRef::parse(&spec.metric).ok().filter(|m| workflow.step(&m.step).is_none());
+        if let Some(metric) = &unknown_step {
+            let names: Vec<&str> = workflow.steps.iter().map(|s| s.name.as_str()).collect();
+            problems.error(
+                file,
+                format!("{at}.metric"),
+                format!(
+                    "names step `{}`, which the workflow does not have{}; steps: {}",
+                    metric.step,
+                    crate::validate::did_you_mean(&metric.step, names.iter().copied()),
+                    names.join(", ")
+                ),
+            );
+        }
         match Rule::parse(spec) {
+            Ok(_) if unknown_step.is_some() => {}
             Ok(rule) => {
-                if workflow.step(&rule.metric.step).is_none() {
-                    let names: Vec<&str> = workflow.steps.iter().map(|s| s.name.as_str()).collect();
-                    problems.error(
-                        file,
-                        format!("{at}.metric"),
-                        format!(
-                            "names step `{}`, which the workflow does not have{}; steps: {}",
-                            rule.metric.step,
-                            crate::validate::did_you_mean(&rule.metric.step, names.iter().copied()),
-                            names.join(", ")
-                        ),
-                    );
-                    continue;
-                }
                 if rule.action == Action::Grow {
                     if let Some(max) = rule.max_size.filter(|m| *m > workflow.max_size) {
                         problems.warn(

@@ -25,7 +25,10 @@ pub fn manifest_schema() -> Value {
 }
 
 /// Checks and parses one `StateMachine` document. `file` names it in messages.
-pub fn parse_manifest(mut doc: Value, file: &str) -> Result<(StateMachine, Problems), Problems> {
+///
+/// The StateMachine comes back whenever it could be read at all — even with problems, so that
+/// the checks of meaning can still run and every problem is reported at once.
+pub fn parse_manifest(mut doc: Value, file: &str) -> (Option<StateMachine>, Problems) {
     let mut problems = Problems::new();
     let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
     let expected = format!("{}/{}", StateMachine::group(&()), StateMachine::version(&()));
@@ -39,15 +42,20 @@ pub fn parse_manifest(mut doc: Value, file: &str) -> Result<(StateMachine, Probl
         // The API server fills these; a manifest on disk rarely has them.
         obj.remove("status");
     }
-    schema::check(&mut doc, &manifest_schema(), file, "", Mode::Manifest, &mut problems);
-    if problems.has_errors() {
-        return Err(problems);
+    // apiVersion, kind and metadata are the API server's business; spec is ours.
+    let schema = manifest_schema();
+    match (doc.get_mut("spec"), schema.pointer("/properties/spec")) {
+        (Some(spec), Some(spec_schema)) => schema::check(spec, spec_schema, file, "spec", Mode::Manifest, &mut problems),
+        (None, _) => problems.error(file, "spec", "is required (workflow, cluster and jobs)"),
+        (Some(_), None) => problems.error(file, "spec", "internal error: the CRD has no spec schema"),
     }
     match serde_json::from_value::<StateMachine>(doc) {
-        Ok(sm) => Ok((sm, problems)),
+        Ok(sm) => (Some(sm), problems),
         Err(e) => {
-            problems.error(file, "", format!("does not parse as a StateMachine: {e}"));
-            Err(problems)
+            if !problems.has_errors() {
+                problems.error(file, "", format!("does not parse as a StateMachine: {e}"));
+            }
+            (None, problems)
         }
     }
 }

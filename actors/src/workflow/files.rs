@@ -22,8 +22,9 @@ pub fn file_schema<T: JsonSchema>() -> Value {
     serde_json::to_value(generator.into_root_schema_for::<T>()).unwrap_or(Value::Null)
 }
 
-/// Checks and parses a job file's document. Aliases in `config` are resolved first.
-pub fn parse_job_file(mut doc: Value, file: &str) -> Result<(JobFile, Problems), Problems> {
+/// Checks and parses a job file's document. Aliases in `config` are resolved first. The job
+/// comes back whenever it could be read at all, with every problem found.
+pub fn parse_job_file(mut doc: Value, file: &str) -> (Option<JobFile>, Problems) {
     let mut problems = Problems::new();
     if let Some(config) = doc.get_mut("config").and_then(Value::as_object_mut) {
         for (alias, key) in CONFIG_ALIASES {
@@ -42,32 +43,27 @@ pub fn parse_job_file(mut doc: Value, file: &str) -> Result<(JobFile, Problems),
         }
     }
     schema::check(&mut doc, &file_schema::<JobFile>(), file, "", Mode::File, &mut problems);
-    if problems.has_errors() {
-        return Err(problems);
-    }
-    match serde_json::from_value::<JobFile>(doc) {
-        Ok(job) => Ok((job, problems)),
+    finish(doc, file, "a job file", problems)
+}
+
+/// Deserialises what the schema check left; a failure is reported only if nothing explains it.
+fn finish<T: serde::de::DeserializeOwned>(doc: Value, file: &str, what: &str, mut problems: Problems) -> (Option<T>, Problems) {
+    match serde_json::from_value::<T>(doc) {
+        Ok(v) => (Some(v), problems),
         Err(e) => {
-            problems.error(file, "", format!("does not parse as a job file: {e}"));
-            Err(problems)
+            if !problems.has_errors() {
+                problems.error(file, "", format!("does not parse as {what}: {e}"));
+            }
+            (None, problems)
         }
     }
 }
 
-/// Checks and parses a workflow file's document.
-pub fn parse_workflow_file(mut doc: Value, file: &str) -> Result<(WorkflowFile, Problems), Problems> {
+/// Checks and parses a workflow file's document (see [`parse_job_file`]).
+pub fn parse_workflow_file(mut doc: Value, file: &str) -> (Option<WorkflowFile>, Problems) {
     let mut problems = Problems::new();
     schema::check(&mut doc, &file_schema::<WorkflowFile>(), file, "", Mode::File, &mut problems);
-    if problems.has_errors() {
-        return Err(problems);
-    }
-    match serde_json::from_value::<WorkflowFile>(doc) {
-        Ok(wf) => Ok((wf, problems)),
-        Err(e) => {
-            problems.error(file, "", format!("does not parse as a workflow file: {e}"));
-            Err(problems)
-        }
-    }
+    finish(doc, file, "a workflow file", problems)
 }
 
 /// Finds a job file the way the original did: as given, then in the config dir (by default the
@@ -95,7 +91,8 @@ impl Workflow {
     pub fn from_files(workflow_path: &Path, config_dir: Option<&Path>) -> Result<(Workflow, Problems), Problems> {
         let file = workflow_path.display().to_string();
         let doc = super::load::read_single(workflow_path)?;
-        let (wf, mut problems) = parse_workflow_file(doc, &file)?;
+        let (wf, mut problems) = parse_workflow_file(doc, &file);
+        let Some(wf) = wf else { return Err(problems) };
         let dir = config_dir
             .map(Path::to_path_buf)
             .unwrap_or_else(|| workflow_path.parent().map(Path::to_path_buf).unwrap_or_default());
@@ -118,13 +115,11 @@ impl Workflow {
                     continue;
                 }
             };
-            match parse_job_file(doc, &job_label) {
-                Ok((jf, warnings)) => {
-                    problems.extend(warnings);
-                    let origin = Origin { file: job_label, base: String::new(), style: KeyStyle::File };
-                    steps.push(step_from_file(jf, origin, &mut problems));
-                }
-                Err(p) => problems.extend(p),
+            let (jf, found) = parse_job_file(doc, &job_label);
+            problems.extend(found);
+            if let Some(jf) = jf {
+                let origin = Origin { file: job_label, base: String::new(), style: KeyStyle::File };
+                steps.push(step_from_file(jf, origin, &mut problems));
             }
         }
 

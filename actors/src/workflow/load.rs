@@ -87,10 +87,18 @@ pub fn load(path: &Path, config_dir: Option<&Path>) -> Result<(Workflow, Problem
     let machines: Vec<&Value> = docs.iter().filter(|d| kind_of(d) == DocumentKind::StateMachine).collect();
     match (machines.len(), docs.first().map(kind_of)) {
         (1, _) => {
-            let (sm, mut warnings) = parse_manifest(machines[0].clone(), &file)?;
-            let (wf, more) = Workflow::from_state_machine(&sm, &file)?;
-            warnings.extend(more);
-            Ok((wf, warnings))
+            let (sm, mut problems) = parse_manifest(machines[0].clone(), &file);
+            let Some(sm) = sm else { return Err(problems) };
+            match Workflow::from_state_machine(&sm, &file) {
+                Ok((wf, more)) if !problems.has_errors() => {
+                    problems.extend(more);
+                    Ok((wf, problems))
+                }
+                Ok((_, more)) | Err(more) => {
+                    problems.extend(more);
+                    Err(problems)
+                }
+            }
         }
         (0, Some(DocumentKind::WorkflowFile)) if docs.len() == 1 => Workflow::from_files(path, config_dir),
         (0, Some(DocumentKind::JobFile)) => {
@@ -130,31 +138,31 @@ pub fn validate(path: &Path, config_dir: Option<&Path>) -> Problems {
     for (i, doc) in docs.into_iter().enumerate() {
         let label = if many { format!("{file}[document {i}]") } else { file.clone() };
         match kind_of(&doc) {
-            DocumentKind::StateMachine => match parse_manifest(doc, &label) {
-                Ok((sm, warnings)) => {
-                    problems.extend(warnings);
+            DocumentKind::StateMachine => {
+                let (sm, found) = parse_manifest(doc, &label);
+                problems.extend(found);
+                if let Some(sm) = sm {
                     match Workflow::from_state_machine(&sm, &label) {
                         Ok((_, w)) | Err(w) => problems.extend(w),
                     }
                 }
-                Err(p) => problems.extend(p),
-            },
+            }
             DocumentKind::OtherObject => {}
             DocumentKind::WorkflowFile if !many => match Workflow::from_files(path, config_dir) {
                 Ok((_, w)) | Err(w) => problems.extend(w),
             },
             DocumentKind::WorkflowFile => problems.error(&label, "", "a workflow file must be the only document in its file"),
-            DocumentKind::JobFile => match parse_job_file(doc, &label) {
-                Ok((job, warnings)) => {
-                    problems.extend(warnings);
+            DocumentKind::JobFile => {
+                let (job, found) = parse_job_file(doc, &label);
+                problems.extend(found);
+                if let Some(job) = job {
                     let origin = super::Origin { file: label.clone(), base: String::new(), style: super::KeyStyle::File };
                     let step = super::files::step_from_file(job, origin, &mut problems);
                     if let Err(e) = crate::jobs::script::check_template(&step.script) {
                         problems.error(&label, "script", e);
                     }
                 }
-                Err(p) => problems.extend(p),
-            },
+            }
             DocumentKind::Unknown => problems.error(
                 &label,
                 "",

@@ -1,0 +1,45 @@
+# smo — the state-machine operator. `make help` lists the targets.
+
+CARGO ?= cargo
+SMO := $(CARGO) run --quiet --bin smo --
+
+.DEFAULT_GOAL := help
+
+##@ Develop
+
+.PHONY: help
+help: ## List the targets.
+	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build the smo binary (debug; RELEASE=1 for an optimised one).
+	$(CARGO) build --bin smo $(if $(RELEASE),--release,)
+
+.PHONY: fmt
+fmt: ## Format the code.
+	$(CARGO) fmt --all
+
+.PHONY: lint
+lint: ## Check formatting and run clippy with warnings as errors.
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+##@ Generated files
+
+.PHONY: dist
+dist: ## Regenerate dist/ from the code (CRD).
+	$(SMO) crd > dist/crd.yaml
+
+.PHONY: verify
+verify: dist ## Regenerate dist/ and fail if it differs from what is committed.
+	git diff --exit-code -- dist/
+
+##@ Test
+
+.PHONY: test
+test: ## Run every test (unit, CLI, generated-file drift).
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+.PHONY: ci
+ci: lint test ## What CI runs (.ci/run).
