@@ -85,17 +85,61 @@ fn every_problem_names_the_file_the_field_and_the_fix() {
     let cases: &[(&str, &str, &str)] = &[
         ("    maxSize: 2", "    maxSize: 0", "m.yaml: spec.cluster.maxSize: must be at least 1, found 0"),
         ("    completed: 2", "    completed: -3", "m.yaml: spec.workflow.completed: must be at least 1, found -3"),
-        ("    completed: 2", "    completed: two", "m.yaml: spec.workflow.completed: expected an integer, found a string (\"two\")"),
-        ("    maxSize: 2", "    maxSize: 2\n    maxsize: 3", "m.yaml: spec.cluster.maxsize: unknown field (did you mean `maxSize`?); allowed here: autoscale, maxSize"),
-        ("    registry: {pull: a}", "    registry: {pull: z}", "m.yaml: spec.jobs[1].registry.pull: tag `z` is not pushed by an earlier step (pushed before: a)"),
-        ("    completed: 2", "    completed: 2\n    prefix: Run_", "m.yaml: spec.workflow.prefix: contains upper-case letters"),
-        ("    completed: 2", "    completed: 2\n    events:\n    - {metric: mean.c.duration, action: grow}", "m.yaml: spec.workflow.events[0].metric: names step `c`, which the workflow does not have"),
-        ("    completed: 2", "    completed: 2\n    events:\n    - {metric: median.a.duration, action: grow}", "m.yaml: spec.workflow.events[0].metric: unknown model `median`"),
-        ("    completed: 2", "    completed: 2\n    events:\n    - {metric: mean.a.duration, action: explode}", "m.yaml: spec.workflow.events[0].action: unknown action `explode`"),
-        ("    completed: 2", "    completed: 2\n    events:\n    - {metric: mean.a.duration, action: grow, when: 'about 3'}", "m.yaml: spec.workflow.events[0].when: `about 3` is not a condition"),
-        ("    registry: {push: a}", "    registry: {push: a}\n    config: {walltime: '1:zz'}", "m.yaml: spec.jobs[0].config.walltime: `1:zz`: `zz` is not a non-negative number"),
-        ("    registry: {push: a}", "    registry: {push: a}\n    config: {nodes: 0}", "m.yaml: spec.jobs[0].config.nodes: must be at least 1, found 0"),
-        ("    registry: {push: a}", "    registry: {push: a}\n    config: {nodes: 5}", "m.yaml: spec.jobs[0].config.nodes: 5 nodes can never fit the node budget (cluster maxSize 2)"),
+        (
+            "    completed: 2",
+            "    completed: two",
+            "m.yaml: spec.workflow.completed: expected an integer, found a string (\"two\")",
+        ),
+        (
+            "    maxSize: 2",
+            "    maxSize: 2\n    maxsize: 3",
+            "m.yaml: spec.cluster.maxsize: unknown field (did you mean `maxSize`?); allowed here: autoscale, maxSize",
+        ),
+        (
+            "    registry: {pull: a}",
+            "    registry: {pull: z}",
+            "m.yaml: spec.jobs[1].registry.pull: tag `z` is not pushed by an earlier step (pushed before: a)",
+        ),
+        (
+            "    completed: 2",
+            "    completed: 2\n    prefix: Run_",
+            "m.yaml: spec.workflow.prefix: contains upper-case letters",
+        ),
+        (
+            "    completed: 2",
+            "    completed: 2\n    events:\n    - {metric: mean.c.duration, action: grow}",
+            "m.yaml: spec.workflow.events[0].metric: names step `c`, which the workflow does not have",
+        ),
+        (
+            "    completed: 2",
+            "    completed: 2\n    events:\n    - {metric: median.a.duration, action: grow}",
+            "m.yaml: spec.workflow.events[0].metric: unknown model `median`",
+        ),
+        (
+            "    completed: 2",
+            "    completed: 2\n    events:\n    - {metric: mean.a.duration, action: explode}",
+            "m.yaml: spec.workflow.events[0].action: unknown action `explode`",
+        ),
+        (
+            "    completed: 2",
+            "    completed: 2\n    events:\n    - {metric: mean.a.duration, action: grow, when: 'about 3'}",
+            "m.yaml: spec.workflow.events[0].when: `about 3` is not a condition",
+        ),
+        (
+            "    registry: {push: a}",
+            "    registry: {push: a}\n    config: {walltime: '1:zz'}",
+            "m.yaml: spec.jobs[0].config.walltime: `1:zz`: `zz` is not a non-negative number",
+        ),
+        (
+            "    registry: {push: a}",
+            "    registry: {push: a}\n    config: {nodes: 0}",
+            "m.yaml: spec.jobs[0].config.nodes: must be at least 1, found 0",
+        ),
+        (
+            "    registry: {push: a}",
+            "    registry: {push: a}\n    config: {nodes: 5}",
+            "m.yaml: spec.jobs[0].config.nodes: 5 nodes can never fit the node budget (cluster maxSize 2)",
+        ),
         ("  - name: b", "  - name: a", "m.yaml: spec.jobs[1].name: step `a` is declared twice"),
         ("    script: echo b", "    script: echo {{ b", "m.yaml: spec.jobs[1].script: is not a valid Jinja template"),
     ];
@@ -103,7 +147,10 @@ fn every_problem_names_the_file_the_field_and_the_fix() {
         assert!(MANIFEST.contains(from), "case {from:?} does not apply");
         let (ok, out) = validate(&[("m.yaml", &MANIFEST.replacen(from, to, 1))], "m.yaml");
         assert!(!ok, "{to:?} was accepted");
-        assert!(out.lines().any(|l| l.starts_with(want)), "{to:?}: expected a line starting with\n  {want}\ngot:\n{out}");
+        assert!(
+            out.lines().any(|l| l.starts_with(want)),
+            "{to:?}: expected a line starting with\n  {want}\ngot:\n{out}"
+        );
     }
 }
 
@@ -134,8 +181,16 @@ fn workflow_files_report_in_the_file_that_has_the_problem() {
 #[test]
 fn garbage_never_panics() {
     let inputs = [
-        "", "---\n", "[1, 2", "kind: StateMachine", "workflow: 3", "jobs: {a: 1}\ncluster: []\nworkflow: {}",
-        "apiVersion: v1\nkind: StateMachine\nspec: []", "name: x\nconfig: 7\nscript: [1]", "\u{0}\u{1}", ": : :",
+        "",
+        "---\n",
+        "[1, 2",
+        "kind: StateMachine",
+        "workflow: 3",
+        "jobs: {a: 1}\ncluster: []\nworkflow: {}",
+        "apiVersion: v1\nkind: StateMachine\nspec: []",
+        "name: x\nconfig: 7\nscript: [1]",
+        "\u{0}\u{1}",
+        ": : :",
         "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata: {name: x}\nspec:\n  workflow: {completed: 1}\n  cluster: {maxSize: 1}\n  jobs: [1, null, {name: 5}]",
     ];
     for input in inputs {

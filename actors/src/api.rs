@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::defaults;
 
 /// What to run: the steps, how many sequences must complete, the node budget and the rules.
+// The kube derive repeats `type_` once per print column, which clippy mistakes for a typo.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "state-machine.converged-computing.org",
@@ -376,10 +378,28 @@ pub struct StepRegistry {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StepEvents {
-    /// Python source defining `parse_log(log) -> dict[str, number]`, run on each finished
-    /// job's log; every returned key becomes a metric of the step.
+    /// Python source defining `parse_log(log) -> dict[str, number]`, run with python3 on each
+    /// finished job's log; every returned key becomes a metric of the step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<String>,
+
+    /// Metrics read from each finished job's log without Python: a regular expression whose
+    /// first capture group is a number.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<LogMetricSpec>,
+}
+
+/// A metric read from a job's log with a regular expression.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogMetricSpec {
+    /// Metric key, used in rules as `<model>.<step>.<key>`.
+    pub key: String,
+    /// Regular expression; its first capture group (or the whole match) is the number.
+    pub pattern: String,
+    /// How several matches become one value: last (default), first, sum, min, max, mean, count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reduce: Option<String>,
 }
 
 /// Observed state of a `StateMachine`.

@@ -1,1 +1,324 @@
-//! (being written)
+//! What the engine observes of a Kubernetes `batch/v1` Job: whose it is, which step and attempt,
+//! and how far it got.
+//!
+//! Phases come from the Job's conditions, which the Job controller sets once a Job is done for
+//! good: `Failed=True` ⇒ failed, `Complete=True` ⇒ succeeded; otherwise an active pod ⇒ running,
+//! else pending. The original looked at `completionTime`, which Kubernetes sets only on
+//! successful Jobs, so failed Jobs were never seen as failed; and it called a Job with
+//! `status.failed > 0` failed even while it was still retrying (or had succeeded after retries).
+
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::{Job, JobCondition};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::fsm::JobPhase;
+use crate::labels;
+use crate::names::JobId;
+
+/// One Job as the engine sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedJob {
+    /// Sequence the Job belongs to (label `jobid`).
+    pub jobid: JobId,
+    /// Step the Job runs (label `app`).
+    pub step: String,
+    /// Attempt of the step (attempt label; 1 when absent or not a positive number).
+    pub attempt: u32,
+    /// How far the Job got.
+    pub phase: JobPhase,
+    /// Whether the step's failures count as success (label `always-succeed` = 1/true/yes).
+    pub always_succeed: bool,
+    /// How long the Job ran, once it has ended and Kubernetes recorded the times.
+    pub duration: Option<Duration>,
+}
+
+/// Classifies a Job; None when it lacks the `jobid` or `app` label (not one of ours to track).
+pub fn classify(job: &Job) -> Option<ObservedJob> {
+    let labels = job.metadata.labels.as_ref()?;
+    let non_empty = |key: &str| non_blank(labels.get(key).map(String::as_str));
+    let jobid = JobId::new(non_empty(labels::JOB_ID)?);
+    let step = non_empty(labels::STEP)?.to_owned();
+    // Jobs created before attempts were labelled, or by hand, are first attempts.
+    let attempt = non_empty(labels::ATTEMPT).and_then(|v| v.parse::<u32>().ok()).filter(|&a| a >= 1).unwrap_or(1);
+    let always_succeed = non_empty(labels::ALWAYS_SUCCEED)
+        .is_some_and(|v| ["1", "true", "yes"].iter().any(|t| v.eq_ignore_ascii_case(t)));
+    let (phase, duration) = phase_and_duration(job);
+    Some(ObservedJob { jobid, step, attempt, phase, always_succeed, duration })
+}
+
+/// The phase, and for ended Jobs how long they ran.
+fn phase_and_duration(job: &Job) -> (JobPhase, Option<Duration>) {
+    let Some(status) = job.status.as_ref() else {
+        return (JobPhase::Pending, None);
+    };
+    let start = status.start_time.as_ref();
+    let conditions = status.conditions.as_deref().unwrap_or_default();
+    // Failed first: the two never coexist, but if they did a failure must not be hidden.
+    if let Some(failed) = true_condition(conditions, "Failed") {
+        let duration = elapsed(start, failed.last_transition_time.as_ref());
+        return (JobPhase::Failed { reason: failure_reason(failed) }, duration);
+    }
+    if let Some(complete) = true_condition(conditions, "Complete") {
+        // completionTime is set together with Complete; the condition's time is a fallback.
+        let end = status.completion_time.as_ref().or(complete.last_transition_time.as_ref());
+        return (JobPhase::Succeeded, elapsed(start, end));
+    }
+    // A Job whose pod failed but that is still within its backoffLimit has failed > 0 and an
+    // active (replacement) pod, or none for a moment between pods; either way it is not done.
+    if status.active.unwrap_or(0) > 0 { (JobPhase::Running, None) } else { (JobPhase::Pending, None) }
+}
+
+fn true_condition<'a>(conditions: &'a [JobCondition], type_: &str) -> Option<&'a JobCondition> {
+    conditions.iter().find(|c| c.type_ == type_ && c.status == "True")
+}
+
+/// `<reason>: <message>` of the Failed condition, with whichever parts are present.
+fn failure_reason(condition: &JobCondition) -> String {
+    match (non_blank(condition.reason.as_deref()), non_blank(condition.message.as_deref())) {
+        (Some(reason), Some(message)) => format!("{reason}: {message}"),
+        (Some(only), None) | (None, Some(only)) => only.to_owned(),
+        (None, None) => "the Job failed (no reason given)".to_owned(),
+    }
+}
+
+/// `s` trimmed, unless that leaves nothing.
+fn non_blank(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// `end − start`, or None if either is unknown or the clocks say the Job ended before it began.
+fn elapsed(start: Option<&Time>, end: Option<&Time>) -> Option<Duration> {
+    let (start, end) = (start?, end?);
+    Duration::try_from(end.0.duration_since(start.0)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn job(labels: Value, status: Value) -> Job {
+        serde_json::from_value(json!({
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": { "name": "job-a-job-000000042", "namespace": "default", "labels": labels },
+            "spec": { "template": { "spec": { "containers": [] } } },
+            "status": status,
+        }))
+        .expect("a valid Job")
+    }
+
+    fn ours(status: Value) -> Job {
+        job(json!({ "app": "job_a", "jobid": "job_000000042" }), status)
+    }
+
+    fn observed(status: Value) -> ObservedJob {
+        classify(&ours(status)).expect("labelled")
+    }
+
+    const START: &str = "2025-01-01T00:00:00Z";
+
+    #[test]
+    fn labels_give_identity() {
+        let o = observed(json!({}));
+        assert_eq!(o.jobid, JobId::new("job_000000042"));
+        assert_eq!(o.step, "job_a");
+        assert_eq!(o.attempt, 1);
+        assert!(!o.always_succeed);
+        assert_eq!(o.phase, JobPhase::Pending);
+        assert_eq!(o.duration, None);
+    }
+
+    #[test]
+    fn jobs_without_jobid_or_step_labels_are_ignored() {
+        let cases = [
+            json!({ "app": "job_a" }),
+            json!({ "jobid": "job_000000042" }),
+            json!({ "app": "", "jobid": "job_000000042" }),
+            json!({ "app": "job_a", "jobid": " " }),
+            json!({}),
+            json!(null),
+        ];
+        for labels in cases {
+            assert_eq!(classify(&job(labels.clone(), json!({}))), None, "{labels}");
+        }
+    }
+
+    #[test]
+    fn attempt_label_parse() {
+        // (label value, attempt); bad values mean 1.
+        let cases: &[(Option<&str>, u32)] = &[
+            (None, 1),
+            (Some("1"), 1),
+            (Some("2"), 2),
+            (Some("17"), 17),
+            (Some("0"), 1),
+            (Some("-3"), 1),
+            (Some("two"), 1),
+            (Some(""), 1),
+            (Some("99999999999"), 1),
+        ];
+        for &(value, attempt) in cases {
+            let mut labels = json!({ "app": "job_a", "jobid": "job_000000042" });
+            if let Some(v) = value {
+                labels[labels::ATTEMPT] = json!(v);
+            }
+            let o = classify(&job(labels, json!({}))).expect("labelled");
+            assert_eq!(o.attempt, attempt, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn always_succeed_label_values() {
+        let cases: &[(Option<&str>, bool)] = &[
+            (None, false),
+            (Some("1"), true),
+            (Some("true"), true),
+            (Some("True"), true),
+            (Some("yes"), true),
+            (Some("YES"), true),
+            (Some("0"), false),
+            (Some("false"), false),
+            (Some("no"), false),
+            (Some(""), false),
+        ];
+        for &(value, expected) in cases {
+            let mut labels = json!({ "app": "job_a", "jobid": "job_000000042" });
+            if let Some(v) = value {
+                labels[labels::ALWAYS_SUCCEED] = json!(v);
+            }
+            assert_eq!(classify(&job(labels, json!({}))).expect("labelled").always_succeed, expected, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn failed_job_is_detected_by_its_failed_condition() {
+        // Original bug: it waited for completionTime, which a failed Job never gets.
+        let o = observed(json!({
+            "startTime": START,
+            "failed": 1,
+            "conditions": [
+                { "type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded",
+                  "message": "Job has reached the specified backoff limit", "lastTransitionTime": "2025-01-01T00:00:40Z" },
+                { "type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                  "message": "Job has reached the specified backoff limit", "lastTransitionTime": "2025-01-01T00:00:42Z" },
+            ],
+        }));
+        assert_eq!(
+            o.phase,
+            JobPhase::Failed { reason: "BackoffLimitExceeded: Job has reached the specified backoff limit".into() }
+        );
+        assert_eq!(o.duration, Some(Duration::from_secs(42)));
+    }
+
+    #[test]
+    fn failure_reasons_use_whatever_the_condition_says() {
+        let cases: &[(Value, &str)] = &[
+            (json!({ "reason": "DeadlineExceeded" }), "DeadlineExceeded"),
+            (
+                json!({ "message": "Job was active longer than specified deadline" }),
+                "Job was active longer than specified deadline",
+            ),
+            (json!({ "reason": " ", "message": "" }), "the Job failed (no reason given)"),
+            (json!({}), "the Job failed (no reason given)"),
+        ];
+        for (extra, reason) in cases {
+            let mut condition = json!({ "type": "Failed", "status": "True" });
+            if let (Some(c), Some(e)) = (condition.as_object_mut(), extra.as_object()) {
+                c.extend(e.clone());
+            }
+            let o = observed(json!({ "conditions": [condition] }));
+            assert_eq!(o.phase, JobPhase::Failed { reason: (*reason).into() }, "{extra}");
+            assert_eq!(o.duration, None, "no start time, no duration");
+        }
+    }
+
+    #[test]
+    fn job_retrying_after_a_pod_failure_is_still_running() {
+        // Original bug: `failed > 0` was classified as failed while the Job was still retrying.
+        let o = observed(json!({ "startTime": START, "active": 1, "failed": 2 }));
+        assert_eq!(o.phase, JobPhase::Running);
+        assert_eq!(o.duration, None);
+        // Between a failed pod and its replacement nothing is active: still not failed.
+        assert_eq!(observed(json!({ "startTime": START, "active": 0, "failed": 1 })).phase, JobPhase::Pending);
+    }
+
+    #[test]
+    fn job_that_succeeded_after_retries_is_a_success() {
+        let o = observed(json!({
+            "startTime": START,
+            "completionTime": "2025-01-01T00:01:05Z",
+            "succeeded": 1,
+            "failed": 3,
+            "conditions": [
+                { "type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": "2025-01-01T00:01:05Z" },
+                { "type": "Complete", "status": "True", "lastTransitionTime": "2025-01-01T00:01:05Z" },
+            ],
+        }));
+        assert_eq!(o.phase, JobPhase::Succeeded);
+        assert_eq!(o.duration, Some(Duration::from_secs(65)));
+    }
+
+    #[test]
+    fn phases_from_status() {
+        // (status, phase); conditions only count when True.
+        let cases: Vec<(Value, JobPhase)> = vec![
+            (json!(null), JobPhase::Pending),
+            (json!({}), JobPhase::Pending),
+            (json!({ "active": 0 }), JobPhase::Pending),
+            (json!({ "active": 1, "startTime": START }), JobPhase::Running),
+            (json!({ "active": 3 }), JobPhase::Running),
+            (json!({ "active": 1, "ready": 1 }), JobPhase::Running),
+            (json!({ "conditions": [{ "type": "Complete", "status": "True" }] }), JobPhase::Succeeded),
+            (json!({ "active": 1, "conditions": [{ "type": "Complete", "status": "False" }] }), JobPhase::Running),
+            (json!({ "active": 1, "conditions": [{ "type": "Failed", "status": "Unknown" }] }), JobPhase::Running),
+            (json!({ "conditions": [{ "type": "Suspended", "status": "True" }] }), JobPhase::Pending),
+            // A completionTime alone is not a verdict; the condition is.
+            (json!({ "active": 1, "completionTime": START }), JobPhase::Running),
+            (
+                json!({ "conditions": [
+                    { "type": "Complete", "status": "True" },
+                    { "type": "Failed", "status": "True", "reason": "R" },
+                ] }),
+                JobPhase::Failed { reason: "R".into() },
+            ),
+        ];
+        for (status, phase) in cases {
+            assert_eq!(observed(status.clone()).phase, phase, "{status}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        // (status, duration)
+        let complete = |t: &str| json!([{ "type": "Complete", "status": "True", "lastTransitionTime": t }]);
+        let cases: Vec<(Value, Option<Duration>)> = vec![
+            (
+                json!({ "startTime": START, "completionTime": "2025-01-01T00:00:10Z", "conditions": complete("2025-01-01T00:00:11Z") }),
+                Some(Duration::from_secs(10)),
+            ),
+            // No completionTime: the Complete condition's time stands in.
+            (
+                json!({ "startTime": START, "conditions": complete("2025-01-01T00:00:11Z") }),
+                Some(Duration::from_secs(11)),
+            ),
+            (json!({ "completionTime": "2025-01-01T00:00:10Z", "conditions": complete(START) }), None),
+            (json!({ "startTime": START, "conditions": [{ "type": "Complete", "status": "True" }] }), None),
+            // Clock skew: ended before it started.
+            (
+                json!({ "startTime": "2025-01-01T00:00:10Z", "completionTime": START, "conditions": complete(START) }),
+                None,
+            ),
+            (
+                json!({ "startTime": START, "completionTime": "2025-01-01T00:00:00.5Z", "conditions": complete(START) }),
+                Some(Duration::from_millis(500)),
+            ),
+            // Running jobs have no duration yet.
+            (json!({ "startTime": START, "active": 1 }), None),
+        ];
+        for (status, duration) in cases {
+            assert_eq!(observed(status.clone()).duration, duration, "{status}");
+        }
+    }
+}

@@ -34,6 +34,20 @@ pub enum Error {
         message: String,
     },
 
+    /// An executor could not start, stop or clean up a job.
+    #[error("{0}")]
+    Executor(String),
+
+    /// A file or process operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done, e.g. "write /run/x/entrypoint.sh".
+        what: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A Kubernetes object could not be serialised.
     #[error("cannot serialise {what}: {source}")]
     Serialize {
@@ -53,7 +67,16 @@ impl Error {
             Error::Read { .. } => "read",
             Error::Template { .. } => "template",
             Error::Serialize { .. } => "serialize",
+            Error::Executor(_) => "executor",
+            Error::Io { .. } => "io",
         }
+    }
+}
+
+impl Error {
+    /// An [`Error::Io`] saying what was being done.
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io { what: what.into(), source }
     }
 }
 

@@ -108,7 +108,8 @@ pub fn check_oci_repository(name: &str) -> Result<(), String> {
     } else if name.chars().any(|c| c.is_ascii_uppercase()) {
         Err("contains upper-case letters; OCI repository names must be lower case (registries answer 404)".into())
     } else {
-        Err("is not a valid OCI repository name: lower-case letters and digits separated by '.', '_', '__' or '-'".into())
+        Err("is not a valid OCI repository name: lower-case letters and digits separated by '.', '_', '__' or '-'"
+            .into())
     }
 }
 
@@ -122,7 +123,9 @@ pub fn check_prefix(prefix: &str) -> Result<(), String> {
             prefix.to_lowercase()
         ));
     }
-    check_oci_repository(&example).map_err(|e| format!("makes job ids like `{example}` that {}", e.trim_start_matches("is ").trim_start_matches("contains ")))?;
+    check_oci_repository(&example).map_err(|e| {
+        format!("makes job ids like `{example}` that {}", e.trim_start_matches("is ").trim_start_matches("contains "))
+    })?;
     check_label_value(&example).map_err(|e| format!("makes job ids like `{example}` that {e}"))?;
     Ok(())
 }

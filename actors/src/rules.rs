@@ -239,7 +239,8 @@ impl Rule {
         let mut errors = Vec::new();
         let metric = MetricRef::parse(&spec.metric).map_err(|m| errors.push(RuleError { field: "metric", message: m }));
         let action = spec.action.parse::<Action>().map_err(|m| errors.push(RuleError { field: "action", message: m }));
-        let when = Condition::parse(spec.when.as_ref()).map_err(|m| errors.push(RuleError { field: "when", message: m }));
+        let when =
+            Condition::parse(spec.when.as_ref()).map_err(|m| errors.push(RuleError { field: "when", message: m }));
         let mut non_negative = |field: &'static str, v: Option<i32>, min: i32| -> Option<u32> {
             match v {
                 Some(v) if v < min => {
@@ -256,10 +257,10 @@ impl Rule {
         let min_completions = non_negative("minCompletions", spec.min_completions, 0).unwrap_or(0);
         let max_size = non_negative("maxSize", spec.max_size, 1);
         let min_size = non_negative("minSize", spec.min_size, 1).unwrap_or(crate::defaults::RULE_MIN_SIZE);
-        if let Some(max) = max_size {
-            if max < min_size {
-                errors.push(RuleError { field: "maxSize", message: format!("{max} is below minSize {min_size}") });
-            }
+        if let Some(max) = max_size
+            && max < min_size
+        {
+            errors.push(RuleError { field: "maxSize", message: format!("{max} is below minSize {min_size}") });
         }
         match (metric, action, when) {
             (Ok(metric), Ok(action), Ok(when)) if errors.is_empty() => {
@@ -327,8 +328,13 @@ mod tests {
 
     #[test]
     fn a_parsed_rule_keeps_its_bounds() {
-        let r = Rule::parse(&RuleSpec { repetitions: Some(2), backoff: Some(3), max_size: Some(5), ..spec("mean.lammps.duration", "grow", Some(When::Text(">= 30".into()))) })
-            .expect("valid");
+        let r = Rule::parse(&RuleSpec {
+            repetitions: Some(2),
+            backoff: Some(3),
+            max_size: Some(5),
+            ..spec("mean.lammps.duration", "grow", Some(When::Text(">= 30".into())))
+        })
+        .expect("valid");
         assert_eq!((r.repetitions, r.backoff, r.max_size, r.min_size), (Some(2), 3, Some(5), 1));
         assert_eq!(r.metric.to_string(), "mean.lammps.duration");
     }

@@ -22,12 +22,10 @@ pub fn parse(text: &str) -> Result<Option<Duration>, String> {
         }
         let mut seconds = 0f64;
         for (power, part) in parts.iter().rev().enumerate() {
-            let value: f64 = part
-                .trim()
-                .parse()
-                .ok()
-                .filter(|v: &f64| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| format!("`{text}`: `{part}` is not a non-negative number; use [[HH:]MM:]SS such as 0:45:00"))?;
+            let value: f64 =
+                part.trim().parse().ok().filter(|v: &f64| v.is_finite() && *v >= 0.0).ok_or_else(|| {
+                    format!("`{text}`: `{part}` is not a non-negative number; use [[HH:]MM:]SS such as 0:45:00")
+                })?;
             seconds += value * 60f64.powi(power as i32);
         }
         return positive(seconds, text);

@@ -35,9 +35,7 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
     let files = args.files.len();
     let failing = errors > 0 || (args.strict && warnings > 0);
     if failing {
-        eprintln!(
-            "smo validate: {bad_files} of {files} file(s) invalid: {errors} error(s), {warnings} warning(s)"
-        );
+        eprintln!("smo validate: {bad_files} of {files} file(s) invalid: {errors} error(s), {warnings} warning(s)");
         ExitCode::FAILURE
     } else {
         eprintln!("smo validate: {files} file(s) valid ({warnings} warning(s))");

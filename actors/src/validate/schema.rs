@@ -152,12 +152,12 @@ impl Walker<'_> {
             self.error(path, format!("expected {}, found {}", wanted.join(" or "), describe(value)));
             return false;
         }
-        if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
-            if !allowed.contains(value) {
-                let list: Vec<String> =
-                    allowed.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect();
-                self.error(path, format!("must be one of: {}; found {}", list.join(", "), describe(value)));
-            }
+        if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+            && !allowed.contains(value)
+        {
+            let list: Vec<String> =
+                allowed.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect();
+            self.error(path, format!("must be one of: {}; found {}", list.join(", "), describe(value)));
         }
         match value {
             Value::Number(n) => self.check_number(n.as_f64().unwrap_or(0.0), n.is_i64() || n.is_u64(), schema, path),
@@ -206,42 +206,48 @@ impl Walker<'_> {
                 return true;
             }
         }
-        if types.contains(&"boolean") {
-            if let Some(b) = value.as_str().and_then(yaml11_bool) {
-                *value = Value::Bool(b);
-                return true;
-            }
+        if types.contains(&"boolean")
+            && let Some(b) = value.as_str().and_then(yaml11_bool)
+        {
+            *value = Value::Bool(b);
+            return true;
         }
         false
     }
 
     fn check_number(&mut self, n: f64, integral: bool, schema: &Value, path: &str) {
-        if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
-            if n < min {
-                self.error(path, format!("must be at least {min}, found {n}"));
-            }
+        if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
+            && n < min
+        {
+            self.error(path, format!("must be at least {min}, found {n}"));
         }
-        if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
-            if n > max {
-                self.error(path, format!("must be at most {max}, found {n}"));
-            }
+        if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
+            && n > max
+        {
+            self.error(path, format!("must be at most {max}, found {n}"));
         }
-        if schema.get("format").and_then(Value::as_str) == Some("int32") && integral && (n > i32::MAX as f64 || n < i32::MIN as f64) {
+        if schema.get("format").and_then(Value::as_str) == Some("int32")
+            && integral
+            && (n > i32::MAX as f64 || n < i32::MIN as f64)
+        {
             self.error(path, format!("{n} does not fit a 32-bit integer"));
         }
     }
 
     fn check_object(&mut self, map: &mut Map<String, Value>, schema: &Value, path: &str) {
         let props = schema.get("properties").and_then(Value::as_object);
-        let required: Vec<&str> =
-            schema.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let required: Vec<&str> = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         for key in &required {
             if map.get(*key).is_none_or(Value::is_null) {
                 self.error(&join(path, key), "is required".into());
             }
         }
         // An optional key set to null counts as absent (the API server drops it too).
-        map.retain(|k, v| !(v.is_null() && !required.contains(&k.as_str())));
+        map.retain(|k, v| !v.is_null() || required.contains(&k.as_str()));
         let open = schema.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool).unwrap_or(false);
         let additional = schema.get("additionalProperties");
         let keys: Vec<String> = map.keys().cloned().collect();

@@ -27,7 +27,12 @@ pub fn split_command(command: &str, file: &str, path: &str, problems: &mut Probl
 }
 
 /// Parses step properties, reporting under `path`.
-pub fn properties(entries: &BTreeMap<String, Value>, file: &str, path: &str, problems: &mut Problems) -> StepProperties {
+pub fn properties(
+    entries: &BTreeMap<String, Value>,
+    file: &str,
+    path: &str,
+    problems: &mut Problems,
+) -> StepProperties {
     let (props, issues) = properties::parse(entries);
     for issue in issues {
         let at = crate::validate::schema::join(path, &issue.key);
@@ -38,6 +43,52 @@ pub fn properties(entries: &BTreeMap<String, Value>, file: &str, path: &str, pro
         }
     }
     props
+}
+
+/// Checks and converts log metric extractors.
+pub fn log_metrics(
+    specs: &[crate::api::LogMetricSpec],
+    file: &str,
+    path: &str,
+    problems: &mut Problems,
+) -> Vec<super::LogMetric> {
+    let mut out = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let mut ok = true;
+        if spec.key.is_empty() || spec.key.contains('.') {
+            problems.error(
+                file,
+                format!("{at}.key"),
+                "must be a non-empty name without dots (rules read `<model>.<step>.<key>`)",
+            );
+            ok = false;
+        }
+        if let Err(e) = regex::Regex::new(&spec.pattern) {
+            problems.error(file, format!("{at}.pattern"), format!("is not a valid regular expression: {e}"));
+            ok = false;
+        }
+        let reduce = match spec.reduce.as_deref() {
+            None => super::Reduce::Last,
+            Some(name) => match super::Reduce::ALL.iter().find(|(n, _)| *n == name) {
+                Some((_, r)) => *r,
+                None => {
+                    let names: Vec<&str> = super::Reduce::ALL.iter().map(|(n, _)| *n).collect();
+                    problems.error(
+                        file,
+                        format!("{at}.reduce"),
+                        format!("unknown reduction `{name}`; allowed: {}", names.join(", ")),
+                    );
+                    ok = false;
+                    super::Reduce::Last
+                }
+            },
+        };
+        if ok {
+            out.push(super::LogMetric { key: spec.key.clone(), pattern: spec.pattern.clone(), reduce });
+        }
+    }
+    out
 }
 
 /// Parses the rules of a workflow and checks that each names a known step.
@@ -62,14 +113,17 @@ pub fn rules(specs: &[RuleSpec], workflow: &Workflow, file: &str, base: &str, pr
         match Rule::parse(spec) {
             Ok(_) if unknown_step.is_some() => {}
             Ok(rule) => {
-                if rule.action == Action::Grow {
-                    if let Some(max) = rule.max_size.filter(|m| *m > workflow.max_size) {
-                        problems.warn(
-                            file,
-                            format!("{at}.maxSize"),
-                            format!("{max} is above cluster maxSize {}; grow stops at {}", workflow.max_size, workflow.max_size),
-                        );
-                    }
+                if rule.action == Action::Grow
+                    && let Some(max) = rule.max_size.filter(|m| *m > workflow.max_size)
+                {
+                    problems.warn(
+                        file,
+                        format!("{at}.maxSize"),
+                        format!(
+                            "{max} is above cluster maxSize {}; grow stops at {}",
+                            workflow.max_size, workflow.max_size
+                        ),
+                    );
                 }
                 rules.push(rule);
             }
@@ -136,25 +190,33 @@ fn check_step<'a>(
         );
     }
     for (key, tag) in [("registry.push", &step.push), ("registry.pull", &step.pull)] {
-        if let Some(tag) = tag {
-            if let Err(e) = names::check_oci_tag(tag) {
-                problems.error(file, step.origin.path(key), format!("`{tag}` {e}"));
-            }
+        if let Some(tag) = tag
+            && let Err(e) = names::check_oci_tag(tag)
+        {
+            problems.error(file, step.origin.path(key), format!("`{tag}` {e}"));
         }
     }
-    if let Some(tag) = &step.pull {
-        if !pushed.contains(&tag.as_str()) {
-            let before = if pushed.is_empty() { "no earlier step pushes anything".to_string() } else { format!("pushed before: {}", pushed.join(", ")) };
-            problems.error(
-                file,
-                step.origin.path("registry.pull"),
-                format!("tag `{tag}` is not pushed by an earlier step ({before})"),
-            );
-        }
+    if let Some(tag) = &step.pull
+        && !pushed.contains(&tag.as_str())
+    {
+        let before = if pushed.is_empty() {
+            "no earlier step pushes anything".to_string()
+        } else {
+            format!("pushed before: {}", pushed.join(", "))
+        };
+        problems.error(
+            file,
+            step.origin.path("registry.pull"),
+            format!("tag `{tag}` is not pushed by an earlier step ({before})"),
+        );
     }
     for key in step.environment.keys() {
         if key.is_empty() || key.contains('=') || key.chars().any(char::is_whitespace) {
-            problems.error(file, step.origin.path(&format!("environment[{key:?}]")), "is not a valid environment variable name");
+            problems.error(
+                file,
+                step.origin.path(&format!("environment[{key:?}]")),
+                "is not a valid environment variable name",
+            );
         }
     }
     if step.script.trim().is_empty() {

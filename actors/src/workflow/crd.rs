@@ -45,7 +45,9 @@ pub fn parse_manifest(mut doc: Value, file: &str) -> (Option<StateMachine>, Prob
     // apiVersion, kind and metadata are the API server's business; spec is ours.
     let schema = manifest_schema();
     match (doc.get_mut("spec"), schema.pointer("/properties/spec")) {
-        (Some(spec), Some(spec_schema)) => schema::check(spec, spec_schema, file, "spec", Mode::Manifest, &mut problems),
+        (Some(spec), Some(spec_schema)) => {
+            schema::check(spec, spec_schema, file, "spec", Mode::Manifest, &mut problems)
+        }
         (None, _) => problems.error(file, "spec", "is required (workflow, cluster and jobs)"),
         (Some(_), None) => problems.error(file, "spec", "internal error: the CRD has no spec schema"),
     }
@@ -71,7 +73,8 @@ impl Workflow {
         let name = sm.metadata.name.clone().unwrap_or_default();
         let namespace = sm.metadata.namespace.clone();
         let step_namespace = namespace.clone().unwrap_or_else(|| defaults::NAMESPACE.to_string());
-        let subdomain = spec.manager.as_ref().map(|m| m.subdomain.clone()).unwrap_or_else(|| defaults::SUBDOMAIN.into());
+        let subdomain =
+            spec.manager.as_ref().map(|m| m.subdomain.clone()).unwrap_or_else(|| defaults::SUBDOMAIN.into());
 
         let steps: Vec<Step> = spec
             .jobs
@@ -102,7 +105,11 @@ impl Workflow {
             completed,
             prefix: spec.workflow.prefix.clone().unwrap_or_else(|| defaults::JOB_PREFIX.into()),
             max_size: spec.cluster.max_size.max(1) as u32,
-            max_failures: spec.workflow.max_failures.map(|m| m.max(1) as u32).unwrap_or_else(|| defaults::max_failures(completed)),
+            max_failures: spec
+                .workflow
+                .max_failures
+                .map(|m| m.max(1) as u32)
+                .unwrap_or_else(|| defaults::max_failures(completed)),
             rules: Vec::new(),
             steps,
             registry,
@@ -113,7 +120,11 @@ impl Workflow {
         checks::workflow(&workflow, file, "spec.workflow.prefix", "spec.jobs", &mut problems);
         for step in &workflow.steps {
             if step.image.as_deref().is_none_or(str::is_empty) {
-                problems.error(file, step.origin.path("image"), "is required: every step of a StateMachine runs in a container");
+                problems.error(
+                    file,
+                    step.origin.path("image"),
+                    "is required: every step of a StateMachine runs in a container",
+                );
             }
         }
         if problems.has_errors() { Err(problems) } else { Ok((workflow, problems)) }
@@ -132,8 +143,12 @@ fn step_from_crd(job: &JobStep, origin: Origin, namespace: &str, subdomain: &str
     let walltime = config.walltime.as_deref().and_then(|w| {
         crate::walltime::parse(w).map_err(|e| problems.error(&file, origin.path("config.walltime"), e)).ok().flatten()
     });
-    let command = config.command.as_deref().and_then(|c| checks::split_command(c, &file, &origin.path("config.command"), problems));
-    let entries: BTreeMap<String, Value> = job.properties.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    let command = config
+        .command
+        .as_deref()
+        .and_then(|c| checks::split_command(c, &file, &origin.path("config.command"), problems));
+    let entries: BTreeMap<String, Value> =
+        job.properties.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
     let properties = checks::properties(&entries, &file, &origin.path("properties"), problems);
     let registry = job.registry.clone().unwrap_or_default();
     Step {
@@ -144,7 +159,11 @@ fn step_from_crd(job: &JobStep, origin: Origin, namespace: &str, subdomain: &str
         tasks: config.tasks.map(|t| t.max(1) as u32),
         walltime,
         gpu_label: config.gpulabel.clone().filter(|g| !g.is_empty()).unwrap_or_else(|| defaults::GPU_LABEL.into()),
-        pull_policy: if config.pull_policy.is_empty() { defaults::PULL_POLICY.into() } else { config.pull_policy.clone() },
+        pull_policy: if config.pull_policy.is_empty() {
+            defaults::PULL_POLICY.into()
+        } else {
+            config.pull_policy.clone()
+        },
         retry_failure: config.retry_failure.unwrap_or(false),
         subdomain: Some(subdomain.to_string()).filter(|s| !s.is_empty()),
         command,
@@ -153,6 +172,12 @@ fn step_from_crd(job: &JobStep, origin: Origin, namespace: &str, subdomain: &str
         workdir: job.workdir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| defaults::WORKDIR.into()),
         properties,
         events_script: job.events.as_ref().and_then(|e| e.script.clone()).filter(|s| !s.trim().is_empty()),
+        log_metrics: checks::log_metrics(
+            job.events.as_ref().map(|e| e.metrics.as_slice()).unwrap_or_default(),
+            &file,
+            &origin.path("events.metrics"),
+            problems,
+        ),
         push: registry.push.filter(|t| !t.is_empty()),
         pull: registry.pull.filter(|t| !t.is_empty()),
         registry_host: registry.host.filter(|h| !h.is_empty()),

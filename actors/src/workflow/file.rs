@@ -258,6 +258,9 @@ pub struct JobFileEvents {
     /// Python source defining `parse_log(log)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<String>,
+    /// Regular-expression metrics (an `smo` addition, see the `StateMachine` field).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<crate::api::LogMetricSpec>,
 }
 
 /// `registry:` of a job file.

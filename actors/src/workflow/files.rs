@@ -47,7 +47,12 @@ pub fn parse_job_file(mut doc: Value, file: &str) -> (Option<JobFile>, Problems)
 }
 
 /// Deserialises what the schema check left; a failure is reported only if nothing explains it.
-fn finish<T: serde::de::DeserializeOwned>(doc: Value, file: &str, what: &str, mut problems: Problems) -> (Option<T>, Problems) {
+fn finish<T: serde::de::DeserializeOwned>(
+    doc: Value,
+    file: &str,
+    what: &str,
+    mut problems: Problems,
+) -> (Option<T>, Problems) {
     match serde_json::from_value::<T>(doc) {
         Ok(v) => (Some(v), problems),
         Err(e) => {
@@ -76,8 +81,10 @@ pub fn find_job_file(name: &str, config_dir: &Path) -> Result<PathBuf, Vec<PathB
 /// A label-safe workflow name from a file name: `state-machine-workflow.yaml` → `state-machine-workflow`.
 pub fn name_from_path(path: &Path) -> String {
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("workflow");
-    let cleaned: String =
-        stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' }).collect();
+    let cleaned: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
+        .collect();
     let trimmed = cleaned.trim_matches(|c: char| !c.is_ascii_alphanumeric());
     let mut name: String = trimmed.chars().take(crate::names::MAX_LABEL).collect();
     name = name.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
@@ -103,7 +110,11 @@ impl Workflow {
                 Ok(p) => p,
                 Err(tried) => {
                     let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
-                    problems.error(&file, format!("jobs[{i}].config"), format!("job file `{}` not found (looked at: {})", job.config, tried.join(", ")));
+                    problems.error(
+                        &file,
+                        format!("jobs[{i}].config"),
+                        format!("job file `{}` not found (looked at: {})", job.config, tried.join(", ")),
+                    );
                     continue;
                 }
             };
@@ -186,7 +197,11 @@ pub fn step_from_file(job: JobFile, origin: Origin, problems: &mut Problems) -> 
             }
         },
         Some(other) => {
-            problems.error(&file, "properties", format!("must be a mapping (or a JSON object in a string), found {other}"));
+            problems.error(
+                &file,
+                "properties",
+                format!("must be a mapping (or a JSON object in a string), found {other}"),
+            );
             BTreeMap::new()
         }
     };
@@ -204,7 +219,10 @@ pub fn step_from_file(job: JobFile, origin: Origin, problems: &mut Problems) -> 
     Step {
         name: job.name,
         nodes: c.nnodes.unwrap_or(i64::from(defaults::NODES)).clamp(1, i64::from(u32::MAX)) as u32,
-        cores_per_task: c.cores_per_task.unwrap_or(i64::from(defaults::FILE_CORES_PER_TASK)).clamp(1, i64::from(u32::MAX)) as u32,
+        cores_per_task: c
+            .cores_per_task
+            .unwrap_or(i64::from(defaults::FILE_CORES_PER_TASK))
+            .clamp(1, i64::from(u32::MAX)) as u32,
         gpus: c.ngpus.unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32,
         tasks: c.tasks.map(|t| t.clamp(1, i64::from(u32::MAX)) as u32),
         walltime,
@@ -217,6 +235,12 @@ pub fn step_from_file(job: JobFile, origin: Origin, problems: &mut Problems) -> 
         namespace: job.namespace.filter(|n| !n.is_empty()).unwrap_or_else(|| defaults::NAMESPACE.into()),
         workdir: job.workdir.filter(|w| !w.is_empty()).unwrap_or_else(|| defaults::WORKDIR.into()),
         properties,
+        log_metrics: checks::log_metrics(
+            job.events.as_ref().map(|e| e.metrics.as_slice()).unwrap_or_default(),
+            &file,
+            "events.metrics",
+            problems,
+        ),
         events_script: job.events.and_then(|e| e.script).filter(|s| !s.trim().is_empty()),
         push: registry.push.filter(|t| !t.is_empty()),
         pull: registry.pull.filter(|t| !t.is_empty()),

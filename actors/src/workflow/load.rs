@@ -32,7 +32,9 @@ pub fn kind_of(doc: &Value) -> DocumentKind {
         _ if doc.get("workflow").is_some() || (doc.get("jobs").is_some() && doc.get("cluster").is_some()) => {
             DocumentKind::WorkflowFile
         }
-        _ if doc.get("script").is_some() || (doc.get("name").is_some() && doc.get("config").is_some()) => DocumentKind::JobFile,
+        _ if doc.get("script").is_some() || (doc.get("name").is_some() && doc.get("config").is_some()) => {
+            DocumentKind::JobFile
+        }
         _ => DocumentKind::Unknown,
     }
 }
@@ -86,20 +88,7 @@ pub fn load(path: &Path, config_dir: Option<&Path>) -> Result<(Workflow, Problem
     let docs = read_documents(path)?;
     let machines: Vec<&Value> = docs.iter().filter(|d| kind_of(d) == DocumentKind::StateMachine).collect();
     match (machines.len(), docs.first().map(kind_of)) {
-        (1, _) => {
-            let (sm, mut problems) = parse_manifest(machines[0].clone(), &file);
-            let Some(sm) = sm else { return Err(problems) };
-            match Workflow::from_state_machine(&sm, &file) {
-                Ok((wf, more)) if !problems.has_errors() => {
-                    problems.extend(more);
-                    Ok((wf, problems))
-                }
-                Ok((_, more)) | Err(more) => {
-                    problems.extend(more);
-                    Err(problems)
-                }
-            }
-        }
+        (1, _) => from_machine_document(machines[0].clone(), &file),
         (0, Some(DocumentKind::WorkflowFile)) if docs.len() == 1 => Workflow::from_files(path, config_dir),
         (0, Some(DocumentKind::JobFile)) => {
             let mut p = Problems::new();
@@ -171,4 +160,32 @@ pub fn validate(path: &Path, config_dir: Option<&Path>) -> Problems {
         }
     }
     problems
+}
+
+/// The workflow of a `StateMachine` manifest given as text (one document). `file` names it in
+/// messages.
+pub fn from_manifest_text(text: &str, file: &str) -> Result<(Workflow, Problems), Problems> {
+    let mut docs = parse_documents(text, file)?;
+    if docs.len() != 1 || kind_of(&docs[0]) != DocumentKind::StateMachine {
+        let mut p = Problems::new();
+        p.error(file, "", "expected exactly one StateMachine document");
+        return Err(p);
+    }
+    from_machine_document(docs.remove(0), file)
+}
+
+/// Checks, parses and maps one `StateMachine` document.
+fn from_machine_document(doc: Value, file: &str) -> Result<(Workflow, Problems), Problems> {
+    let (sm, mut problems) = parse_manifest(doc, file);
+    let Some(sm) = sm else { return Err(problems) };
+    match Workflow::from_state_machine(&sm, file) {
+        Ok((wf, more)) if !problems.has_errors() => {
+            problems.extend(more);
+            Ok((wf, problems))
+        }
+        Ok((_, more)) | Err(more) => {
+            problems.extend(more);
+            Err(problems)
+        }
+    }
 }

@@ -92,6 +92,8 @@ pub struct Step {
     pub properties: StepProperties,
     /// Python source defining `parse_log(log)`.
     pub events_script: Option<String>,
+    /// Declarative metrics read from each job's log.
+    pub log_metrics: Vec<LogMetric>,
     /// Tag pushed after a successful script.
     pub push: Option<String>,
     /// Tag pulled before the script.
@@ -108,6 +110,49 @@ pub struct Step {
     pub script: String,
     /// Where the step was declared, for messages.
     pub origin: Origin,
+}
+
+/// A metric read from a job's log with a regular expression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogMetric {
+    /// Metric key.
+    pub key: String,
+    /// Regular expression (checked at validation); the first capture group is the number.
+    pub pattern: String,
+    /// How several matches become one value.
+    pub reduce: Reduce,
+}
+
+/// How the matches of a log metric become one value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduce {
+    /// The last match.
+    Last,
+    /// The first match.
+    First,
+    /// The sum of all matches.
+    Sum,
+    /// The smallest match.
+    Min,
+    /// The largest match.
+    Max,
+    /// The mean of all matches.
+    Mean,
+    /// How many lines matched.
+    Count,
+}
+
+impl Reduce {
+    /// Every reduction with its name.
+    pub const ALL: [(&'static str, Reduce); 7] = [
+        ("last", Reduce::Last),
+        ("first", Reduce::First),
+        ("sum", Reduce::Sum),
+        ("min", Reduce::Min),
+        ("max", Reduce::Max),
+        ("mean", Reduce::Mean),
+        ("count", Reduce::Count),
+    ];
 }
 
 /// Where a step was declared: lets a check name the right file and field path.

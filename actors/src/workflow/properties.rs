@@ -66,8 +66,8 @@ pub fn truthy(value: &Value) -> Result<bool, String> {
     match value {
         Value::Bool(b) => Ok(*b),
         Value::Number(n) => match n.as_f64() {
-            Some(v) if v == 1.0 => Ok(true),
-            Some(v) if v == 0.0 => Ok(false),
+            Some(1.0) => Ok(true),
+            Some(0.0) => Ok(false),
             _ => Err(format!("`{n}` is not a switch value; use true or false")),
         },
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
@@ -171,7 +171,12 @@ pub fn parse(entries: &BTreeMap<String, Value>) -> (StepProperties, Vec<Property
                 for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                     match part.parse::<u16>() {
                         Ok(p) if p > 0 => props.ports.push(p),
-                        _ => error(key, format!("`{part}` is not a port number (1-65535); use a comma-separated list such as `3389,8080`")),
+                        _ => error(
+                            key,
+                            format!(
+                                "`{part}` is not a port number (1-65535); use a comma-separated list such as `3389,8080`"
+                            ),
+                        ),
                     }
                 }
             }
@@ -249,7 +254,8 @@ mod tests {
 
     #[test]
     fn bad_and_unknown_properties_are_reported() {
-        let (_, issues) = parse(&entries(json!({"ports": "x", "always-sucead": "1", "jobset": true, "minicluster": true})));
+        let (_, issues) =
+            parse(&entries(json!({"ports": "x", "always-sucead": "1", "jobset": true, "minicluster": true})));
         assert!(issues.iter().any(|i| i.key == "ports" && !i.warning));
         assert!(issues.iter().any(|i| i.key == "always-sucead" && i.warning && i.message.contains("always-succeed")));
         assert!(issues.iter().any(|i| i.key == "jobset" && !i.warning));

@@ -1,0 +1,155 @@
+//! The ConfigMap of one step job: the script, a JSON description of the step, the app config.
+//!
+//! The original made one ConfigMap per sequence, named after the job id, and deleted and
+//! recreated it for every step — so a step's pods could mount the next step's script. `smo` makes
+//! one per step job, named like the Job, with the same labels and owner, so it is cleaned up
+//! with the Job and never changes under a running pod.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use serde_json::{Value, json};
+
+use super::JobContext;
+use super::pod::deadline_seconds;
+use crate::workflow::{StepProperties, WorkloadKind};
+
+/// The ConfigMap of one step job: keys `entrypoint` (the rendered `script`), `config` (the step
+/// as JSON, see [`step_config`]) and `app-config` (empty if the step has none).
+pub fn config_map(ctx: &JobContext, script: &str) -> ConfigMap {
+    let data = BTreeMap::from([
+        ("entrypoint".to_string(), script.to_string()),
+        // `{:#}` pretty-prints a Value and cannot fail, unlike `to_string_pretty`.
+        ("config".to_string(), format!("{:#}", step_config(ctx))),
+        ("app-config".to_string(), ctx.step.app_config.clone().unwrap_or_default()),
+    ]);
+    ConfigMap { metadata: ctx.metadata(), data: Some(data), ..Default::default() }
+}
+
+/// The step as this job runs it, for `/workdir/config.json`: name, job id, attempt, current
+/// nodes, cores per task, GPUs, tasks, walltime in seconds, image, workdir, properties, registry
+/// tags and environment.
+pub fn step_config(ctx: &JobContext) -> Value {
+    let step = ctx.step;
+    json!({
+        "name": step.name,
+        "jobid": ctx.jobid.as_str(),
+        "attempt": ctx.attempt,
+        "nodes": ctx.nodes,
+        "cores_per_task": step.cores_per_task,
+        "gpus": step.gpus,
+        "gpulabel": step.gpu_label,
+        "tasks": step.tasks,
+        "walltime": deadline_seconds(step),
+        "image": step.image,
+        "namespace": step.namespace,
+        "workdir": step.workdir,
+        "properties": properties(&step.properties),
+        "registry": {"push": step.push, "pull": step.pull},
+        "environment": step.environment,
+    })
+}
+
+/// Properties under their original keys, only those that are set.
+fn properties(p: &StepProperties) -> Value {
+    let mut out = serde_json::Map::new();
+    for (k, v) in &p.other {
+        out.insert(k.clone(), Value::String(v.clone()));
+    }
+    if p.always_succeed {
+        out.insert("always-succeed".into(), Value::Bool(true));
+    }
+    if let Some(path) = &p.save_path {
+        out.insert("save-path".into(), Value::String(path.display().to_string()));
+    }
+    if !p.node_selector.is_empty() {
+        out.insert("node-selector".into(), json!(p.node_selector));
+    }
+    match p.workload {
+        WorkloadKind::Job => {}
+        WorkloadKind::JobSet => {
+            out.insert("jobset".into(), Value::Bool(true));
+        }
+        WorkloadKind::MiniCluster => {
+            out.insert("minicluster".into(), Value::Bool(true));
+        }
+    }
+    if !p.ports.is_empty() {
+        out.insert("ports".into(), json!(p.ports));
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::jobs::labels;
+    use crate::jobs::test_support::{step, workflow};
+    use crate::names::JobId;
+
+    #[test]
+    fn jobs_config_map_is_per_step_job_with_script_config_and_app_config() {
+        let mut s = step("job_b");
+        s.pull = Some("job_a".into());
+        s.push = Some("job_b".into());
+        s.walltime = Some(Duration::from_secs(90));
+        s.tasks = Some(2);
+        s.app_config = Some("key: value\n".into());
+        s.environment.insert("A".into(), "1".into());
+        s.properties.always_succeed = true;
+        s.properties.ports = vec![8080];
+        s.properties.workload = WorkloadKind::JobSet;
+        s.properties.other.insert("custom".into(), "x".into());
+        let wf = workflow(vec![s]);
+        let id = JobId::new("job_012345678");
+        let ctx = JobContext {
+            workflow: &wf,
+            step: &wf.steps[0],
+            jobid: &id,
+            attempt: 2,
+            nodes: 3,
+            owner: None,
+            smo_image: None,
+        };
+        let cm = config_map(&ctx, "#!/bin/bash\necho hi\n");
+        assert_eq!(cm.metadata.name.as_deref(), Some("job-b-job-012345678"));
+        assert_eq!(cm.metadata.namespace.as_deref(), Some("default"));
+        assert_eq!(cm.metadata.labels, Some(labels(&ctx)));
+        let data = cm.data.expect("data");
+        assert_eq!(data["entrypoint"], "#!/bin/bash\necho hi\n");
+        assert_eq!(data["app-config"], "key: value\n");
+        let config: Value = serde_json::from_str(&data["config"]).expect("config is JSON");
+        assert_eq!(
+            config,
+            json!({
+                "name": "job_b", "jobid": "job_012345678", "attempt": 2, "nodes": 3, "cores_per_task": 1,
+                "gpus": 0, "gpulabel": "nvidia.com/gpu", "tasks": 2, "walltime": 90, "image": "rockylinux:9",
+                "namespace": "default", "workdir": "/tmp/out",
+                "properties": {"always-succeed": true, "jobset": true, "ports": [8080], "custom": "x"},
+                "registry": {"push": "job_b", "pull": "job_a"},
+                "environment": {"A": "1"},
+            })
+        );
+    }
+
+    #[test]
+    fn jobs_config_map_without_app_config_still_has_the_key() {
+        let wf = workflow(vec![step("job_a")]);
+        let id = JobId::new("job_012345678");
+        let ctx = JobContext {
+            workflow: &wf,
+            step: &wf.steps[0],
+            jobid: &id,
+            attempt: 1,
+            nodes: 1,
+            owner: None,
+            smo_image: None,
+        };
+        let data = config_map(&ctx, "").data.expect("data");
+        // The pod's volume lists all three keys; a missing one would fail the mount.
+        assert_eq!(data.keys().collect::<Vec<_>>(), ["app-config", "config", "entrypoint"]);
+        assert_eq!(data["app-config"], "");
+    }
+}

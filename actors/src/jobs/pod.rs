@@ -1,0 +1,207 @@
+//! Pod and Job pieces shared by the batch Job and the JobSet builders.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::JobSpec;
+use k8s_openapi::api::core::v1::{
+    ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, KeyToPath,
+    ObjectFieldSelector, PodSpec, PodTemplateSpec, ResourceRequirements, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::{JobContext, SMO_BIN_DIR, labels};
+use crate::defaults;
+use crate::workflow::Step;
+
+/// Name of the volume holding the step's ConfigMap.
+pub(crate) const CONFIG_VOLUME: &str = "entrypoint-mount";
+
+/// Name of the emptyDir volume the `smo` binary is installed into.
+pub(crate) const SMO_VOLUME: &str = "smo-bin";
+
+/// Name of the init container that installs `smo`.
+pub(crate) const SMO_INIT: &str = "smo-install";
+
+/// Name of the container that runs the step.
+pub(crate) const CONTAINER: &str = "step";
+
+/// ConfigMap keys and the file names they are mounted as under [`defaults::CONFIG_MOUNT`].
+pub(crate) const CONFIG_ITEMS: [(&str, &str); 3] =
+    [("entrypoint", "entrypoint.sh"), ("config", "config.json"), ("app-config", "app-config")];
+
+/// The step's container command, split into words (`/bin/bash /workdir/entrypoint.sh` if unset).
+pub(crate) fn argv(step: &Step) -> Vec<String> {
+    match &step.command {
+        Some(words) if !words.is_empty() => words.clone(),
+        _ => defaults::COMMAND.iter().map(|w| w.to_string()).collect(),
+    }
+}
+
+/// The step's walltime in whole seconds, rounded up (a deadline must not cut a job short).
+pub(crate) fn deadline_seconds(step: &Step) -> Option<i64> {
+    step.walltime.map(|d| {
+        let secs = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0));
+        i64::try_from(secs).unwrap_or(i64::MAX)
+    })
+}
+
+/// `n` as a Kubernetes int32 field, saturating.
+pub(crate) fn int32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// The field path of an environment value `from:<path>`, if it is one.
+pub(crate) fn field_ref(value: &str) -> Option<&str> {
+    value.strip_prefix("from:").map(str::trim)
+}
+
+/// The step's environment as container env vars. Values are strings (the original passed
+/// YAML numbers through and the API call failed); `from:<path>` becomes a downward-API
+/// `fieldRef` (the original did this for JobSets only).
+pub(crate) fn env(step: &Step) -> Vec<EnvVar> {
+    step.environment
+        .iter()
+        .map(|(name, value)| match field_ref(value) {
+            Some(path) => EnvVar {
+                name: name.clone(),
+                value_from: Some(EnvVarSource {
+                    field_ref: Some(ObjectFieldSelector { field_path: path.to_string(), ..Default::default() }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            None => EnvVar { name: name.clone(), value: Some(value.clone()), ..Default::default() },
+        })
+        .collect()
+}
+
+/// Resource amounts of one pod: `cpu` = cores per task, and the GPU label if GPUs are asked for.
+pub(crate) fn resource_amounts(step: &Step) -> BTreeMap<String, Quantity> {
+    let mut r = BTreeMap::from([("cpu".to_string(), Quantity(step.cores_per_task.to_string()))]);
+    if step.gpus > 0 {
+        r.insert(step.gpu_label.clone(), Quantity(step.gpus.to_string()));
+    }
+    r
+}
+
+/// Requests = limits, as in the original (a step gets exactly what it asks for).
+fn resources(step: &Step) -> ResourceRequirements {
+    let amounts = resource_amounts(step);
+    ResourceRequirements { requests: Some(amounts.clone()), limits: Some(amounts), ..Default::default() }
+}
+
+/// What differs between the pods of a batch Job and of a JobSet.
+pub(crate) struct PodFlavour {
+    /// Set the step's pod subdomain (a JobSet sets its own, named after the JobSet, and pod DNS
+    /// names like `<name>-jobset-0-0.<name>` depend on it).
+    pub subdomain: bool,
+    /// Expose the step's `ports` property as container ports.
+    pub ports: bool,
+    /// Extra environment variables appended after the step's.
+    pub extra_env: Vec<EnvVar>,
+}
+
+/// The pod template of one step job: labels, the step container, the ConfigMap volume and, with
+/// an `smo` image, the init container that installs `smo`.
+pub(crate) fn pod_template(ctx: &JobContext, flavour: PodFlavour) -> PodTemplateSpec {
+    let step = ctx.step;
+    let mut words = argv(step).into_iter();
+    let command = words.next().map(|w| vec![w]);
+    let args: Vec<String> = words.collect();
+
+    let mut env = env(step);
+    env.extend(flavour.extra_env);
+
+    let mut mounts = vec![VolumeMount {
+        name: CONFIG_VOLUME.into(),
+        mount_path: defaults::CONFIG_MOUNT.into(),
+        ..Default::default()
+    }];
+    let mut volumes = vec![Volume {
+        name: CONFIG_VOLUME.into(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: ctx.name(),
+            items: Some(
+                CONFIG_ITEMS
+                    .iter()
+                    .map(|(key, path)| KeyToPath { key: key.to_string(), path: path.to_string(), ..Default::default() })
+                    .collect(),
+            ),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }];
+    let mut init_containers = None;
+    if let Some(image) = ctx.smo_image {
+        // The binary is copied from the smo image into a shared emptyDir before the step starts,
+        // so the script needs neither internet access nor `smo` in the step's image.
+        mounts.push(VolumeMount { name: SMO_VOLUME.into(), mount_path: SMO_BIN_DIR.into(), ..Default::default() });
+        volumes.push(Volume {
+            name: SMO_VOLUME.into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        });
+        init_containers = Some(vec![Container {
+            name: SMO_INIT.into(),
+            image: Some(image.to_string()),
+            command: Some(vec!["smo".into(), "install".into(), SMO_BIN_DIR.into()]),
+            volume_mounts: Some(vec![VolumeMount {
+                name: SMO_VOLUME.into(),
+                mount_path: SMO_BIN_DIR.into(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }]);
+    }
+
+    let ports = (flavour.ports && !step.properties.ports.is_empty()).then(|| {
+        step.properties
+            .ports
+            .iter()
+            .map(|p| ContainerPort { container_port: i32::from(*p), ..Default::default() })
+            .collect()
+    });
+
+    let container = Container {
+        name: CONTAINER.into(),
+        image: step.image.clone(),
+        command,
+        args: (!args.is_empty()).then_some(args),
+        image_pull_policy: Some(step.pull_policy.clone()),
+        working_dir: Some(step.workdir.clone()),
+        env: (!env.is_empty()).then_some(env),
+        resources: Some(resources(step)),
+        ports,
+        volume_mounts: Some(mounts),
+        ..Default::default()
+    };
+
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta { labels: Some(labels(ctx)), ..Default::default() }),
+        spec: Some(PodSpec {
+            restart_policy: Some("Never".into()),
+            subdomain: if flavour.subdomain { step.subdomain.clone() } else { None },
+            node_selector: (!step.properties.node_selector.is_empty()).then(|| step.properties.node_selector.clone()),
+            init_containers,
+            containers: vec![container],
+            volumes: Some(volumes),
+            ..Default::default()
+        }),
+    }
+}
+
+/// The Job spec of one step job around `template`: `parallelism = completions = nodes`,
+/// `backoffLimit` 6 with `retry_failure` (else 0), `activeDeadlineSeconds` from the walltime.
+pub(crate) fn job_spec(ctx: &JobContext, template: PodTemplateSpec) -> JobSpec {
+    let step = ctx.step;
+    JobSpec {
+        parallelism: Some(int32(ctx.nodes)),
+        completions: Some(int32(ctx.nodes)),
+        suspend: Some(false),
+        backoff_limit: Some(if step.retry_failure { defaults::RETRY_BACKOFF_LIMIT } else { 0 }),
+        active_deadline_seconds: deadline_seconds(step),
+        template,
+        ..Default::default()
+    }
+}

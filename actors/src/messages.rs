@@ -1,0 +1,118 @@
+//! Every message between actors: one documented struct each.
+//!
+//! | message | from → to | purpose |
+//! |---|---|---|
+//! | [`JobObserved`] | executor → JobWatcher → Manager → StateMachine | a step job's phase as seen outside |
+//! | [`StepFinished`] | StateMachine → Manager (awaits [`StepDecision`]) | a step job ended: record its metrics, decide `repeat` |
+//! | [`SequenceProgress`] | StateMachine → Manager | what the sequence did with it: step outcome, sequence outcome |
+//! | [`SequenceStopped`] | StateMachine → Manager | the actor stopped without finishing (supervision) |
+//! | [`Shutdown`] | anyone → Manager | stop the run (Ctrl-C, a fatal error) |
+//! | [`Progress`] | Manager → progress display | counters after every change |
+//! | [`Stop`] | Manager → StateMachine | stop now, the workflow is over |
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::fsm::{JobPhase, SequenceOutcome, StepOutcome};
+use crate::names::JobId;
+
+/// A step job's phase as an executor saw it (a process exited, a Job's status changed).
+#[derive(Message, Clone, Debug, PartialEq)]
+#[rtype(result = "()")]
+pub struct JobObserved {
+    /// The sequence.
+    pub jobid: JobId,
+    /// Index of the step.
+    pub step: usize,
+    /// Attempt of the step (1, then +1 per repeat).
+    pub attempt: u32,
+    /// The phase seen.
+    pub phase: JobPhase,
+    /// How long the job ran, once it ended.
+    pub duration: Option<Duration>,
+    /// Where the job's log is, once it ended (custom metrics are parsed from it).
+    pub log: Option<PathBuf>,
+}
+
+/// A step job of a sequence ended. The StateMachine waits for the answer before it moves on,
+/// so `repeat` rules see this job's metrics and can still keep the sequence on its step.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "StepDecision")]
+pub struct StepFinished {
+    /// The sequence.
+    pub jobid: JobId,
+    /// Index of the step.
+    pub step: usize,
+    /// Attempt of the step.
+    pub attempt: u32,
+    /// `Succeeded` or `Failed`.
+    pub phase: JobPhase,
+    /// How long the job ran.
+    pub duration: Option<Duration>,
+    /// Custom metrics parsed from the job's log.
+    pub metrics: Vec<(String, f64)>,
+}
+
+/// The Manager's answer to [`StepFinished`].
+#[derive(MessageResponse, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepDecision {
+    /// A `repeat` rule fired: run the step again instead of advancing (if it succeeded).
+    pub repeat: bool,
+}
+
+/// What a sequence did after a job ended (or after a submission failed).
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct SequenceProgress {
+    /// The sequence.
+    pub jobid: JobId,
+    /// Index of the step concerned.
+    pub step: usize,
+    /// How the step's job ended, if one did (None: e.g. its submission failed).
+    pub step_outcome: Option<StepOutcome>,
+    /// How the sequence ended, if it did.
+    pub finished: Option<SequenceOutcome>,
+}
+
+/// A StateMachine actor stopped without reporting how its sequence ended.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct SequenceStopped {
+    /// The sequence.
+    pub jobid: JobId,
+    /// Why, as far as the actor knows.
+    pub reason: String,
+}
+
+/// Stop the run: running jobs are stopped, what is known is written, the run ends with `reason`.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct Shutdown {
+    /// Why (shown to the user).
+    pub reason: String,
+    /// Process exit code for the run (e.g. 130 after Ctrl-C).
+    pub exit_code: i32,
+}
+
+/// Stop a StateMachine now (the workflow is over); it reports nothing more.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+/// Counters of a run, sent to the progress display after every change.
+#[derive(Message, Clone, Debug, Default, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub struct Progress {
+    /// Sequences that must complete.
+    pub wanted: u32,
+    /// Sequences completed.
+    pub completed: u32,
+    /// Sequences running.
+    pub active: u32,
+    /// Sequences failed.
+    pub failed: u32,
+    /// Jobs running now.
+    pub jobs_running: u32,
+}

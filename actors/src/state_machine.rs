@@ -1,0 +1,230 @@
+//! The StateMachine actor: one per job sequence.
+//!
+//! It owns one pure [`Sequence`] and carries out its effects on the executor. When a job of its
+//! current step ends it asks the Manager first ([`StepFinished`] → [`StepDecision`]) — so that
+//! the job's metrics are recorded and `repeat` rules can keep the sequence on its step — then
+//! feeds the outcome to the state machine and reports what happened ([`SequenceProgress`]).
+//! That exchange is atomic: no other message reaches the actor in between, so the state the
+//! question was asked about is the state the answer is applied to.
+//!
+//! If the actor stops without having reported how its sequence ended, it says so
+//! ([`SequenceStopped`]) and the Manager decides what that means (supervision).
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use crate::executor::{Executor, StepJob};
+use crate::fsm::{Effect, Sequence, SequenceOutcome, StepOutcome};
+use crate::messages::{JobObserved, SequenceProgress, SequenceStopped, StepDecision, StepFinished, Stop};
+use crate::names::JobId;
+use crate::workflow::Workflow;
+
+/// Current nodes of every step, shared by the Manager (which grows and shrinks them) and the
+/// StateMachines (which read them when they submit). All actors of a run live on one thread.
+pub type NodeTable = Rc<[Cell<u32>]>;
+
+/// Where a StateMachine reports to.
+#[derive(Clone)]
+pub struct ManagerLinks {
+    /// Asked after every job of the current step ends.
+    pub finished: Recipient<StepFinished>,
+    /// Told what the sequence did.
+    pub progress: Recipient<SequenceProgress>,
+    /// Told when the actor stops without a final report.
+    pub stopped: Recipient<SequenceStopped>,
+}
+
+/// One job sequence.
+pub struct StateMachine {
+    fsm: Sequence,
+    /// Effects of `start` or `restore`, carried out once the actor runs.
+    initial: Vec<Effect>,
+    workflow: Arc<Workflow>,
+    executor: Rc<dyn Executor>,
+    nodes: NodeTable,
+    links: ManagerLinks,
+    /// The Manager has heard how this sequence ended (or asked it to stop).
+    reported: bool,
+}
+
+impl StateMachine {
+    /// A new sequence `id`, starting at its first step.
+    pub fn new(
+        id: JobId,
+        workflow: Arc<Workflow>,
+        executor: Rc<dyn Executor>,
+        nodes: NodeTable,
+        links: ManagerLinks,
+    ) -> Self {
+        let (fsm, initial) = Sequence::start(id, workflow.steps.len());
+        StateMachine { fsm, initial, workflow, executor, nodes, links, reported: false }
+    }
+
+    /// The sequence's id.
+    pub fn id(&self) -> &JobId {
+        self.fsm.id()
+    }
+
+    fn job(&self, step: usize, attempt: u32) -> StepJob {
+        StepJob {
+            workflow: self.workflow.clone(),
+            jobid: self.fsm.id().clone(),
+            step,
+            attempt,
+            nodes: self.nodes.get(step).map(Cell::get).unwrap_or(1),
+        }
+    }
+
+    /// Carries out effects in order, then reports what the sequence did.
+    fn execute(&mut self, effects: Vec<Effect>, ctx: &mut Context<Self>) {
+        let mut step_outcome: Option<(usize, StepOutcome)> = None;
+        let mut finished: Option<SequenceOutcome> = None;
+        for effect in effects {
+            match effect {
+                Effect::Submit { step, attempt } => {
+                    let submit = self.executor.submit(self.job(step, attempt));
+                    self.after_submission(submit, step, ctx);
+                }
+                Effect::Replace { step, attempt } => {
+                    let remove = self.executor.remove(self.fsm.id(), step, attempt.saturating_sub(1));
+                    let submit = self.executor.submit(self.job(step, attempt));
+                    self.after_submission(
+                        Box::pin(async move {
+                            remove.await?;
+                            submit.await
+                        }),
+                        step,
+                        ctx,
+                    );
+                }
+                Effect::StepFinished { step, outcome, .. } => step_outcome = Some((step, outcome)),
+                Effect::Cleanup => {
+                    let cleanup = self.executor.cleanup(self.fsm.id());
+                    let id = self.fsm.id().clone();
+                    actix::spawn(async move {
+                        if let Err(e) = cleanup.await {
+                            tracing::warn!(jobid = %id, error = %e, "cleanup of a failed sequence failed");
+                        }
+                    });
+                }
+                Effect::Finished(outcome) => finished = Some(outcome),
+            }
+        }
+        if step_outcome.is_none() && finished.is_none() {
+            return;
+        }
+        let step = step_outcome
+            .as_ref()
+            .map(|(s, _)| *s)
+            .or(match &finished {
+                Some(SequenceOutcome::Failed { step, .. }) => Some(*step),
+                _ => None,
+            })
+            .unwrap_or(0);
+        let done = finished.is_some();
+        self.links.progress.do_send(SequenceProgress {
+            jobid: self.fsm.id().clone(),
+            step,
+            step_outcome: step_outcome.map(|(_, o)| o),
+            finished,
+        });
+        if done {
+            self.reported = true;
+            ctx.stop();
+        }
+    }
+
+    /// Waits for a submission; a failed one fails the sequence (the Manager replaces it).
+    fn after_submission(
+        &mut self,
+        submission: futures::future::LocalBoxFuture<'static, crate::Result<()>>,
+        step: usize,
+        ctx: &mut Context<Self>,
+    ) {
+        submission
+            .into_actor(self)
+            .map(move |result, act, ctx| {
+                if let Err(e) = result {
+                    let name = act.workflow.steps.get(step).map(|s| s.name.as_str()).unwrap_or("?");
+                    tracing::warn!(jobid = %act.fsm.id(), step = name, error = %e, "submission failed");
+                    let effects = act.fsm.abort(format!("submitting step {name} failed: {e}"));
+                    act.execute(effects, ctx);
+                }
+            })
+            .wait(ctx);
+    }
+}
+
+impl Actor for StateMachine {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let effects = std::mem::take(&mut self.initial);
+        self.execute(effects, ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if !self.reported {
+            self.links.stopped.do_send(SequenceStopped {
+                jobid: self.fsm.id().clone(),
+                reason: "its actor stopped before the sequence ended".into(),
+            });
+        }
+    }
+}
+
+impl Handler<JobObserved> for StateMachine {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: JobObserved, _: &mut Self::Context) -> Self::Result {
+        // Only the end of the current job matters; the state machine would ignore the rest anyway,
+        // and asking the Manager about them would count them twice.
+        if !msg.phase.is_terminal() || self.fsm.current() != Some((msg.step, msg.attempt)) {
+            return AtomicResponse::new(Box::pin(fut::ready(())));
+        }
+        let step = self.workflow.steps.get(msg.step);
+        let always_succeed = step.is_some_and(|s| s.properties.always_succeed);
+        let extract = crate::metrics::extract(step.cloned(), msg.log.clone());
+        let ask = self.links.finished.clone();
+        let JobObserved { jobid, step, attempt, phase, duration, .. } = msg;
+        let question = StepFinished { jobid, step, attempt, phase: phase.clone(), duration, metrics: Vec::new() };
+        let exchange = async move {
+            let metrics = extract.await;
+            ask.send(StepFinished { metrics, ..question }).await.unwrap_or_default()
+        };
+        AtomicResponse::new(Box::pin(exchange.into_actor(self).map(move |decision: StepDecision, act, ctx| {
+            if decision.repeat {
+                act.fsm.request_repeat();
+            }
+            let effects = act.fsm.observe(step, attempt, phase, always_succeed);
+            act.execute(effects, ctx);
+        })))
+    }
+}
+
+impl Handler<Stop> for StateMachine {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
+        self.reported = true;
+        ctx.stop();
+    }
+}
+
+/// Test-only: stop the actor abruptly, as a crash would, without reporting anything.
+#[cfg(test)]
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Crash;
+
+#[cfg(test)]
+impl Handler<Crash> for StateMachine {
+    type Result = ();
+
+    fn handle(&mut self, _: Crash, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,165 @@
+//! `workflow-times.json`: the original's record of when things happened.
+//!
+//! ```json
+//! {"times": {}, "timestamps": {"workflow_start": 1700000000.0,
+//!   "job_012345678_step_a_start": …, "job_012345678_step_a_succeeded": …, "workflow_complete": …}}
+//! ```
+//!
+//! Timestamps are seconds since the Unix epoch; the first value written for a key wins.
+//! [`Times::spans`] reads them back into one span per job, splitting `<jobid>_<step>_<event>`
+//! at the job id's nine digits (the original's analysis split at the last `_`, which broke step
+//! names containing `_`).
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+/// Named durations and event timestamps of a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Times {
+    /// Durations in seconds of repeated operations, by name (the original's `@timed` calls).
+    #[serde(default)]
+    pub times: BTreeMap<String, Vec<f64>>,
+    /// Seconds since the epoch, by event.
+    #[serde(default)]
+    pub timestamps: BTreeMap<String, f64>,
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// How a job span ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanEnd {
+    /// `<jobid>_<step>_succeeded`.
+    Succeeded,
+    /// `<jobid>_<step>_failed`.
+    Failed,
+    /// No end recorded (still running when the run ended).
+    Open,
+}
+
+/// One job: a step of a sequence, from its first event to its end.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Span {
+    /// The sequence.
+    pub jobid: String,
+    /// The step.
+    pub step: String,
+    /// First event, seconds since the epoch.
+    pub start: f64,
+    /// End, seconds since the epoch (None if open).
+    pub end: Option<f64>,
+    /// How it ended.
+    pub outcome: SpanEnd,
+}
+
+static EVENT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(.*?\d{9})_(.+)_(start|succeeded|failed)$").expect("valid regex"));
+
+impl Times {
+    /// Records `key` at `t` unless it was recorded before.
+    pub fn mark(&mut self, key: String, t: f64) {
+        self.timestamps.entry(key).or_insert(t);
+    }
+
+    /// Adds one duration sample under `name`.
+    pub fn add_duration(&mut self, name: &str, seconds: f64) {
+        self.times.entry(name.to_string()).or_default().push((seconds * 1000.0).round() / 1000.0);
+    }
+
+    /// The JSON the original wrote.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// Reads a `workflow-times.json`.
+    pub fn from_json(text: &str) -> Result<Times, String> {
+        serde_json::from_str(text).map_err(|e| format!("not a workflow-times.json: {e}"))
+    }
+
+    /// One span per job, ordered by start.
+    pub fn spans(&self) -> Vec<Span> {
+        let mut spans: BTreeMap<(String, String), Span> = BTreeMap::new();
+        for (key, t) in &self.timestamps {
+            let Some(c) = EVENT.captures(key) else { continue };
+            let (jobid, step, event) = (c[1].to_string(), c[2].to_string(), &c[3]);
+            let span = spans.entry((jobid.clone(), step.clone())).or_insert(Span {
+                jobid,
+                step,
+                start: f64::NAN,
+                end: None,
+                outcome: SpanEnd::Open,
+            });
+            match event {
+                "start" => span.start = *t,
+                "succeeded" => {
+                    span.end = Some(*t);
+                    span.outcome = SpanEnd::Succeeded;
+                }
+                _ => {
+                    span.end = Some(*t);
+                    span.outcome = SpanEnd::Failed;
+                }
+            }
+        }
+        let mut out: Vec<Span> = spans
+            .into_values()
+            .map(|mut s| {
+                if s.start.is_nan() {
+                    s.start = s.end.unwrap_or(0.0);
+                }
+                s
+            })
+            .collect();
+        out.sort_by(|a, b| a.start.total_cmp(&b.start).then_with(|| a.jobid.cmp(&b.jobid)));
+        out
+    }
+
+    /// `workflow_start` and `workflow_complete`, if recorded.
+    pub fn workflow_bounds(&self) -> (Option<f64>, Option<f64>) {
+        (self.timestamps.get("workflow_start").copied(), self.timestamps.get("workflow_complete").copied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_write_wins_and_json_round_trips() {
+        let mut t = Times::default();
+        t.mark("workflow_start".into(), 1.0);
+        t.mark("workflow_start".into(), 2.0);
+        t.add_duration("submit", 0.12345);
+        let back = Times::from_json(&t.to_json()).expect("parses");
+        assert_eq!(back.timestamps["workflow_start"], 1.0);
+        assert_eq!(back.times["submit"], vec![0.123]);
+    }
+
+    #[test]
+    fn spans_split_at_the_job_id_not_the_last_underscore() {
+        let mut t = Times::default();
+        t.mark("job_000000001_job_a_start".into(), 10.0);
+        t.mark("job_000000001_job_a_succeeded".into(), 12.0);
+        t.mark("structure_123456789_create_sim_start".into(), 11.0);
+        t.mark("structure_123456789_create_sim_failed".into(), 15.0);
+        t.mark("job_000000002_job_b_start".into(), 13.0);
+        let spans = t.spans();
+        assert_eq!(spans.len(), 3);
+        assert_eq!(
+            (spans[0].jobid.as_str(), spans[0].step.as_str(), spans[0].outcome),
+            ("job_000000001", "job_a", SpanEnd::Succeeded)
+        );
+        assert_eq!(
+            (spans[1].step.as_str(), spans[1].outcome, spans[1].end),
+            ("create_sim", SpanEnd::Failed, Some(15.0))
+        );
+        assert_eq!((spans[2].step.as_str(), spans[2].outcome), ("job_b", SpanEnd::Open));
+    }
+}
