@@ -36,9 +36,13 @@ verify: dist ## Regenerate dist/ and fail if it differs from what is committed.
 
 ##@ Test
 
+.PHONY: services
+services: ## Install what the tests start themselves (docker-registry, python3; needs root once).
+	bash tests/services/install.sh
+
 .PHONY: test
-test: ## Run every test (unit, CLI, generated-file drift).
-	$(CARGO) test --workspace --all-targets
+test: services ## Run every test (unit, actors, CLI, registry, examples, generated-file drift).
+	SMO_REQUIRE_SERVICES=1 $(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 
 .PHONY: ci

@@ -20,10 +20,130 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a workflow to completion on this machine.
+    Run(RunArgs),
     /// Check StateMachine manifests and workflow files offline; list every problem.
     Validate(ValidateArgs),
     /// Print the StateMachine CustomResourceDefinition (what dist/crd.yaml holds).
     Crd,
+    /// Push or pull a step's artifact (an ORAS-compatible OCI artifact).
+    Artifact {
+        /// Push or pull.
+        #[command(subcommand)]
+        action: ArtifactAction,
+    },
+    /// Draw the timeline of a run's workflow-times.json as SVG, with per-step durations.
+    Report(ReportArgs),
+    /// Copy this smo binary into a directory (the init container of step pods uses it).
+    Install {
+        /// Directory to copy the binary into (as `smo`).
+        dir: PathBuf,
+    },
+}
+
+/// `smo run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A StateMachine manifest or a workflow file.
+    #[arg(value_name = "WORKFLOW")]
+    pub workflow: PathBuf,
+
+    /// Directory holding the job files of a workflow file (default: the workflow file's directory).
+    #[arg(long, value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+
+    /// Directory for the run's scripts, logs, artifacts and workflow-times.json
+    /// (default: ./smo-runs/<workflow>-<time>).
+    #[arg(long, value_name = "DIR", env = "SMO_RUN_DIR")]
+    pub run_dir: Option<PathBuf>,
+
+    /// Base of the jobs' working directories, <workdir>/<jobid>/<step> (default: <run-dir>/work,
+    /// or the workflow file's `workdir`).
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+
+    /// Keep artifacts in this directory (an OCI image layout per sequence) instead of a registry
+    /// (default: <run-dir>/artifacts).
+    #[arg(long, value_name = "DIR", conflicts_with = "registry")]
+    pub artifacts: Option<PathBuf>,
+
+    /// Push and pull artifacts through this OCI registry (host[:port]).
+    #[arg(long, value_name = "HOST[:PORT]", env = "SMO_REGISTRY")]
+    pub registry: Option<String>,
+
+    /// Talk to the registry over plain HTTP.
+    #[arg(long, requires = "registry")]
+    pub plain_http: bool,
+
+    /// Failed sequences tolerated before no new ones start (overrides workflow.maxFailures).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_failures: Option<u32>,
+
+    /// Seed of the job id generator, for reproducible ids.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Plain log lines instead of a progress bar, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `smo artifact push|pull`.
+#[derive(Debug, Subcommand)]
+pub enum ArtifactAction {
+    /// Push a directory as `REFERENCE` (`host[:port]/repository:tag`, or `repository:tag` with --store).
+    Push(ArtifactPushArgs),
+    /// Pull `REFERENCE` into a directory.
+    Pull(ArtifactPullArgs),
+}
+
+/// Where an artifact lives.
+#[derive(Debug, Args)]
+pub struct ArtifactStoreArgs {
+    /// Use a local directory store (OCI image layouts) instead of a registry.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+
+    /// Talk to the registry over plain HTTP.
+    #[arg(long)]
+    pub plain_http: bool,
+}
+
+/// `smo artifact push`.
+#[derive(Debug, Args)]
+pub struct ArtifactPushArgs {
+    /// `host[:port]/repository:tag`, or `repository:tag` with --store.
+    pub reference: String,
+    /// Directory to push (its contents become one tar+gzip layer).
+    pub dir: PathBuf,
+    /// Store options.
+    #[command(flatten)]
+    pub store: ArtifactStoreArgs,
+}
+
+/// `smo artifact pull`.
+#[derive(Debug, Args)]
+pub struct ArtifactPullArgs {
+    /// `host[:port]/repository:tag`, or `repository:tag` with --store.
+    pub reference: String,
+    /// Directory to unpack into (default: the current directory).
+    #[arg(long, short, value_name = "DIR", default_value = ".")]
+    pub output: PathBuf,
+    /// Store options.
+    #[command(flatten)]
+    pub store: ArtifactStoreArgs,
+}
+
+/// `smo report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A workflow-times.json written by `smo run` (or the original manager).
+    #[arg(value_name = "TIMES.json")]
+    pub times: PathBuf,
+
+    /// Where to write the SVG (default: next to the input, as workflow-times.svg).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `smo validate`.

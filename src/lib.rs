@@ -10,11 +10,22 @@ pub mod cli;
 pub mod commands;
 pub mod dist;
 pub mod telemetry;
+pub mod ui;
 
-/// Runs one parsed command line and returns the process exit code.
-pub fn run(cli: cli::Cli) -> ExitCode {
+/// Runs one parsed command line and returns the process exit code. `bar` is the progress bar
+/// of `smo run` on a terminal ([`ui::progress_bar`]).
+pub fn run(cli: cli::Cli, bar: Option<indicatif::ProgressBar>) -> ExitCode {
     match cli.command {
+        cli::Command::Run(args) => commands::run::run(&args, bar),
         cli::Command::Validate(args) => commands::validate::run(&args),
         cli::Command::Crd => commands::print(dist::crd_yaml()),
+        cli::Command::Install { dir } => commands::install::run(&dir),
+        cli::Command::Artifact { action } => commands::artifact::run(&action),
+        cli::Command::Report(args) => commands::report::run(&args),
+        #[allow(unreachable_patterns)]
+        _ => {
+            eprintln!("smo: this command is still being wired in");
+            ExitCode::from(2)
+        }
     }
 }

@@ -6,6 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = smo::cli::Cli::parse();
-    smo::telemetry::init(cli.log_format);
-    smo::run(cli)
+    let bar = smo::ui::progress_bar(&cli);
+    smo::telemetry::init(cli.log_format, bar.clone());
+    smo::run(cli, bar)
 }

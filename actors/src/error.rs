@@ -48,6 +48,36 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// An artifact reference is malformed: not `host[:port]/repository:tag` (registry) or
+    /// `repository:tag` (directory store), an upper-case repository, a bad tag.
+    #[error("invalid artifact reference `{reference}`: {reason}")]
+    ArtifactReference {
+        /// The reference as given.
+        reference: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// An artifact could not be pushed or pulled.
+    #[error("cannot {action} {reference}: {reason}")]
+    Artifact {
+        /// `push` or `pull`.
+        action: &'static str,
+        /// The artifact reference.
+        reference: String,
+        /// Why, in one line.
+        reason: String,
+    },
+
+    /// The artifact to pull does not exist (no such repository or tag).
+    #[error("cannot pull {reference}: no such artifact ({detail})")]
+    ArtifactNotFound {
+        /// The artifact reference.
+        reference: String,
+        /// What the store said.
+        detail: String,
+    },
+
     /// A Kubernetes object could not be serialised.
     #[error("cannot serialise {what}: {source}")]
     Serialize {
@@ -69,6 +99,9 @@ impl Error {
             Error::Serialize { .. } => "serialize",
             Error::Executor(_) => "executor",
             Error::Io { .. } => "io",
+            Error::ArtifactReference { .. } => "artifact_reference",
+            Error::Artifact { .. } => "artifact",
+            Error::ArtifactNotFound { .. } => "artifact_not_found",
         }
     }
 }

@@ -30,6 +30,7 @@
 //! between the core and the outside world.
 
 pub mod api;
+pub mod artifact;
 pub mod classify;
 pub mod defaults;
 pub mod error;
@@ -42,6 +43,7 @@ pub mod manager;
 pub mod messages;
 pub mod metrics;
 pub mod names;
+pub mod report;
 pub mod rulebook;
 pub mod rules;
 pub mod slots;
@@ -53,3 +55,6 @@ pub mod walltime;
 pub mod workflow;
 
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod actor_tests;

@@ -26,9 +26,9 @@ use rand::rngs::StdRng;
 use tokio::sync::oneshot;
 
 use crate::executor::Executor;
-use crate::fsm::{JobPhase, SequenceOutcome, StepOutcome};
+use crate::fsm::{JobPhase, SequenceOutcome};
 use crate::messages::{
-    JobObserved, Progress, SequenceProgress, SequenceStopped, Shutdown, StepDecision, StepFinished, Stop,
+    Forget, JobObserved, Progress, SequenceProgress, SequenceStopped, Shutdown, StepDecision, StepFinished, Stop,
 };
 use crate::names::JobId;
 use crate::rulebook::{self, Firing, Phase, Rulebook};
@@ -37,6 +37,14 @@ use crate::state_machine::{ManagerLinks, NodeTable, StateMachine};
 use crate::stats::Stats;
 use crate::times::{self, Times};
 use crate::workflow::Workflow;
+
+/// Mailbox capacity: every sequence may have a question pending at once (the default of 16
+/// would make thousands of StateMachines queue behind each other).
+pub const MAILBOX: usize = 1 << 16;
+
+/// Test hook type: called with every StateMachine the Manager starts.
+#[cfg(test)]
+pub(crate) type StartHook = Box<dyn Fn(&JobId, &Addr<StateMachine>)>;
 
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,7 +91,7 @@ impl RunOutcome {
 /// Counters of one step.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StepCounts {
-    /// Jobs submitted (including repeats).
+    /// Jobs that ended (including repeats).
     pub runs: u32,
     /// Jobs that succeeded.
     pub succeeded: u32,
@@ -153,6 +161,8 @@ pub struct ManagerConfig {
     pub seed: Option<u64>,
     /// Receives the report when the run ends.
     pub done: oneshot::Sender<RunReport>,
+    /// Told when a sequence has ended, so that it can forget it (the JobWatcher).
+    pub forget: Option<Recipient<Forget>>,
 }
 
 /// The workflow's manager.
@@ -161,6 +171,7 @@ pub struct Manager {
     executor: Rc<dyn Executor>,
     progress: Option<Recipient<Progress>>,
     done: Option<oneshot::Sender<RunReport>>,
+    forget: Option<Recipient<Forget>>,
     rng: StdRng,
     stats: Stats,
     rulebook: Rulebook,
@@ -177,6 +188,9 @@ pub struct Manager {
     steps: Vec<StepCounts>,
     times: Times,
     outcome: Option<RunOutcome>,
+    /// Test hook: told about every StateMachine started.
+    #[cfg(test)]
+    pub(crate) on_start: Option<StartHook>,
 }
 
 impl Manager {
@@ -194,6 +208,7 @@ impl Manager {
             executor: config.executor,
             progress: config.progress,
             done: Some(config.done),
+            forget: config.forget,
             rng,
             stats: Stats::new(),
             firings: Vec::new(),
@@ -206,6 +221,8 @@ impl Manager {
             started: 0,
             times: Times::default(),
             outcome: None,
+            #[cfg(test)]
+            on_start: None,
         }
     }
 
@@ -261,7 +278,12 @@ impl Manager {
                 links.clone(),
             );
             self.started += 1;
-            self.sequences.insert(id, machine.start());
+            let addr = machine.start();
+            #[cfg(test)]
+            if let Some(hook) = &self.on_start {
+                hook(&id, &addr);
+            }
+            self.sequences.insert(id, addr);
         }
         self.report_progress();
     }
@@ -352,6 +374,31 @@ impl Manager {
         }
     }
 
+    /// Evaluates grow / shrink / finish-workflow rules after a job of `step` ended.
+    fn apply_workflow_rules(&mut self, step: usize, ctx: &mut Context<Self>) {
+        for firing in self.evaluate(step, Phase::Workflow) {
+            match firing.effect {
+                rulebook::Effect::Resize { step, to, .. } => {
+                    if let Some(cell) = self.workflow.step_index(&step).and_then(|i| self.nodes.get(i)) {
+                        cell.set(to);
+                    }
+                }
+                rulebook::Effect::FinishWorkflow => {
+                    let reason = format!("rule {firing} fired");
+                    self.finish(RunOutcome::Succeeded { reason }, ctx);
+                    return;
+                }
+                rulebook::Effect::Repeat { .. } => {}
+            }
+        }
+    }
+
+    fn forget(&self, jobid: &JobId) {
+        if let Some(f) = &self.forget {
+            f.do_send(Forget { jobid: jobid.clone() });
+        }
+    }
+
     fn count(&mut self, supervision: Supervision, jobid: &JobId) {
         match supervision {
             Supervision::Completed => self.completed += 1,
@@ -370,7 +417,7 @@ impl Actor for Manager {
     fn started(&mut self, ctx: &mut Self::Context) {
         // Thousands of StateMachines report here; the default mailbox of 16 would make
         // their sends wait on each other.
-        ctx.set_mailbox_capacity(usize::MAX);
+        ctx.set_mailbox_capacity(MAILBOX);
         self.times.mark("workflow_start".into(), times::now());
         tracing::info!(
             workflow = %self.workflow.name,
@@ -392,12 +439,7 @@ impl Handler<JobObserved> for Manager {
         let step = self.step_name(msg.step).to_string();
         self.times.mark(format!("{}_{}_start", msg.jobid, step), now);
         let changed = match &msg.phase {
-            JobPhase::Pending => {
-                if let Some(c) = self.steps.get_mut(msg.step) {
-                    c.runs += 1;
-                }
-                false
-            }
+            JobPhase::Pending => false,
             JobPhase::Running => self.running.insert(key),
             JobPhase::Succeeded | JobPhase::Failed { .. } => self.running.remove(&key),
         };
@@ -415,11 +457,19 @@ impl Handler<JobObserved> for Manager {
 impl Handler<StepFinished> for Manager {
     type Result = StepDecision;
 
-    fn handle(&mut self, msg: StepFinished, _: &mut Self::Context) -> StepDecision {
+    fn handle(&mut self, msg: StepFinished, ctx: &mut Self::Context) -> StepDecision {
         if self.outcome.is_some() {
             return StepDecision::default();
         }
         let step = self.step_name(msg.step).to_string();
+        // Job counters belong to the job's end, whatever the sequence then does with it.
+        if let Some(c) = self.steps.get_mut(msg.step) {
+            c.runs += 1;
+            match msg.phase {
+                JobPhase::Succeeded => c.succeeded += 1,
+                _ => c.failed += 1,
+            }
+        }
         let (key, event) = match msg.phase {
             JobPhase::Succeeded => ("success", "succeeded"),
             _ => ("failure", "failed"),
@@ -436,6 +486,9 @@ impl Handler<StepFinished> for Manager {
             .evaluate(msg.step, Phase::Sequence)
             .iter()
             .any(|f| matches!(f.effect, rulebook::Effect::Repeat { .. }));
+        // Workflow rules act on the metric the moment it crosses its threshold: evaluated here,
+        // no other job's end can slip in between (the StateMachine reports its progress later).
+        self.apply_workflow_rules(msg.step, ctx);
         StepDecision { repeat }
     }
 }
@@ -444,36 +497,14 @@ impl Handler<SequenceProgress> for Manager {
     type Result = ();
 
     fn handle(&mut self, msg: SequenceProgress, ctx: &mut Self::Context) {
-        if let (Some(outcome), Some(c)) = (&msg.step_outcome, self.steps.get_mut(msg.step)) {
-            match outcome {
-                StepOutcome::Succeeded => c.succeeded += 1,
-                StepOutcome::Failed { .. } | StepOutcome::FailedButAlwaysSucceed { .. } => c.failed += 1,
-            }
-        }
         if let Some(finished) = &msg.finished {
             self.sequences.remove(&msg.jobid);
+            self.forget(&msg.jobid);
             let supervision = supervise(Some(finished), None, self.outcome.is_some());
             self.count(supervision, &msg.jobid);
         }
         if self.outcome.is_some() {
             return;
-        }
-        if msg.step_outcome.is_some() {
-            for firing in self.evaluate(msg.step, Phase::Workflow) {
-                match firing.effect {
-                    rulebook::Effect::Resize { step, to, .. } => {
-                        if let Some(cell) = self.workflow.step_index(&step).and_then(|i| self.nodes.get(i)) {
-                            cell.set(to);
-                        }
-                    }
-                    rulebook::Effect::FinishWorkflow => {
-                        let reason = format!("rule {} fired", firing);
-                        self.finish(RunOutcome::Succeeded { reason }, ctx);
-                        return;
-                    }
-                    rulebook::Effect::Repeat { .. } => {}
-                }
-            }
         }
         self.report_progress();
         self.check_verdict(ctx);
@@ -488,6 +519,7 @@ impl Handler<SequenceStopped> for Manager {
         if self.sequences.remove(&msg.jobid).is_none() {
             return;
         }
+        self.forget(&msg.jobid);
         tracing::warn!(jobid = %msg.jobid, reason = %msg.reason, "sequence actor stopped; cleaning up and replacing it");
         let cleanup = self.executor.cleanup(&msg.jobid);
         actix::spawn(async move {

@@ -9,6 +9,7 @@
 //! | [`Shutdown`] | anyone → Manager | stop the run (Ctrl-C, a fatal error) |
 //! | [`Progress`] | Manager → progress display | counters after every change |
 //! | [`Stop`] | Manager → StateMachine | stop now, the workflow is over |
+//! | [`Forget`] | Manager → JobWatcher | a sequence ended: drop what is remembered about it |
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -115,4 +116,13 @@ pub struct Progress {
     pub failed: u32,
     /// Jobs running now.
     pub jobs_running: u32,
+}
+
+/// A sequence has ended: whatever is remembered about it can go (keeps memory proportional to
+/// the running sequences, not to every sequence ever run).
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct Forget {
+    /// The sequence.
+    pub jobid: JobId,
 }

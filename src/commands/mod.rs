@@ -3,6 +3,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+pub mod artifact;
+pub mod install;
+pub mod report;
+pub mod run;
 pub mod validate;
 
 /// Writes `text` to stdout; a closed pipe is not an error worth a panic.

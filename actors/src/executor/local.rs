@@ -126,11 +126,13 @@ impl LocalExecutor {
             .save_path
             .as_ref()
             .map(|dir| dir.join("logs").join(format!("{}-{}-0.out", step.name, job.jobid)));
+        let logs = c.run_dir.join("logs");
+        std::fs::create_dir_all(&logs).map_err(|e| Error::io(format!("create {}", logs.display()), e))?;
         Ok(Prepared {
             key: (job.jobid.clone(), job.step, job.attempt),
             script,
             outpath,
-            log: c.run_dir.join("logs").join(format!("{stem}.out")),
+            log: logs.join(format!("{stem}.out")),
             saved_log,
             environment: step.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             walltime: step.walltime,

@@ -78,9 +78,26 @@ pub fn find_job_file(name: &str, config_dir: &Path) -> Result<PathBuf, Vec<PathB
     candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| candidates.to_vec())
 }
 
-/// A label-safe workflow name from a file name: `state-machine-workflow.yaml` → `state-machine-workflow`.
+/// A label-safe workflow name from a file name: `sim.yaml` → `sim`. A generic file name
+/// (`workflow.yaml`, `state-machine-workflow.yaml`) says nothing, so its directory names the
+/// workflow instead: `examples/chain/workflow.yaml` → `chain`.
 pub fn name_from_path(path: &Path) -> String {
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("workflow");
+    let mut stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("workflow");
+    if matches!(stem, "workflow" | "state-machine-workflow")
+        && let Some(dir) = std::path::absolute(path)
+            .ok()
+            .and_then(|p| p.parent().and_then(|d| d.file_name()).map(|d| d.to_string_lossy().into_owned()))
+        && !dir.is_empty()
+    {
+        return clean_name(&dir);
+    }
+    if stem.is_empty() {
+        stem = "workflow";
+    }
+    clean_name(stem)
+}
+
+fn clean_name(stem: &str) -> String {
     let cleaned: String = stem
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })

@@ -1,0 +1,282 @@
+//! Actor tests: the real Manager, StateMachine and JobWatcher actors driven by the in-memory
+//! executor. No processes, no cluster.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use crate::executor::StepJob;
+use crate::executor::memory::{MemoryExecutor, Outcome};
+use crate::job_watcher::JobWatcher;
+use crate::manager::{Manager, ManagerConfig, RunOutcome, RunReport};
+use crate::messages::{JobObserved, Progress};
+use crate::state_machine::{Crash, StateMachine};
+use crate::workflow::{Workflow, load};
+
+fn workflow(spec: &str) -> Arc<Workflow> {
+    let text = format!(
+        "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: test\nspec:\n{spec}"
+    );
+    let (wf, _) = load::from_manifest_text(&text, "test.yaml").unwrap_or_else(|p| panic!("{p}"));
+    Arc::new(wf)
+}
+
+const CHAIN: &str = "
+  workflow:
+    completed: 4
+  cluster:
+    maxSize: 2
+  jobs:
+  - {name: a, image: x, registry: {push: a}, script: echo}
+  - {name: b, image: x, registry: {pull: a, push: b}, script: echo}
+  - {name: c, image: x, registry: {pull: b}, script: echo}
+";
+
+/// Runs `workflow` with a memory executor deciding each job's end; returns the report.
+async fn run(workflow: Arc<Workflow>, outcome: Rc<Outcome>) -> RunReport {
+    let (done, finished) = oneshot::channel();
+    Manager::create(|ctx| {
+        let watcher = JobWatcher::new(ctx.address().recipient()).start();
+        let executor = MemoryExecutor::new(watcher.clone().recipient(), outcome);
+        Manager::new(
+            workflow,
+            ManagerConfig {
+                executor: Rc::new(executor),
+                progress: None,
+                seed: Some(1),
+                done,
+                forget: Some(watcher.recipient()),
+            },
+        )
+    });
+    finished.await.expect("the manager reports")
+}
+
+fn always(result: Result<(), String>) -> Rc<Outcome> {
+    Rc::new(move |_: &StepJob| Some(result.clone()))
+}
+
+#[actix::test]
+async fn a_chain_completes_exactly_the_required_sequences() {
+    let report = run(workflow(CHAIN), always(Ok(()))).await;
+    assert_eq!(report.outcome.exit_code(), 0, "{:?}", report.outcome);
+    assert_eq!((report.completed, report.failed, report.started), (4, 0, 4));
+    for (i, step) in report.steps.iter().enumerate() {
+        assert_eq!((step.runs, step.succeeded, step.failed), (4, 4, 0), "step {i}");
+    }
+    assert_eq!(report.stats.value(crate::stats::Model::Count, "c", "success"), Some(4.0));
+    let spans = report.times.spans();
+    assert_eq!(spans.len(), 12, "every job has a span");
+}
+
+#[actix::test]
+async fn an_always_failing_step_ends_at_the_failure_cap() {
+    let wf = workflow(&CHAIN.replace("completed: 4", "completed: 4\n    maxFailures: 6"));
+    let fail_b: Rc<Outcome> =
+        Rc::new(|job: &StepJob| Some(if job.step == 1 { Err("exit code 1".into()) } else { Ok(()) }));
+    let report = run(wf, fail_b).await;
+    let RunOutcome::Failed { reason } = &report.outcome else { panic!("{:?}", report.outcome) };
+    assert!(reason.contains("maxFailures (6)"), "{reason}");
+    assert_eq!(report.completed, 0);
+    assert!(report.failed >= 6);
+    assert_eq!(report.steps[2].runs, 0, "step c never runs");
+}
+
+#[actix::test]
+async fn a_finish_workflow_rule_ends_the_run_successfully() {
+    let wf = workflow(&CHAIN.replace(
+        "completed: 4",
+        "completed: 10\n    events:\n    - {metric: count.b.failure, when: '>= 5', action: finish-workflow}",
+    ));
+    let fail_b: Rc<Outcome> =
+        Rc::new(|job: &StepJob| Some(if job.step == 1 { Err("exit code 1".into()) } else { Ok(()) }));
+    let report = run(wf, fail_b).await;
+    let RunOutcome::Succeeded { reason } = &report.outcome else { panic!("{:?}", report.outcome) };
+    assert!(reason.contains("count.b.failure"), "{reason}");
+    assert_eq!(report.steps[1].failed, 5, "the rule fires on the fifth failure, no later");
+    assert_eq!(report.firings.len(), 1);
+}
+
+#[actix::test]
+async fn always_succeed_steps_advance_their_sequences() {
+    let wf = workflow(
+        "
+  workflow:
+    completed: 2
+  cluster:
+    maxSize: 2
+  jobs:
+  - {name: a, image: x, properties: {always-succeed: '1'}, script: exit 1}
+  - {name: b, image: x, properties: {always-succeed: '1'}, script: exit 1}
+",
+    );
+    let report = run(wf, always(Err("exit code 1".into()))).await;
+    assert_eq!(report.outcome.exit_code(), 0, "{:?}", report.outcome);
+    assert_eq!((report.completed, report.failed), (2, 0));
+    assert_eq!(report.steps[1].failed, 2, "the jobs failed and were counted as failures");
+}
+
+#[actix::test]
+async fn rejected_submissions_fail_the_sequence_and_it_is_replaced() {
+    let rejected = Rc::new(RefCell::new(0));
+    let count = rejected.clone();
+    let outcome: Rc<Outcome> = Rc::new(move |job: &StepJob| {
+        // The first two submissions of step b are refused, as by an API server that is down.
+        if job.step == 1 && *count.borrow() < 2 {
+            *count.borrow_mut() += 1;
+            return None;
+        }
+        Some(Ok(()))
+    });
+    let report = run(workflow(CHAIN), outcome).await;
+    assert_eq!(report.outcome.exit_code(), 0, "{:?}", report.outcome);
+    assert_eq!((report.completed, report.failed, report.started), (4, 2, 6));
+}
+
+#[actix::test]
+async fn grow_rules_resize_later_jobs_up_to_max_size() {
+    let wf = workflow(&CHAIN.replace(
+        "completed: 4",
+        "completed: 4\n    events:\n    - {metric: count.b.success, action: grow, maxSize: 2}",
+    ));
+    let sizes = Rc::new(RefCell::new(Vec::new()));
+    let seen = sizes.clone();
+    let outcome: Rc<Outcome> = Rc::new(move |job: &StepJob| {
+        if job.step == 1 {
+            seen.borrow_mut().push(job.nodes);
+        }
+        Some(Ok(()))
+    });
+    let report = run(wf, outcome).await;
+    assert_eq!(report.outcome.exit_code(), 0);
+    assert_eq!(report.nodes, vec![1, 2, 1], "b grew once, to its maxSize");
+    assert_eq!(sizes.borrow().last(), Some(&2), "later jobs of b ran on 2 nodes: {:?}", sizes.borrow());
+    assert_eq!(report.firings.len(), 1, "at its bound the rule stops firing");
+}
+
+#[actix::test]
+async fn repeat_rules_run_a_step_again_before_advancing() {
+    // Repeat step a until it has succeeded twice in total: the first sequence runs a twice.
+    let wf = workflow(&CHAIN.replace(
+        "completed: 4",
+        "completed: 1\n    events:\n    - {metric: count.a.success, when: '< 2', action: repeat}",
+    ));
+    let report = run(wf, always(Ok(()))).await;
+    assert_eq!(report.outcome.exit_code(), 0, "{:?}", report.outcome);
+    assert_eq!(report.completed, 1);
+    assert_eq!(report.steps[0].succeeded, 2, "a ran twice");
+    assert_eq!(report.steps[1].succeeded, 1, "b once");
+}
+
+/// A probe that records what the Manager would see, to check the watcher's deduplication.
+struct Probe(Rc<RefCell<Vec<JobObserved>>>);
+impl Actor for Probe {
+    type Context = Context<Self>;
+}
+impl Handler<JobObserved> for Probe {
+    type Result = ();
+    fn handle(&mut self, msg: JobObserved, _: &mut Self::Context) {
+        self.0.borrow_mut().push(msg);
+    }
+}
+
+#[actix::test]
+async fn the_watcher_forwards_each_terminal_event_once() {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let probe = Probe(seen.clone()).start();
+    let watcher = JobWatcher::new(probe.recipient()).start();
+    let event = |phase| JobObserved {
+        jobid: crate::names::JobId::new("job_000000001"),
+        step: 0,
+        attempt: 1,
+        phase,
+        duration: None,
+        log: None,
+    };
+    use crate::fsm::JobPhase::*;
+    for phase in [Pending, Running, Succeeded, Succeeded, Running, Succeeded] {
+        watcher.send(event(phase)).await.expect("delivered");
+    }
+    let phases: Vec<_> = seen.borrow().iter().map(|e| e.phase.clone()).collect();
+    assert_eq!(phases, vec![Pending, Running, Succeeded, Running]);
+    // Once the Manager says the sequence ended, nothing about it is kept.
+    watcher
+        .send(crate::messages::Forget { jobid: crate::names::JobId::new("job_000000001") })
+        .await
+        .expect("delivered");
+    watcher.send(event(Succeeded)).await.expect("delivered");
+    assert_eq!(seen.borrow().len(), 5);
+}
+
+/// Crashes the StateMachine actor of the first sequence it sees start a job of step b.
+struct Saboteur {
+    manager: Addr<Manager>,
+    crashed: Rc<RefCell<bool>>,
+    machines: Rc<RefCell<HashMap<crate::names::JobId, Addr<StateMachine>>>>,
+}
+impl Actor for Saboteur {
+    type Context = Context<Self>;
+}
+impl Handler<JobObserved> for Saboteur {
+    type Result = ();
+    fn handle(&mut self, msg: JobObserved, _: &mut Self::Context) {
+        if msg.step == 1
+            && !*self.crashed.borrow()
+            && let Some(machine) = self.machines.borrow().get(&msg.jobid)
+        {
+            *self.crashed.borrow_mut() = true;
+            machine.do_send(Crash);
+            // The crashed sequence's events are swallowed, like those of a dead process.
+            return;
+        }
+        self.manager.do_send(msg);
+    }
+}
+
+#[actix::test]
+async fn a_crashed_sequence_actor_is_replaced_and_the_workflow_still_finishes() {
+    let (done, finished) = oneshot::channel();
+    let crashed = Rc::new(RefCell::new(false));
+    let machines = Rc::new(RefCell::new(HashMap::new()));
+    let (crashed_flag, registry) = (crashed.clone(), machines.clone());
+    let progress = Rc::new(RefCell::new(Vec::new()));
+    let progress_probe = ProgressProbe(progress.clone()).start();
+    Manager::create(move |ctx| {
+        let saboteur = Saboteur { manager: ctx.address(), crashed: crashed_flag, machines: registry.clone() }.start();
+        let executor = MemoryExecutor::new(saboteur.recipient(), always(Ok(())));
+        let mut manager = Manager::new(
+            workflow(CHAIN),
+            ManagerConfig {
+                executor: Rc::new(executor),
+                progress: Some(progress_probe.recipient()),
+                seed: Some(3),
+                done,
+                forget: None,
+            },
+        );
+        manager.on_start = Some(Box::new(move |id, addr| {
+            registry.borrow_mut().insert(id.clone(), addr.clone());
+        }));
+        manager
+    });
+    let report = finished.await.expect("report");
+    assert!(*crashed.borrow(), "the saboteur crashed one actor");
+    assert_eq!(report.outcome.exit_code(), 0, "{:?}", report.outcome);
+    assert_eq!((report.completed, report.failed, report.started), (4, 1, 5));
+    assert!(!progress.borrow().is_empty());
+}
+
+struct ProgressProbe(Rc<RefCell<Vec<Progress>>>);
+impl Actor for ProgressProbe {
+    type Context = Context<Self>;
+}
+impl Handler<Progress> for ProgressProbe {
+    type Result = ();
+    fn handle(&mut self, msg: Progress, _: &mut Self::Context) {
+        self.0.borrow_mut().push(msg);
+    }
+}

@@ -1,0 +1,120 @@
+//! Helpers shared by the black-box tests: the `smo` binary, temp dirs, and a real OCI registry.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `smo` binary under test.
+pub fn smo() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_smo"))
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// True when `make test` asked for every service-backed test to run (a missing service is then
+/// a failure, not a skip).
+pub fn services_required() -> bool {
+    std::env::var("SMO_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+/// A `docker-registry` (Debian's distribution 2.8) serving on a free loopback port, with its
+/// storage in a temp dir; killed when dropped.
+pub struct Registry {
+    child: Child,
+    /// `127.0.0.1:<port>`.
+    pub host: String,
+    _storage: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts a registry, or returns None (after saying why) when `docker-registry` is not
+    /// installed and the services are not required.
+    pub fn start() -> Option<Registry> {
+        let Some(binary) = which("docker-registry") else {
+            if services_required() {
+                panic!("docker-registry is not installed; run `make services` (tests/services/install.sh)");
+            }
+            eprintln!("skipping: docker-registry is not installed (run `make test` to install it)");
+            return None;
+        };
+        let storage = tempfile::tempdir().expect("registry storage dir");
+        let port = free_port();
+        let config = storage.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                storage.path().join("data").display()
+            ),
+        )
+        .expect("write registry config");
+        let child = Command::new(binary)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let registry = Registry { child, host: format!("127.0.0.1:{port}"), _storage: storage };
+        registry.wait_ready(Duration::from_secs(20));
+        Some(registry)
+    }
+
+    fn wait_ready(&self, limit: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if http_status(&self.host, "/v2/") == Some(200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("docker-registry on {} did not answer GET /v2/ within {limit:?}", self.host);
+    }
+
+    /// Tags of `repository`, from the registry's API.
+    pub fn tags(&self, repository: &str) -> String {
+        http_get(&self.host, &format!("/v2/{repository}/tags/list")).unwrap_or_default()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// Minimal HTTP/1.0 GET; returns the body.
+pub fn http_get(host: &str, path: &str) -> Option<String> {
+    let response = http(host, path)?;
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
+}
+
+fn http_status(host: &str, path: &str) -> Option<u16> {
+    let response = http(host, path)?;
+    response.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn http(host: &str, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(host).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
