@@ -23,7 +23,8 @@ pub fn progress_bar(cli: &Cli) -> Option<ProgressBar> {
     Some(bar)
 }
 
-/// Shows [`Progress`] messages: updates the bar, or logs a line when a count changes.
+/// Shows [`Progress`] messages: updates the bar, or logs a line when a count changes. The
+/// owner of the bar clears it when the run is over.
 pub struct ProgressDisplay {
     bar: Option<ProgressBar>,
     last: Progress,
@@ -38,12 +39,6 @@ impl ProgressDisplay {
 
 impl Actor for ProgressDisplay {
     type Context = Context<Self>;
-
-    fn stopped(&mut self, _: &mut Self::Context) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
 }
 
 impl Handler<Progress> for ProgressDisplay {

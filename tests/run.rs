@@ -258,3 +258,37 @@ fn chain_through_a_real_registry() {
     }
     assert!(!dir.path().join("run/artifacts").exists(), "nothing went to the directory store");
 }
+
+/// The original's Flux CI scenario (`examples/local`: 6 sequences of three `sleep 20` steps,
+/// 4 at a time, prefix `structure_`) runs unchanged and exits 0, every step writing its file.
+#[test]
+fn the_originals_local_workflow_runs_unchanged() {
+    let wf = root().join("../shared/spec/examples/local/state-machine-workflow.yaml");
+    if !wf.is_file() {
+        eprintln!("skipping: {} is not present on this checkout", wf.display());
+        return;
+    }
+    let (out, dir) = run(&wf, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    for step in ["job_a", "job_b", "job_c"] {
+        let dirs = step_dirs(&dir, step);
+        assert_eq!(dirs.len(), 6, "{step}");
+        for d in dirs {
+            let jobid = d.parent().and_then(Path::file_name).and_then(|n| n.to_str()).expect("jobid").to_string();
+            assert!(jobid.starts_with("structure_"), "{jobid}");
+            let letter = &step[4..];
+            let file = d.join(format!("{jobid}-{letter}.txt"));
+            assert_eq!(std::fs::read_to_string(&file).expect("the step's file").trim(), jobid);
+        }
+    }
+}
+
+#[test]
+fn an_unreachable_registry_stops_the_run_before_any_step() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let host = format!("127.0.0.1:{port}");
+    let (out, dir) = run(&example("chain"), &["--registry", &host, "--plain-http"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("http://{host} did not answer")), "{}", text(&out));
+    assert!(!dir.path().join("run/logs").exists(), "no step ran");
+}

@@ -43,6 +43,7 @@ pub mod manager;
 pub mod messages;
 pub mod metrics;
 pub mod names;
+pub mod registry;
 pub mod report;
 pub mod rulebook;
 pub mod rules;

@@ -538,3 +538,34 @@ impl Handler<Shutdown> for Manager {
         self.finish(RunOutcome::Interrupted { reason: msg.reason, exit_code: msg.exit_code }, ctx);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn supervision_table() {
+        let failed = SequenceOutcome::Failed { step: 1, reason: "exit code 1".into() };
+        let cases: &[(Option<&SequenceOutcome>, Option<&str>, bool, Supervision)] = &[
+            (Some(&SequenceOutcome::Completed), None, false, Supervision::Completed),
+            (Some(&failed), None, false, Supervision::Failed { reason: "exit code 1".into() }),
+            (None, Some("crashed"), false, Supervision::Failed { reason: "crashed".into() }),
+            // A report wins over a stop notice: the sequence did end as reported.
+            (Some(&SequenceOutcome::Completed), Some("stopped"), false, Supervision::Completed),
+            (None, None, false, Supervision::Ignore),
+            // After the run ended nothing is counted any more.
+            (Some(&SequenceOutcome::Completed), None, true, Supervision::Ignore),
+            (None, Some("crashed"), true, Supervision::Ignore),
+        ];
+        for (reported, stopped, over, want) in cases {
+            assert_eq!(&supervise(*reported, *stopped, *over), want, "{reported:?} {stopped:?} {over}");
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_the_outcome() {
+        assert_eq!(RunOutcome::Succeeded { reason: String::new() }.exit_code(), 0);
+        assert_eq!(RunOutcome::Failed { reason: String::new() }.exit_code(), 1);
+        assert_eq!(RunOutcome::Interrupted { reason: String::new(), exit_code: 130 }.exit_code(), 130);
+    }
+}

@@ -18,13 +18,17 @@ use smo_actors::job_watcher::JobWatcher;
 use smo_actors::jobs::script::ArtifactStore;
 use smo_actors::manager::{Manager, ManagerConfig, RunReport};
 use smo_actors::messages::Shutdown;
+use smo_actors::registry::{EnsureStore, Registry};
 use smo_actors::workflow::{Workflow, load};
 
 use crate::cli::RunArgs;
 use crate::ui::ProgressDisplay;
 
-/// Exit code when the run could not start (invalid workflow, unusable directories).
+/// Exit code when the run could not start (invalid workflow, unusable directories, no registry).
 const CANNOT_START: u8 = 2;
+
+/// How long a registry may take to answer before the run gives up.
+const REGISTRY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Runs the workflow; see the module docs for the exit codes.
 pub fn run(args: &RunArgs, bar: Option<ProgressBar>) -> ExitCode {
@@ -51,7 +55,13 @@ pub fn run(args: &RunArgs, bar: Option<ProgressBar>) -> ExitCode {
     };
     tracing::info!(run_dir = %plan.run_dir.display(), artifacts = %plan.store.location(), "run directory ready");
     let workflow = Arc::new(workflow);
-    let report = match execute(workflow.clone(), &plan, args.seed, bar) {
+    let report = execute(workflow.clone(), &plan, args.seed, bar.clone());
+    // The display actor may not get to run again once the system returns: clear the bar here,
+    // before the summary is printed.
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let report = match report {
         Ok(r) => r,
         Err(e) => {
             eprintln!("smo run: {e}");
@@ -103,9 +113,6 @@ impl Plan {
         for dir in [&run_dir, &workdir] {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        if let ArtifactStore::Directory(dir) = &store {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        }
         let smo = std::env::current_exe().map_err(|e| format!("cannot find the smo executable: {e}"))?;
         Ok(Plan { run_dir, workdir, store, smo })
     }
@@ -147,7 +154,15 @@ fn execute(
         smo: plan.smo.clone(),
         max_nodes: workflow.max_size,
     };
+    let store = plan.store.clone();
     let result = system.block_on(async move {
+        // The artifact store must be usable before the first step pushes to it.
+        Registry::new(store, REGISTRY_PATIENCE)
+            .start()
+            .send(EnsureStore)
+            .await
+            .map_err(|e| format!("the registry actor failed: {e}"))?
+            .map_err(|e| e.to_string())?;
         let (done, finished) = tokio::sync::oneshot::channel();
         let display = ProgressDisplay::new(bar).start();
         let manager = Manager::create(|ctx| {
@@ -174,22 +189,7 @@ fn execute(
                 });
             }
         });
-        let report = finished.await;
-        display.do_send(StopDisplay);
-        report
+        finished.await.map_err(|_| "the workflow manager stopped without a report".to_string())
     });
-    result.map_err(|_| "the workflow manager stopped without a report".to_string())
-}
-
-/// Stops the progress display (clears the bar before the summary is printed).
-#[derive(Message)]
-#[rtype(result = "()")]
-struct StopDisplay;
-
-impl Handler<StopDisplay> for ProgressDisplay {
-    type Result = ();
-
-    fn handle(&mut self, _: StopDisplay, ctx: &mut Self::Context) {
-        ctx.stop();
-    }
+    result
 }

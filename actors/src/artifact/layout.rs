@@ -23,7 +23,6 @@ use oci_client::manifest::OciImageManifest;
 use serde_json::{Value, json};
 
 use super::pack::{self, LayerAction};
-use super::registry::apply_error;
 use super::{
     ANNOTATION_REF_NAME, ARTIFACT_TYPE, EMPTY_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Pulled, Pushed, Reference,
     digest, failed,
@@ -191,7 +190,8 @@ pub(super) fn pull(root: &Path, reference: &Reference, out_dir: &Path) -> Result
     }
     let mut pulled = Pulled { digest: manifest_digest, size: 0, entries: 0 };
     for (path, action, size) in layers {
-        pulled.entries += pack::apply_layer(&path, &action, out_dir).map_err(|e| fail(apply_error(&action, &e)))?;
+        pulled.entries +=
+            pack::apply_layer(&path, &action, out_dir).map_err(|e| fail(pack::apply_error(&action, &e)))?;
         pulled.size += size;
     }
     Ok(pulled)

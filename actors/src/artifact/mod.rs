@@ -141,8 +141,8 @@ pub async fn push(store: &Store, reference: &Reference, dir: &Path) -> Result<Pu
     match store {
         Store::Registry { plain_http } => registry::push(reference, *plain_http, dir).await,
         Store::Directory(root) => {
-            let (root, reference) = (root.clone(), reference.clone());
-            blocking("push", &reference.clone(), move || layout::push(&root, &reference, &dir)).await
+            let (root, owned) = (root.clone(), reference.clone());
+            blocking("push", reference, move || layout::push(&root, &owned, &dir)).await
         }
     }
 }
@@ -161,8 +161,8 @@ pub async fn pull(store: &Store, reference: &Reference, out_dir: &Path) -> Resul
     match store {
         Store::Registry { plain_http } => registry::pull(reference, *plain_http, out_dir).await,
         Store::Directory(root) => {
-            let (root, reference) = (root.clone(), reference.clone());
-            blocking("pull", &reference.clone(), move || layout::pull(&root, &reference, &out_dir)).await
+            let (root, owned) = (root.clone(), reference.clone());
+            blocking("pull", reference, move || layout::pull(&root, &owned, &out_dir)).await
         }
     }
 }

@@ -269,6 +269,15 @@ pub(crate) fn apply_layer(blob: &Path, action: &LayerAction, out_dir: &Path) -> 
     }
 }
 
+/// One line for a failure to apply a layer.
+pub(crate) fn apply_error(action: &LayerAction, e: &std::io::Error) -> String {
+    match action {
+        LayerAction::Unpack { title, .. } => format!("cannot unpack layer `{title}`: {e}"),
+        LayerAction::File { title } => format!("cannot write `{title}`: {e}"),
+        LayerAction::Skip => e.to_string(),
+    }
+}
+
 /// Checks that the file at `blob` has digest `expected` (blobs of a directory store are checked
 /// before anything is written from them).
 pub(crate) fn verify_blob(blob: &Path, expected: &str) -> io::Result<u64> {

@@ -70,6 +70,8 @@ fn oci_reference(reference: &Reference) -> oci_client::Reference {
 /// Packs `dir`, uploads the layer (unless the registry has it), the empty config and the
 /// manifest.
 pub(super) async fn push(reference: &Reference, plain_http: bool, dir: PathBuf) -> Result<Pushed> {
+    // Built first, so a system without CA certificates fails before a large directory is packed.
+    let client = client(plain_http, reference, "push")?;
     let io_failed = |what: &str, e: std::io::Error| failed("push", reference, format!("{what}: {e}"));
     let temp = tempfile::Builder::new()
         .prefix("smo-push-")
@@ -88,7 +90,6 @@ pub(super) async fn push(reference: &Reference, plain_http: bool, dir: PathBuf) 
     })
     .await?;
 
-    let client = client(plain_http, reference, "push")?;
     let image = oci_reference(reference);
     let auth = RegistryAuth::Anonymous;
     let registry_failed =
@@ -193,7 +194,7 @@ pub(super) async fn pull(reference: &Reference, plain_http: bool, out_dir: PathB
             let reference = reference.clone();
             move || {
                 let entries = pack::apply_layer(temp.path(), &action, &out)
-                    .map_err(|e| failed("pull", &reference, apply_error(&action, &e)))?;
+                    .map_err(|e| failed("pull", &reference, pack::apply_error(&action, &e)))?;
                 drop(temp);
                 Ok(entries)
             }
@@ -203,15 +204,6 @@ pub(super) async fn pull(reference: &Reference, plain_http: bool, out_dir: PathB
         pulled.size += u64::try_from(layer.size).unwrap_or(0);
     }
     Ok(pulled)
-}
-
-/// One line for a failure to apply a layer.
-pub(super) fn apply_error(action: &LayerAction, e: &std::io::Error) -> String {
-    match action {
-        LayerAction::Unpack { title, .. } => format!("cannot unpack layer `{title}`: {e}"),
-        LayerAction::File { title } => format!("cannot write `{title}`: {e}"),
-        LayerAction::Skip => e.to_string(),
-    }
 }
 
 /// The registry's own words when it says the repository or tag does not exist.

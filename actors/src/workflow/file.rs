@@ -22,13 +22,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::RuleSpec;
-
 /// The workflow file.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct WorkflowFile {
-    /// Completions, prefix and rules.
-    pub workflow: WorkflowSection,
+    /// Completions, prefix and rules: the same keys as a `StateMachine`'s `spec.workflow`
+    /// (the original operator rendered them unchanged).
+    pub workflow: crate::api::WorkflowSpec,
     /// The node budget.
     pub cluster: ClusterSection,
     /// The steps, in order, each naming its job file.
@@ -48,25 +47,6 @@ pub struct WorkflowFile {
     /// Shared-filesystem artifact store (the original's `--filesystem`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filesystem: Option<Filesystem>,
-}
-
-/// `workflow:` of the workflow file.
-#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct WorkflowSection {
-    /// Number of sequences that must complete.
-    #[schemars(range(min = 1))]
-    pub completed: i64,
-    /// Prefix of job ids. Default `job_`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    /// Metric rules.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub events: Vec<RuleSpec>,
-    /// Failure cap (an `smo` addition).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub max_failures: Option<i64>,
 }
 
 /// `cluster:` of the workflow file.

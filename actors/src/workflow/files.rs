@@ -151,7 +151,7 @@ impl Workflow {
             }
         }
 
-        let completed = wf.workflow.completed.clamp(1, i64::from(u32::MAX)) as u32;
+        let completed = wf.workflow.completed.max(1) as u32;
         let registry = wf.registry.clone().unwrap_or_default();
         let workflow = Workflow {
             name: name_from_path(workflow_path),
@@ -162,7 +162,7 @@ impl Workflow {
             max_failures: wf
                 .workflow
                 .max_failures
-                .map(|m| m.clamp(1, i64::from(u32::MAX)) as u32)
+                .map(|m| m.max(1) as u32)
                 .unwrap_or_else(|| defaults::max_failures(completed)),
             rules: Vec::new(),
             steps,
