@@ -29,6 +29,8 @@
 //! Everything in the core is deterministic and unit-tested; actors only move typed messages
 //! between the core and the outside world.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod artifact;
 pub mod classify;

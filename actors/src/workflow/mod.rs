@@ -210,3 +210,79 @@ impl Workflow {
         self.steps.iter().position(|s| s.name == name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::workflow::load::from_manifest_text;
+
+    fn manifest(spec: &str) -> Workflow {
+        let text = format!("apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: wf\n  namespace: science\nspec:\n{spec}");
+        from_manifest_text(&text, "m.yaml").unwrap_or_else(|p| panic!("{p}")).0
+    }
+
+    const MINIMAL: &str = "  workflow: {completed: 2}\n  cluster: {maxSize: 6}\n  jobs:\n  - {name: a, image: busybox, script: echo}\n";
+
+    #[test]
+    fn manifest_defaults_follow_the_original_operator() {
+        let wf = manifest(MINIMAL);
+        assert_eq!((wf.name.as_str(), wf.prefix.as_str(), wf.completed, wf.max_size), ("wf", "job_", 2, 6));
+        assert_eq!(wf.max_failures, 10);
+        let a = &wf.steps[0];
+        // No `config` at all: the CRD default does not apply, the operator's Go fallback (6) does.
+        assert_eq!((a.nodes, a.cores_per_task), (1, 6));
+        assert_eq!((a.workdir.as_str(), a.pull_policy.as_str(), a.gpu_label.as_str()), ("/tmp/out", "IfNotPresent", "nvidia.com/gpu"));
+        assert_eq!((a.namespace.as_str(), a.subdomain.as_deref()), ("science", Some("r")));
+        assert!(!a.retry_failure);
+        assert_eq!(wf.registry, RegistrySettings { host: None, plain_http: true, filesystem: None });
+        let with_config = manifest(&MINIMAL.replace("image: busybox,", "image: busybox, config: {walltime: '0:45:00'},"));
+        assert_eq!(with_config.steps[0].cores_per_task, 3, "CRD default of a present config");
+        assert_eq!(with_config.steps[0].walltime, Some(Duration::from_secs(2700)));
+    }
+
+    #[test]
+    fn registry_plain_http_means_what_its_name_says() {
+        // The original inverted this field (`plainHttp: true` turned plain HTTP off).
+        let plain = manifest(&format!("  registry: {{host: reg.example.com, port: 5000, plainHttp: true}}\n{MINIMAL}"));
+        assert_eq!(plain.registry.host.as_deref(), Some("reg.example.com:5000"));
+        assert!(plain.registry.plain_http);
+        let tls = manifest(&format!("  registry: {{host: reg.example.com, plainHttp: false}}\n{MINIMAL}"));
+        assert_eq!(tls.registry.host.as_deref(), Some("reg.example.com"));
+        assert!(!tls.registry.plain_http);
+    }
+
+    #[test]
+    fn manager_subdomain_reaches_every_step() {
+        let wf = manifest(&format!("  manager: {{subdomain: sims}}\n{MINIMAL}"));
+        assert_eq!(wf.steps[0].subdomain.as_deref(), Some("sims"));
+    }
+
+    #[test]
+    fn workflow_files_use_the_managers_defaults_and_accept_crd_spellings() {
+        let dir = std::env::temp_dir().join(format!("smo-wf-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(
+            dir.join("workflow.yaml"),
+            "workflow: {completed: 3, prefix: s_}\ncluster: {max_size: 4, autoscale: no}\njobs:\n- config: a.yaml\n- config: b.yaml\n",
+        )
+        .expect("write");
+        std::fs::write(dir.join("a.yaml"), "name: a\nconfig: {}\nregistry: {push: a}\nscript: echo\n").expect("write");
+        std::fs::write(
+            dir.join("b.yaml"),
+            "name: b\nconfig: {nodes: 2, coresPerTask: 4, retryFailure: true, command: [python, run.py]}\nregistry: {pull: a}\nenvironment: {EPOCHS: 1}\nproperties: '{\"always-succeed\": \"yes\"}'\nscript: echo\n",
+        )
+        .expect("write");
+        let (wf, warnings) = Workflow::from_files(&dir.join("workflow.yaml"), None).unwrap_or_else(|p| panic!("{p}"));
+        assert!(warnings.is_empty(), "{warnings}");
+        let (a, b) = (&wf.steps[0], &wf.steps[1]);
+        assert_eq!((a.nodes, a.cores_per_task, a.namespace.as_str()), (1, 1, "default"));
+        assert_eq!((b.nodes, b.cores_per_task, b.retry_failure), (2, 4, true));
+        assert_eq!(b.command, Some(vec!["python".to_string(), "run.py".to_string()]));
+        assert_eq!(b.environment.get("EPOCHS").map(String::as_str), Some("1"));
+        assert!(b.properties.always_succeed, "properties may be a JSON string");
+        assert_eq!(wf.name, dir.file_name().and_then(|n| n.to_str()).expect("dir name"), "a generic file name takes its directory's");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
