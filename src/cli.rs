@@ -1,4 +1,8 @@
 //! The command line: `smo <command> [options]`.
+//!
+//! Doc comments here are the `--help` text users read, not rustdoc: `<dir>` and `[:port]` are
+//! meant literally.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
 
 use std::path::PathBuf;
 
@@ -105,7 +109,7 @@ pub struct ArtifactStoreArgs {
     pub store: Option<PathBuf>,
 
     /// Talk to the registry over plain HTTP.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "store")]
     pub plain_http: bool,
 }
 

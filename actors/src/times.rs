@@ -33,6 +33,55 @@ pub fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
+/// A UTC calendar time: year, month, day, hour, minute, second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Utc {
+    /// Year.
+    pub year: i64,
+    /// Month, 1–12.
+    pub month: u32,
+    /// Day of the month, 1–31.
+    pub day: u32,
+    /// Hour, 0–23.
+    pub hour: u32,
+    /// Minute, 0–59.
+    pub minute: u32,
+    /// Second, 0–59.
+    pub second: u32,
+}
+
+impl Utc {
+    /// The UTC calendar time of `t` (times before the epoch count as the epoch).
+    pub fn of(t: SystemTime) -> Utc {
+        let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let days = i64::try_from(secs / 86_400).unwrap_or(0);
+        let rem = (secs % 86_400) as u32;
+        // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Utc { year, month, day, hour: rem / 3600, minute: rem % 3600 / 60, second: rem % 60 }
+    }
+
+    /// RFC 3339, e.g. `2026-11-25T09:30:00Z`.
+    pub fn rfc3339(&self) -> String {
+        let Utc { year, month, day, hour, minute, second } = *self;
+        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+    }
+
+    /// Compact, for file names: `20261125-093000`.
+    pub fn compact(&self) -> String {
+        let Utc { year, month, day, hour, minute, second } = *self;
+        format!("{year:04}{month:02}{day:02}-{hour:02}{minute:02}{second:02}")
+    }
+}
+
 /// How a job span ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SpanEnd {
@@ -130,6 +179,16 @@ impl Times {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_calendar_dates() {
+        let at = |s: u64| Utc::of(UNIX_EPOCH + std::time::Duration::from_secs(s));
+        assert_eq!(at(0).rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400).rfc3339(), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_700_000_000).rfc3339(), "2023-11-14T22:13:20Z");
+        assert_eq!(at(4_102_444_799).rfc3339(), "2099-12-31T23:59:59Z");
+        assert_eq!(at(1_700_000_000).compact(), "20231114-221320");
+    }
 
     #[test]
     fn first_write_wins_and_json_round_trips() {

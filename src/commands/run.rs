@@ -124,19 +124,7 @@ fn absolute(path: &Path) -> Result<PathBuf, String> {
 
 /// `YYYYmmdd-HHMMSS` in UTC, for run directory names.
 fn timestamp() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    smo_actors::times::Utc::of(std::time::SystemTime::now()).compact()
 }
 
 /// Starts the actors and waits for the run to end.
@@ -155,7 +143,7 @@ fn execute(
         max_nodes: workflow.max_size,
     };
     let store = plan.store.clone();
-    let result = system.block_on(async move {
+    system.block_on(async move {
         // The artifact store must be usable before the first step pushes to it.
         Registry::new(store, REGISTRY_PATIENCE)
             .start()
@@ -190,6 +178,5 @@ fn execute(
             }
         });
         finished.await.map_err(|_| "the workflow manager stopped without a report".to_string())
-    });
-    result
+    })
 }

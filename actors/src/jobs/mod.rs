@@ -4,7 +4,7 @@
 //! Everything here is pure: a [`JobContext`] in, Kubernetes objects out. The executor submits
 //! them; nothing here talks to a cluster.
 //!
-//! Every object of one step job carries the same [`labels`] (on the object, on the child Job
+//! Every object of one step job carries the same [`labels()`] (on the object, on the child Job
 //! template and on the pods), so the watcher finds the Job whatever kind of workload made it, and
 //! a restarted operator can rebuild the sequence from the labels alone.
 

@@ -219,11 +219,14 @@ mod tests {
     use crate::workflow::load::from_manifest_text;
 
     fn manifest(spec: &str) -> Workflow {
-        let text = format!("apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: wf\n  namespace: science\nspec:\n{spec}");
+        let text = format!(
+            "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: wf\n  namespace: science\nspec:\n{spec}"
+        );
         from_manifest_text(&text, "m.yaml").unwrap_or_else(|p| panic!("{p}")).0
     }
 
-    const MINIMAL: &str = "  workflow: {completed: 2}\n  cluster: {maxSize: 6}\n  jobs:\n  - {name: a, image: busybox, script: echo}\n";
+    const MINIMAL: &str =
+        "  workflow: {completed: 2}\n  cluster: {maxSize: 6}\n  jobs:\n  - {name: a, image: busybox, script: echo}\n";
 
     #[test]
     fn manifest_defaults_follow_the_original_operator() {
@@ -233,11 +236,15 @@ mod tests {
         let a = &wf.steps[0];
         // No `config` at all: the CRD default does not apply, the operator's Go fallback (6) does.
         assert_eq!((a.nodes, a.cores_per_task), (1, 6));
-        assert_eq!((a.workdir.as_str(), a.pull_policy.as_str(), a.gpu_label.as_str()), ("/tmp/out", "IfNotPresent", "nvidia.com/gpu"));
+        assert_eq!(
+            (a.workdir.as_str(), a.pull_policy.as_str(), a.gpu_label.as_str()),
+            ("/tmp/out", "IfNotPresent", "nvidia.com/gpu")
+        );
         assert_eq!((a.namespace.as_str(), a.subdomain.as_deref()), ("science", Some("r")));
         assert!(!a.retry_failure);
         assert_eq!(wf.registry, RegistrySettings { host: None, plain_http: true, filesystem: None });
-        let with_config = manifest(&MINIMAL.replace("image: busybox,", "image: busybox, config: {walltime: '0:45:00'},"));
+        let with_config =
+            manifest(&MINIMAL.replace("image: busybox,", "image: busybox, config: {walltime: '0:45:00'},"));
         assert_eq!(with_config.steps[0].cores_per_task, 3, "CRD default of a present config");
         assert_eq!(with_config.steps[0].walltime, Some(Duration::from_secs(2700)));
     }
@@ -282,7 +289,11 @@ mod tests {
         assert_eq!(b.command, Some(vec!["python".to_string(), "run.py".to_string()]));
         assert_eq!(b.environment.get("EPOCHS").map(String::as_str), Some("1"));
         assert!(b.properties.always_succeed, "properties may be a JSON string");
-        assert_eq!(wf.name, dir.file_name().and_then(|n| n.to_str()).expect("dir name"), "a generic file name takes its directory's");
+        assert_eq!(
+            wf.name,
+            dir.file_name().and_then(|n| n.to_str()).expect("dir name"),
+            "a generic file name takes its directory's"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
