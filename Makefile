@@ -37,12 +37,12 @@ verify: dist ## Regenerate dist/ and fail if it differs from what is committed.
 ##@ Test
 
 .PHONY: services
-services: ## Install what the tests start themselves (docker-registry, python3; needs root once).
+services: ## Install what the tests start themselves (docker-registry, python3, python oras; root once).
 	bash tests/services/install.sh
 
 .PHONY: test
 test: services ## Run every test (unit, actors, CLI, registry, examples, generated-file drift).
-	SMO_REQUIRE_SERVICES=1 $(CARGO) test --workspace --all-targets
+	SMO_REQUIRE_SERVICES=1 SMO_ORAS_PYTHON=/var/cache/smo/oras-venv/bin/python $(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 
 .PHONY: ci

@@ -293,11 +293,14 @@ fn python_with_oras() -> Option<PathBuf> {
     })
 }
 
-/// Interop with python `oras` (PyPI), when it is installed (`pip install oras`; not part of
-/// `make services`). Both directions, through the same registry.
+/// Interop with python `oras` (PyPI; `make services` installs it in a venv and `make test`
+/// points SMO_ORAS_PYTHON at it). Both directions, through the same registry.
 #[test]
 fn artifact_interop_with_python_oras() {
     let Some(python) = python_with_oras() else {
+        if common::services_required() {
+            panic!("no python with the `oras` package: run `make services` (tests/services/install.sh)");
+        }
         eprintln!("skipping: no python with the `oras` package (set SMO_ORAS_PYTHON or pip install oras)");
         return;
     };
