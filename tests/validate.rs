@@ -142,6 +142,27 @@ fn every_problem_names_the_file_the_field_and_the_fix() {
         ),
         ("  - name: b", "  - name: a", "m.yaml: spec.jobs[1].name: step `a` is declared twice"),
         ("    script: echo b", "    script: echo {{ b", "m.yaml: spec.jobs[1].script: is not a valid Jinja template"),
+        (
+            "    script: echo b",
+            "    script: echo {{ config.nodes }}",
+            "m.yaml: spec.jobs[1].script: cannot be rendered: line 1 of the script",
+        ),
+        ("  - name: b", "  - name: A", "m.yaml: spec.jobs[1].name: step `a` and step `A` both make Job names `a-…`"),
+        (
+            "    registry: {push: a}",
+            "    registry: {push: a}\n    config: {walltime: '1e300'}",
+            "m.yaml: spec.jobs[0].config.walltime: `1e300` is longer than",
+        ),
+        (
+            "  name: t",
+            "  name: a-name-that-is-far-too-long-to-be-a-kubernetes-label-value-anywhere",
+            "m.yaml: metadata.name: `a-name-that-is-far-too-long",
+        ),
+        (
+            "    registry: {push: a}",
+            "    registry: {push: a}\n    properties: {jobset: 'true'}\n  - name: zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\n    image: x\n    properties: {jobset: 'true'}",
+            "m.yaml: spec.jobs[1].name: is too long for a JobSet step",
+        ),
     ];
     for (from, to, want) in cases {
         assert!(MANIFEST.contains(from), "case {from:?} does not apply");
@@ -152,6 +173,50 @@ fn every_problem_names_the_file_the_field_and_the_fix() {
             "{to:?}: expected a line starting with\n  {want}\ngot:\n{out}"
         );
     }
+}
+
+#[test]
+fn rules_that_can_never_fire_are_warned_about() {
+    let rules = MANIFEST.replacen(
+        "    completed: 2",
+        "    completed: 2\n    events:\n    - {metric: count.a.failed, action: finish-workflow}\n    - {metric: mean.a.success, action: grow}\n    - {metric: max.a.accuracy, action: grow}",
+        1,
+    );
+    let (ok, out) = validate(&[("m.yaml", &rules)], "m.yaml");
+    assert!(ok, "warnings only: {out}");
+    assert!(
+        out.contains("events[0].metric: warning: step `a` produces no metric `failed` (did you mean `failure`?)"),
+        "{out}"
+    );
+    assert!(out.contains("events[1].metric: warning: `success` is a counter with no samples"), "{out}");
+    assert!(out.contains("events[2].metric: warning: step `a` produces no metric `accuracy`"), "{out}");
+}
+
+#[test]
+fn the_originals_zero_values_mean_unset() {
+    // The original operator rendered `repetitions: 0` as absent, `minSize: 0` as 1 and
+    // `maxSize: 0` as null, and an empty prefix as the default.
+    let zeros = MANIFEST.replacen(
+        "    completed: 2",
+        "    completed: 2\n    prefix: ''\n    events:\n    - {metric: count.a.success, action: grow, repetitions: 0, minSize: 0, maxSize: 0}",
+        1,
+    );
+    let (ok, out) = validate(&[("m.yaml", &zeros)], "m.yaml");
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn a_missing_required_field_does_not_hide_the_other_problems() {
+    let broken = MANIFEST.replacen("    script: echo a\n", "", 1).replacen(
+        "    registry: {pull: a}",
+        "    registry: {pull: z}",
+        1,
+    );
+    let broken = broken.replacen("  - name: a\n    image: busybox\n", "  - image: busybox\n", 1);
+    let (ok, out) = validate(&[("m.yaml", &broken)], "m.yaml");
+    assert!(!ok);
+    assert!(out.contains("spec.jobs[0].name: is required"), "{out}");
+    assert!(out.contains("spec.jobs[1].registry.pull: tag `z` is not pushed"), "{out}");
 }
 
 #[test]

@@ -78,6 +78,7 @@ pub struct RegistrySpec {
     /// Port of the registry. An external host is used as `host:port` when set; the ephemeral
     /// registry listens on 5000 when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 65535))]
     pub port: Option<i32>,
 
     /// Talk to the registry over plain HTTP instead of HTTPS. Defaults to true (the ephemeral
@@ -195,9 +196,9 @@ pub struct RuleSpec {
     #[schemars(range(min = 0))]
     pub backoff: Option<i32>,
 
-    /// Maximum number of firings. Unset: unlimited.
+    /// Maximum number of firings. Unset or 0: unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 0))]
     pub repetitions: Option<i32>,
 
     /// Only act once at least this many sequences have completed.
@@ -205,14 +206,14 @@ pub struct RuleSpec {
     #[schemars(range(min = 0))]
     pub min_completions: Option<i32>,
 
-    /// Upper bound of `grow` (the step's nodes never exceed it). Unset: `cluster.maxSize`.
+    /// Upper bound of `grow` (the step's nodes never exceed it). Unset or 0: `cluster.maxSize`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 0))]
     pub max_size: Option<i32>,
 
-    /// Lower bound of `shrink`. Unset: 1.
+    /// Lower bound of `shrink`. Unset or 0: 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 0))]
     pub min_size: Option<i32>,
 }
 
@@ -303,7 +304,8 @@ pub struct JobStep {
 
     /// Shell script the step runs. It sees the variables `jobid`, `outpath`, `registry`,
     /// `pull_tag`, `push_tag`, `nodes`, `cores_per_task` and `tasks`, and is rendered as a Jinja
-    /// template first (`{{ jobid }}`).
+    /// template first (`{{ jobid }}`). Without one the step only moves artifacts.
+    #[serde(default)]
     pub script: String,
 }
 

@@ -255,8 +255,10 @@ impl Rule {
         let repetitions = non_negative("repetitions", spec.repetitions, 0).filter(|r| *r > 0);
         let backoff = non_negative("backoff", spec.backoff, 0).unwrap_or(0);
         let min_completions = non_negative("minCompletions", spec.min_completions, 0).unwrap_or(0);
-        let max_size = non_negative("maxSize", spec.max_size, 1);
-        let min_size = non_negative("minSize", spec.min_size, 1).unwrap_or(crate::defaults::RULE_MIN_SIZE);
+        // The original's operator rendered `maxSize: 0` as null and `minSize: 0` as 1.
+        let max_size = non_negative("maxSize", spec.max_size, 0).filter(|m| *m > 0);
+        let min_size =
+            non_negative("minSize", spec.min_size, 0).filter(|m| *m > 0).unwrap_or(crate::defaults::RULE_MIN_SIZE);
         if let Some(max) = max_size
             && max < min_size
         {

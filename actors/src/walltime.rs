@@ -9,6 +9,9 @@
 
 use std::time::Duration;
 
+/// Longest walltime accepted: ten years, far beyond any job, far below every integer limit.
+pub const MAX_SECONDS: f64 = 10.0 * 365.0 * 86_400.0;
+
 /// Parses a walltime; `Ok(None)` means no limit.
 pub fn parse(text: &str) -> Result<Option<Duration>, String> {
     let t = text.trim();
@@ -53,7 +56,11 @@ fn positive(seconds: f64, text: &str) -> Result<Option<Duration>, String> {
     if seconds < 1.0 {
         return Err(format!("`{text}` is shorter than one second"));
     }
-    Ok(Some(Duration::from_secs_f64(seconds)))
+    // Kubernetes takes activeDeadlineSeconds as an int64; anything near that is a typo anyway.
+    if seconds > MAX_SECONDS {
+        return Err(format!("`{text}` is longer than {MAX_SECONDS} seconds; use [[HH:]MM:]SS such as 0:45:00"));
+    }
+    Duration::try_from_secs_f64(seconds).map(Some).map_err(|_| format!("`{text}` is not a usable walltime"))
 }
 
 #[cfg(test)]
@@ -81,7 +88,7 @@ mod tests {
 
     #[test]
     fn bad_walltimes_say_what_is_expected() {
-        for bad in ["abc", "1:2:3:4", "1:x:00", "-5", "1h", "0:-1:00"] {
+        for bad in ["abc", "1:2:3:4", "1:x:00", "-5", "1h", "0:-1:00", "1e300", "99999999999999999999:00:00", "NaN"] {
             let err = parse(bad).expect_err(bad);
             assert!(err.contains(bad) || err.contains("not"), "{bad}: {err}");
         }
@@ -91,5 +98,6 @@ mod tests {
     fn numbers_are_minutes() {
         assert_eq!(from_minutes(2.0), Ok(Some(Duration::from_secs(120))));
         assert!(from_minutes(-1.0).is_err());
+        assert!(from_minutes(1e300).is_err(), "an absurd number is an error, not a panic");
     }
 }

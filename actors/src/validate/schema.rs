@@ -89,6 +89,29 @@ fn type_name(t: &str) -> &str {
     }
 }
 
+/// A neutral value of `schema`'s type, standing in for a missing required field.
+fn placeholder(schema: &Value) -> Option<Value> {
+    let types = types_of(schema);
+    let first = types.iter().find(|t| **t != "null")?;
+    Some(match *first {
+        "string" => Value::String(String::new()),
+        "integer" | "number" => schema.get("minimum").cloned().unwrap_or(Value::from(0)),
+        "boolean" => Value::Bool(false),
+        "array" => Value::Array(Vec::new()),
+        "object" => {
+            let mut map = Map::new();
+            let required = schema.get("required").and_then(Value::as_array);
+            for key in required.into_iter().flatten().filter_map(Value::as_str) {
+                if let Some(v) = schema.pointer(&format!("/properties/{key}")).and_then(placeholder) {
+                    map.insert(key.to_string(), v);
+                }
+            }
+            Value::Object(map)
+        }
+        _ => return None,
+    })
+}
+
 fn yaml11_bool(s: &str) -> Option<bool> {
     match s {
         "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" | "y" | "Y" => Some(true),
@@ -147,6 +170,13 @@ impl Walker<'_> {
             return true;
         }
         let types = types_of(schema);
+        if types.contains(&"integer")
+            && let Some(whole) = value.as_f64().filter(|f| f.fract() == 0.0 && !value.is_i64() && !value.is_u64())
+            && whole.abs() < 9.0e15
+        {
+            // `nodes: 2.0` is the integer 2 (YAML and JSON writers produce such numbers).
+            *value = Value::from(whole as i64);
+        }
         if !types.is_empty() && !self.type_matches(value, &types) && !self.coerce(value, &types) {
             let wanted: Vec<&str> = types.iter().filter(|t| **t != "null").map(|t| type_name(t)).collect();
             self.error(path, format!("expected {}, found {}", wanted.join(" or "), describe(value)));
@@ -244,6 +274,11 @@ impl Walker<'_> {
         for key in &required {
             if map.get(*key).is_none_or(Value::is_null) {
                 self.error(&join(path, key), "is required".into());
+                // A stand-in keeps the document parseable, so the checks of meaning still run
+                // and report the rest; the error above already fails validation.
+                if let Some(stand_in) = props.and_then(|p| p.get(*key)).and_then(placeholder) {
+                    map.insert((*key).to_string(), stand_in);
+                }
             }
         }
         // An optional key set to null counts as absent (the API server drops it too).
@@ -321,7 +356,7 @@ mod tests {
     fn missing_required_and_nulls() {
         let (doc, errs) = run(json!({"name": null, "flag": null}), schema(), Mode::Manifest);
         assert_eq!(errs, vec!["size: is required".to_string()]);
-        assert_eq!(doc, json!({}), "optional nulls are dropped");
+        assert_eq!(doc, json!({"size": 1}), "optional nulls are dropped; a missing required field gets a stand-in");
     }
 
     #[test]
@@ -338,6 +373,15 @@ mod tests {
     fn open_objects_accept_anything() {
         let (_, errs) = run(json!({"size": 1, "free": {"x": {"y": 1}}}), schema(), Mode::Manifest);
         assert!(errs.is_empty(), "{errs:?}");
+    }
+
+    #[test]
+    fn whole_floats_are_integers() {
+        let (doc, errs) = run(json!({"size": 2.0}), schema(), Mode::Manifest);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(doc, json!({"size": 2}));
+        let (_, errs) = run(json!({"size": 2.5}), schema(), Mode::Manifest);
+        assert_eq!(errs, vec!["size: expected an integer, found a number (2.5)".to_string()]);
     }
 
     #[test]

@@ -113,6 +113,9 @@ pub fn rules(specs: &[RuleSpec], workflow: &Workflow, file: &str, base: &str, pr
         match Rule::parse(spec) {
             Ok(_) if unknown_step.is_some() => {}
             Ok(rule) => {
+                if let Some(warning) = unreachable_metric(&rule.metric, workflow) {
+                    problems.warn(file, format!("{at}.metric"), warning);
+                }
                 if rule.action == Action::Grow
                     && let Some(max) = rule.max_size.filter(|m| *m > workflow.max_size)
                 {
@@ -137,10 +140,63 @@ pub fn rules(specs: &[RuleSpec], workflow: &Workflow, file: &str, base: &str, pr
     rules
 }
 
+/// Where a workflow's top-level fields are in its file, for messages.
+pub struct Paths<'a> {
+    /// The job id prefix (`spec.workflow.prefix`).
+    pub prefix: &'a str,
+    /// The list of steps (`spec.jobs`).
+    pub steps: &'a str,
+    /// What names the workflow (`metadata.name`, or the file itself).
+    pub name: &'a str,
+}
+
+/// Why a rule's metric can never have a value, if it cannot.
+fn unreachable_metric(metric: &MetricRef, workflow: &Workflow) -> Option<String> {
+    let step = workflow.step(&metric.step)?;
+    let key = metric.key.as_str();
+    let counter = matches!(key, "success" | "failure");
+    if counter && metric.model != crate::stats::Model::Count {
+        return Some(format!(
+            "`{key}` is a counter with no samples, so `{}` never has a value; use `count.{}.{key}`",
+            metric.model, metric.step
+        ));
+    }
+    let custom: Vec<&str> = step.log_metrics.iter().map(|m| m.key.as_str()).collect();
+    if counter || key == "duration" || custom.contains(&key) || step.events_script.is_some() {
+        return None;
+    }
+    let mut known = vec!["success", "failure", "duration"];
+    known.extend(custom);
+    // The original CRD's documentation spelled the failure counter `failed`.
+    let hint = if key == "failed" {
+        " (did you mean `failure`?)".to_string()
+    } else {
+        crate::validate::did_you_mean(key, known.iter().copied())
+    };
+    Some(format!(
+        "step `{}` produces no metric `{key}`{hint}; it has: {} (add `events.metrics` or `events.script` for custom keys)",
+        metric.step,
+        known.join(", ")
+    ))
+}
+
 /// Cross-field checks of a whole workflow.
-pub fn workflow(workflow: &Workflow, file: &str, prefix_path: &str, steps_path: &str, problems: &mut Problems) {
+pub fn workflow(workflow: &Workflow, file: &str, paths: &Paths, problems: &mut Problems) {
+    let Paths { prefix: prefix_path, steps: steps_path, name: name_path } = *paths;
     if let Err(e) = names::check_prefix(&workflow.prefix) {
         problems.error(file, prefix_path, e);
+    }
+    if let Err(e) = names::check_label_value(&workflow.name) {
+        problems.error(file, name_path, format!("`{}` names the workflow label of every Job and {e}", workflow.name));
+    }
+    let namespaces: BTreeSet<&str> = workflow.steps.iter().map(|s| s.namespace.as_str()).collect();
+    if namespaces.len() > 1 {
+        let list: Vec<&str> = namespaces.into_iter().collect();
+        problems.warn(
+            file,
+            steps_path,
+            format!("steps use different namespaces ({}); one workflow normally lives in one", list.join(", ")),
+        );
     }
     if workflow.steps.is_empty() {
         problems.error(file, steps_path, "at least one step is required");
@@ -154,6 +210,25 @@ pub fn workflow(workflow: &Workflow, file: &str, prefix_path: &str, steps_path: 
             pushed.push(tag);
         }
     }
+}
+
+/// Renders a step's script once with placeholder values, so that a template that compiles but
+/// can never render (`{{ config.nnodes }}`) fails validation instead of every job.
+fn render_once(step: &Step, example: &JobId) -> Result<(), String> {
+    let store = crate::jobs::script::ArtifactStore::None;
+    let ctx = crate::jobs::script::ScriptContext {
+        step,
+        jobid: example,
+        nodes: step.nodes,
+        store: &store,
+        smo: "smo",
+        outpath: &step.workdir,
+        config_file: "/workdir/app-config",
+    };
+    crate::jobs::script::render(&ctx).map(|_| ()).map_err(|e| match e {
+        crate::Error::Template { message, .. } => message,
+        other => other.to_string(),
+    })
 }
 
 fn check_step<'a>(
@@ -172,6 +247,22 @@ fn check_step<'a>(
     }
     if !seen.insert(step.name.as_str()) {
         problems.error(file, &name_path, format!("step `{}` is declared twice; step names must be unique", step.name));
+    } else if let Some(other) = workflow
+        .steps
+        .iter()
+        .take_while(|s| !std::ptr::eq(*s, step))
+        .find(|s| s.name != step.name && names::dashed(&s.name) == names::dashed(&step.name))
+    {
+        problems.error(
+            file,
+            &name_path,
+            format!(
+                "step `{}` and step `{}` both make Job names `{}-…`; rename one",
+                other.name,
+                step.name,
+                names::dashed(&step.name)
+            ),
+        );
     }
     if let Err(e) = names::check_label_value(&step.name) {
         problems.error(file, &name_path, e);
@@ -181,6 +272,25 @@ fn check_step<'a>(
             &name_path,
             format!("makes Job names like `{}` that {e}", names::job_name(&step.name, example)),
         );
+    }
+    if step.properties.workload == super::WorkloadKind::JobSet {
+        // JobSet pods are named `<job>-jobset-0-<index>-<suffix>`; their hostname
+        // `<job>-jobset-0-<index>` must fit a DNS label.
+        let host = format!("{}-jobset-0-{}", names::job_name(&step.name, example), step.nodes.saturating_sub(1));
+        if host.len() > names::MAX_LABEL {
+            problems.error(
+                file,
+                &name_path,
+                format!(
+                    "is too long for a JobSet step: its pods get hostnames like `{host}` ({} characters, at most {})",
+                    host.len(),
+                    names::MAX_LABEL
+                ),
+            );
+        }
+    }
+    if let Err(e) = names::check_dns_label(&step.namespace) {
+        problems.error(file, step.origin.path("namespace"), format!("`{}` {e}", step.namespace));
     }
     if step.nodes > workflow.max_size {
         problems.error(
@@ -224,5 +334,7 @@ fn check_step<'a>(
     }
     if let Err(e) = crate::jobs::script::check_template(&step.script) {
         problems.error(file, step.origin.path("script"), e);
+    } else if let Err(e) = render_once(step, example) {
+        problems.error(file, step.origin.path("script"), format!("cannot be rendered: {e}"));
     }
 }

@@ -98,12 +98,25 @@ impl Workflow {
             None => RegistrySettings { host: None, plain_http: true, filesystem: None },
         };
 
+        if spec.registry.as_ref().is_some_and(|r| r.plain_http.is_some()) {
+            problems.warn(
+                file,
+                "spec.registry.plainHttp",
+                "means what its name says in smo (true: plain HTTP); the original operator inverted it (true: HTTPS)",
+            );
+        }
         let completed = spec.workflow.completed.max(1) as u32;
         let workflow = Workflow {
             name,
             namespace,
             completed,
-            prefix: spec.workflow.prefix.clone().unwrap_or_else(|| defaults::JOB_PREFIX.into()),
+            // An empty prefix meant "the default" to the original (`prefix or "job_"`).
+            prefix: spec
+                .workflow
+                .prefix
+                .clone()
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| defaults::JOB_PREFIX.into()),
             max_size: spec.cluster.max_size.max(1) as u32,
             max_failures: spec
                 .workflow
@@ -117,7 +130,8 @@ impl Workflow {
         };
         let rules = checks::rules(&spec.workflow.events, &workflow, file, "spec.workflow.events", &mut problems);
         let workflow = Workflow { rules, ..workflow };
-        checks::workflow(&workflow, file, "spec.workflow.prefix", "spec.jobs", &mut problems);
+        let paths = checks::Paths { prefix: "spec.workflow.prefix", steps: "spec.jobs", name: "metadata.name" };
+        checks::workflow(&workflow, file, &paths, &mut problems);
         for step in &workflow.steps {
             if step.image.as_deref().is_none_or(str::is_empty) {
                 problems.error(

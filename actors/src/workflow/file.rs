@@ -108,7 +108,8 @@ pub struct JobFile {
     pub name: String,
     /// Resources and run-time settings (may be empty: `config: {}`).
     pub config: JobFileConfig,
-    /// The script.
+    /// The script (without one the step only moves artifacts).
+    #[serde(default)]
     pub script: String,
     /// Container image (needed on Kubernetes).
     #[serde(default, skip_serializing_if = "Option::is_none")]

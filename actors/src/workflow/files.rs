@@ -157,7 +157,7 @@ impl Workflow {
             name: name_from_path(workflow_path),
             namespace: None,
             completed,
-            prefix: wf.workflow.prefix.clone().unwrap_or_else(|| defaults::JOB_PREFIX.into()),
+            prefix: wf.workflow.prefix.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| defaults::JOB_PREFIX.into()),
             max_size: wf.cluster.max_size.clamp(1, i64::from(u32::MAX)) as u32,
             max_failures: wf
                 .workflow
@@ -177,7 +177,12 @@ impl Workflow {
         let workflow = Workflow { rules, ..workflow };
         // Cross-step checks (tags, names) would only add noise while a job file is missing.
         if workflow.steps.len() == wf.jobs.len() {
-            checks::workflow(&workflow, &file, "workflow.prefix", "jobs", &mut problems);
+            checks::workflow(
+                &workflow,
+                &file,
+                &checks::Paths { prefix: "workflow.prefix", steps: "jobs", name: "" },
+                &mut problems,
+            );
         }
         if problems.has_errors() { Err(problems) } else { Ok((workflow, problems)) }
     }
