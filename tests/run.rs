@@ -81,6 +81,12 @@ fn always_succeed_counts_failures_as_successes() {
     let spans = times(&dir).spans();
     assert_eq!(spans.len(), 6, "{spans:?}");
     assert!(spans.iter().all(|s| s.outcome == SpanEnd::Failed), "every job failed: {spans:?}");
+    // The failed steps' outputs were still handed on.
+    let last = step_dirs(&dir, "flaky_3");
+    assert_eq!(last.len(), 2);
+    for d in last {
+        assert!(std::fs::read_to_string(d.join("three.txt")).expect("three.txt").contains("got two.txt"));
+    }
 }
 
 #[test]
@@ -92,6 +98,18 @@ fn finish_workflow_rule_stops_after_the_fifth_failure() {
     assert_eq!(failed_checks, 5, "{spans:?}");
     assert!(spans.iter().all(|s| s.step != "report"), "report never runs");
     assert!(String::from_utf8_lossy(&out.stderr).contains("count.check.failure"), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("sequences: 0 completed, 5 failed"),
+        "the sequence whose job fired the rule is counted: {stdout}"
+    );
+    assert!(
+        !dir.path()
+            .join("run/logs")
+            .read_dir()
+            .expect("logs")
+            .any(|e| { e.map(|e| e.file_name().to_string_lossy().starts_with("report-")).unwrap_or(false) })
+    );
 }
 
 #[test]
@@ -103,8 +121,13 @@ fn grow_rule_gives_later_jobs_more_nodes() {
         .map(|d| std::fs::read_to_string(d.join("nodes-used.txt")).expect("nodes-used.txt").trim().parse().expect("n"))
         .collect();
     assert_eq!(used.len(), 6);
-    assert!(used.contains(&1) && used.iter().any(|n| *n > 1), "nodes grew: {used:?}");
+    assert!(used.contains(&1) && used.contains(&3), "nodes grew to the rule's maxSize: {used:?}");
     assert!(used.iter().all(|n| *n <= 3), "never beyond maxSize 3: {used:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("shrink") && stdout.contains("nodes 3 => 2"),
+        "the slow 3-node job shrank the step: {stdout}"
+    );
 }
 
 #[test]
@@ -114,6 +137,60 @@ fn custom_metrics_from_logs_drive_rules() {
     let trained = times(&dir).spans().iter().filter(|s| s.step == "train").count();
     assert_eq!(trained, 3, "accuracy reaches 0.8 in the third sequence: {}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("max.train.accuracy"), "{}", text(&out));
+}
+
+/// Asserts that the process whose pid is in `pid_file` no longer runs.
+fn assert_gone(pid_file: &Path) {
+    let pid = std::fs::read_to_string(pid_file).unwrap_or_else(|e| panic!("{}: {e}", pid_file.display()));
+    let status = Path::new("/proc").join(pid.trim()).join("status");
+    // Allow the kernel a moment to reap it; a zombie has already stopped running.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let state = std::fs::read_to_string(&status).unwrap_or_default();
+        if state.is_empty() || state.contains("State:\tZ") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "process {} is still running after the run", pid.trim());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn background_processes_of_a_step_end_with_the_step() {
+    let src = tempfile::tempdir().expect("tempdir");
+    let wf = workflow_file(
+        src.path(),
+        "workflow:\n  completed: 2\ncluster:\n  max_size: 2\n",
+        &[("bg", "name: bg\nconfig: {}\nscript: |\n  sleep 300 &\n  echo $! > child.pid\n")],
+    );
+    let (out, dir) = run(&wf, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let dirs = step_dirs(&dir, "bg");
+    assert_eq!(dirs.len(), 2);
+    for d in dirs {
+        assert_gone(&d.join("child.pid"));
+    }
+}
+
+#[test]
+fn repeat_rules_run_a_step_again_with_its_own_record() {
+    let src = tempfile::tempdir().expect("tempdir");
+    let wf = workflow_file(
+        src.path(),
+        "workflow:\n  completed: 1\n  events:\n  - {metric: count.train.success, when: '< 3', action: repeat}\ncluster:\n  max_size: 1\n",
+        &[
+            ("train", "name: train\nconfig: {}\nregistry: {push: model}\nscript: |\n  echo x >> rounds.txt\n"),
+            ("use", "name: use\nconfig: {}\nregistry: {pull: model}\nscript: |\n  wc -l < rounds.txt > seen.txt\n"),
+        ],
+    );
+    let (out, dir) = run(&wf, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let spans = times(&dir).spans();
+    let attempts: Vec<u32> = spans.iter().filter(|s| s.step == "train").map(|s| s.attempt).collect();
+    assert_eq!(attempts, vec![1, 2, 3], "three runs of train, each with its span: {spans:?}");
+    assert_eq!(spans.iter().filter(|s| s.step == "use").count(), 1);
+    let logs = std::fs::read_dir(dir.path().join("run/logs")).expect("logs").count();
+    assert_eq!(logs, 4, "one log per job");
 }
 
 /// Writes a one-file workflow into `dir` and returns its path.
@@ -140,6 +217,8 @@ fn failure_cap_ends_the_run_with_a_reason() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("workflow.maxFailures (3)"), "{stderr}");
+    assert!(stderr.contains("last failure: job_") && stderr.contains("step broken failed: exit code 3"), "{stderr}");
+    assert!(stderr.contains("(log: ") && stderr.contains("/logs/broken-job_"), "points at the log: {stderr}");
     assert_eq!(times(&dir).spans().len(), 3, "exactly three sequences were tried");
 }
 
@@ -149,12 +228,18 @@ fn walltime_kills_the_step_and_its_children() {
     let wf = workflow_file(
         src.path(),
         "workflow:\n  completed: 1\n  maxFailures: 1\ncluster:\n  max_size: 1\n",
-        &[("slow", "name: slow\nconfig: {walltime: '0:00:01'}\nscript: |\n  sleep 30 &\n  sleep 30\n")],
+        &[(
+            "slow",
+            "name: slow\nconfig: {walltime: '0:00:01'}\nscript: |\n  sleep 30 &\n  echo $! > child.pid\n  sleep 30\n",
+        )],
     );
     let start = Instant::now();
     let (out, dir) = run(&wf, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(start.elapsed() < Duration::from_secs(15), "the walltime stopped the step");
+    for d in step_dirs(&dir, "slow") {
+        assert_gone(&d.join("child.pid"));
+    }
     let log = std::fs::read_dir(dir.path().join("run/logs")).expect("logs").count();
     assert_eq!(log, 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("walltime"), "{}", text(&out));
@@ -201,13 +286,14 @@ fn invalid_workflows_do_not_start() {
     assert!(!dir.path().join("run").exists(), "nothing was prepared");
 }
 
-#[test]
-fn ctrl_c_stops_running_steps_and_exits_130() {
+/// Starts a one-step run whose step sleeps, sends `signal` once the step runs, and checks the
+/// exit code, the times file and that the step is gone.
+fn interrupted_run(signal: &str, expected: i32) {
     let src = tempfile::tempdir().expect("tempdir");
     let wf = workflow_file(
         src.path(),
         "workflow:\n  completed: 1\ncluster:\n  max_size: 1\n",
-        &[("wait", "name: wait\nconfig: {}\nscript: sleep 60\n")],
+        &[("wait", "name: wait\nconfig: {}\nscript: |\n  echo $$ > step.pid\n  sleep 60\n")],
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = smo()
@@ -220,25 +306,45 @@ fn ctrl_c_stops_running_steps_and_exits_130() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start smo");
-    // Wait until the step is running, then interrupt.
-    let logs = dir.path().join("run/logs");
+    // Wait until the step runs, then signal smo.
     let start = Instant::now();
-    while std::fs::read_dir(&logs).map(|d| d.count()).unwrap_or(0) == 0 && start.elapsed() < Duration::from_secs(20) {
+    let pid_file = loop {
+        let found = std::fs::read_dir(dir.path().join("run/work"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("wait/step.pid"))
+            .find(|p| p.is_file());
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "the step never started");
         std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let status = std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().expect("kill");
     assert!(status.success());
     let waited = Instant::now();
     let code = loop {
         if let Some(s) = child.try_wait().expect("wait") {
             break s.code();
         }
-        assert!(waited.elapsed() < Duration::from_secs(15), "smo did not stop after Ctrl-C");
+        assert!(waited.elapsed() < Duration::from_secs(15), "smo did not stop after {signal}");
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(code, Some(130));
+    assert_eq!(code, Some(expected));
     assert!(dir.path().join("run/workflow-times.json").is_file(), "what was known is written");
+    assert_gone(&pid_file);
+}
+
+#[test]
+fn ctrl_c_stops_running_steps_and_exits_130() {
+    interrupted_run("-INT", 130);
+}
+
+#[test]
+fn sigterm_stops_running_steps_and_exits_143() {
+    interrupted_run("-TERM", 143);
 }
 
 #[test]

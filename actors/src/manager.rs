@@ -188,6 +188,13 @@ pub struct Manager {
     steps: Vec<StepCounts>,
     times: Times,
     outcome: Option<RunOutcome>,
+    /// A finish-workflow rule fired on a job of this sequence: the run ends as soon as that
+    /// sequence has reported what it did with the job, so that it is counted too.
+    finishing: Option<(JobId, RunOutcome)>,
+    /// The most recent failure, for the message when the failure cap ends the run.
+    last_failure: Option<String>,
+    /// Log of the most recent failed job, to point the user at it.
+    last_failed_log: Option<(JobId, std::path::PathBuf)>,
     /// Test hook: told about every StateMachine started.
     #[cfg(test)]
     pub(crate) on_start: Option<StartHook>,
@@ -221,6 +228,9 @@ impl Manager {
             started: 0,
             times: Times::default(),
             outcome: None,
+            finishing: None,
+            last_failure: None,
+            last_failed_log: None,
             #[cfg(test)]
             on_start: None,
         }
@@ -370,12 +380,18 @@ impl Manager {
                 let reason = format!("{}/{} sequences completed", self.completed, self.workflow.completed);
                 self.finish(RunOutcome::Succeeded { reason }, ctx);
             }
-            Verdict::Failed { reason } => self.finish(RunOutcome::Failed { reason }, ctx),
+            Verdict::Failed { reason } => {
+                let reason = match &self.last_failure {
+                    Some(last) => format!("{reason}; last failure: {last}"),
+                    None => reason,
+                };
+                self.finish(RunOutcome::Failed { reason }, ctx)
+            }
         }
     }
 
     /// Evaluates grow / shrink / finish-workflow rules after a job of `step` ended.
-    fn apply_workflow_rules(&mut self, step: usize, ctx: &mut Context<Self>) {
+    fn apply_workflow_rules(&mut self, step: usize, jobid: &JobId, ctx: &mut Context<Self>) {
         for firing in self.evaluate(step, Phase::Workflow) {
             match firing.effect {
                 rulebook::Effect::Resize { step, to, .. } => {
@@ -384,8 +400,13 @@ impl Manager {
                     }
                 }
                 rulebook::Effect::FinishWorkflow => {
-                    let reason = format!("rule {firing} fired");
-                    self.finish(RunOutcome::Succeeded { reason }, ctx);
+                    let outcome = RunOutcome::Succeeded { reason: format!("rule {firing} fired") };
+                    if self.sequences.contains_key(jobid) {
+                        // Let the asking sequence apply and report this job first.
+                        self.finishing = Some((jobid.clone(), outcome));
+                    } else {
+                        self.finish(outcome, ctx);
+                    }
                     return;
                 }
                 rulebook::Effect::Repeat { .. } => {}
@@ -405,6 +426,11 @@ impl Manager {
             Supervision::Failed { reason } => {
                 self.failed += 1;
                 tracing::info!(%jobid, %reason, "sequence failed");
+                let log = match &self.last_failed_log {
+                    Some((id, log)) if id == jobid => format!(" (log: {})", log.display()),
+                    _ => String::new(),
+                };
+                self.last_failure = Some(format!("{jobid}: {reason}{log}"));
             }
             Supervision::Ignore => {}
         }
@@ -437,7 +463,13 @@ impl Handler<JobObserved> for Manager {
         let key = (msg.jobid.clone(), msg.step, msg.attempt);
         let now = times::now();
         let step = self.step_name(msg.step).to_string();
-        self.times.mark(format!("{}_{}_start", msg.jobid, step), now);
+        // A job starts when it runs, not while it waits for node slots.
+        if msg.phase != JobPhase::Pending {
+            self.times.mark(format!("{}_start", times::job_key(msg.jobid.as_str(), &step, msg.attempt)), now);
+        }
+        if let (JobPhase::Failed { .. }, Some(log)) = (&msg.phase, &msg.log) {
+            self.last_failed_log = Some((msg.jobid.clone(), log.clone()));
+        }
         let changed = match &msg.phase {
             JobPhase::Pending => false,
             JobPhase::Running => self.running.insert(key),
@@ -458,8 +490,8 @@ impl Handler<StepFinished> for Manager {
     type Result = StepDecision;
 
     fn handle(&mut self, msg: StepFinished, ctx: &mut Self::Context) -> StepDecision {
-        if self.outcome.is_some() {
-            return StepDecision::default();
+        if self.outcome.is_some() || self.finishing.is_some() {
+            return StepDecision { repeat: false, stop: true };
         }
         let step = self.step_name(msg.step).to_string();
         // Job counters belong to the job's end, whatever the sequence then does with it.
@@ -481,15 +513,15 @@ impl Handler<StepFinished> for Manager {
         for (metric, value) in &msg.metrics {
             self.stats.record(&step, metric, *value);
         }
-        self.times.mark(format!("{}_{}_{}", msg.jobid, step, event), times::now());
+        self.times.mark(format!("{}_{event}", times::job_key(msg.jobid.as_str(), &step, msg.attempt)), times::now());
         let repeat = self
             .evaluate(msg.step, Phase::Sequence)
             .iter()
             .any(|f| matches!(f.effect, rulebook::Effect::Repeat { .. }));
         // Workflow rules act on the metric the moment it crosses its threshold: evaluated here,
         // no other job's end can slip in between (the StateMachine reports its progress later).
-        self.apply_workflow_rules(msg.step, ctx);
-        StepDecision { repeat }
+        self.apply_workflow_rules(msg.step, &msg.jobid, ctx);
+        StepDecision { repeat, stop: false }
     }
 }
 
@@ -500,10 +532,24 @@ impl Handler<SequenceProgress> for Manager {
         if let Some(finished) = &msg.finished {
             self.sequences.remove(&msg.jobid);
             self.forget(&msg.jobid);
-            let supervision = supervise(Some(finished), None, self.outcome.is_some());
+            // Name the step in the reason: it ends up in the run's failure message.
+            let finished = match finished {
+                SequenceOutcome::Failed { step, reason } => SequenceOutcome::Failed {
+                    step: *step,
+                    reason: format!("step {} failed: {reason}", self.step_name(*step)),
+                },
+                other => other.clone(),
+            };
+            let supervision = supervise(Some(&finished), None, self.outcome.is_some());
             self.count(supervision, &msg.jobid);
         }
         if self.outcome.is_some() {
+            return;
+        }
+        if self.finishing.as_ref().is_some_and(|(id, _)| *id == msg.jobid) {
+            if let Some((_, outcome)) = self.finishing.take() {
+                self.finish(outcome, ctx);
+            }
             return;
         }
         self.report_progress();
@@ -527,6 +573,12 @@ impl Handler<SequenceStopped> for Manager {
         });
         let supervision = supervise(None, Some(&msg.reason), self.outcome.is_some());
         self.count(supervision, &msg.jobid);
+        if self.finishing.as_ref().is_some_and(|(id, _)| *id == msg.jobid) {
+            if let Some((_, outcome)) = self.finishing.take() {
+                self.finish(outcome, ctx);
+            }
+            return;
+        }
         self.check_verdict(ctx);
     }
 }

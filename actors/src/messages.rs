@@ -61,6 +61,8 @@ pub struct StepFinished {
 pub struct StepDecision {
     /// A `repeat` rule fired: run the step again instead of advancing (if it succeeded).
     pub repeat: bool,
+    /// The run is over (or ending): stop without submitting anything more.
+    pub stop: bool,
 }
 
 /// What a sequence did after a job ended (or after a submission failed).

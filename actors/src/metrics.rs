@@ -13,20 +13,23 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use futures::future::LocalBoxFuture;
-use tokio::io::AsyncWriteExt;
 
 use crate::workflow::{LogMetric, Reduce, Step};
 
 /// How long a `parse_log` script may run.
 pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Loads the user's module from a file and prints `parse_log(stdin)` as JSON.
+/// Loads the user's module from a file and prints `parse_log(<log file's text>)` as JSON.
+/// The log is read from a file, not a pipe: a script that never reads could otherwise block
+/// the writer outside any time limit.
 const RUNNER: &str = r#"
 import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("smo_step_metrics", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-result = module.parse_log(sys.stdin.read())
+with open(sys.argv[2], encoding="utf-8", errors="replace") as f:
+    log = f.read()
+result = module.parse_log(log)
 print(json.dumps(result if result is not None else {}))
 "#;
 
@@ -48,7 +51,7 @@ pub fn extract(step: Option<Step>, log: Option<PathBuf>) -> LocalBoxFuture<'stat
         };
         let mut values = from_patterns(&step.name, &step.log_metrics, &text);
         if let Some(script) = &step.events_script {
-            values.extend(from_script(&step.name, script, &text).await);
+            values.extend(from_script(&step.name, script, &log).await);
         }
         values
     })
@@ -88,9 +91,14 @@ pub fn from_patterns(step: &str, metrics: &[LogMetric], log: &str) -> Vec<(Strin
     out
 }
 
-/// Runs a `parse_log` script; numbers in its result become metrics.
-pub async fn from_script(step: &str, script: &str, log: &str) -> Vec<(String, f64)> {
-    match run_script(step, script, log).await {
+/// Runs a `parse_log` script on the log file `log`; numbers in its result become metrics.
+pub async fn from_script(step: &str, script: &str, log: &Path) -> Vec<(String, f64)> {
+    from_script_within(step, script, log, SCRIPT_TIMEOUT).await
+}
+
+/// [`from_script`] with a given time limit.
+async fn from_script_within(step: &str, script: &str, log: &Path, limit: Duration) -> Vec<(String, f64)> {
+    match run_script(step, script, log, limit).await {
         Ok(values) => values,
         Err(e) => {
             tracing::warn!(step, error = %e, "the step's parse_log script failed; its metrics are skipped");
@@ -99,11 +107,13 @@ pub async fn from_script(step: &str, script: &str, log: &str) -> Vec<(String, f6
     }
 }
 
-fn script_path(step: &str, script: &str) -> std::io::Result<PathBuf> {
+/// Where the script is written: beside the logs of the run (`<logs>/.parse_log/`), so it goes
+/// away with the run directory and leaves nothing in /tmp.
+fn script_path(step: &str, script: &str, log: &Path) -> std::io::Result<PathBuf> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     script.hash(&mut h);
-    let dir = std::env::temp_dir().join(format!("smo-metrics-{}", std::process::id()));
+    let dir = log.parent().unwrap_or(Path::new(".")).join(".parse_log");
     std::fs::create_dir_all(&dir)?;
     let safe: String = step.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     let path = dir.join(format!("{safe}_{:016x}.py", h.finish()));
@@ -113,25 +123,22 @@ fn script_path(step: &str, script: &str) -> std::io::Result<PathBuf> {
     Ok(path)
 }
 
-async fn run_script(step: &str, script: &str, log: &str) -> Result<Vec<(String, f64)>, String> {
-    let path = script_path(step, script).map_err(|e| format!("cannot write the script: {e}"))?;
-    let mut child = tokio::process::Command::new("python3")
+async fn run_script(step: &str, script: &str, log: &Path, limit: Duration) -> Result<Vec<(String, f64)>, String> {
+    let path = script_path(step, script, log).map_err(|e| format!("cannot write the script: {e}"))?;
+    let child = tokio::process::Command::new("python3")
         .arg("-c")
         .arg(RUNNER)
         .arg(&path)
-        .stdin(Stdio::piped())
+        .arg(log)
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start python3: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A script that does not read its input must not block us: ignore a closed pipe.
-        let _ = stdin.write_all(log.as_bytes()).await;
-    }
-    let output = tokio::time::timeout(SCRIPT_TIMEOUT, child.wait_with_output())
+    let output = tokio::time::timeout(limit, child.wait_with_output())
         .await
-        .map_err(|_| format!("parse_log ran longer than {}s", SCRIPT_TIMEOUT.as_secs()))?
+        .map_err(|_| format!("parse_log ran longer than {}s", limit.as_secs_f64()))?
         .map_err(|e| format!("cannot wait for python3: {e}"))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -178,17 +185,44 @@ mod tests {
         assert!(from_patterns("s", &[metric("x", r"nothing (\d+)", Reduce::Last)], log).is_empty());
     }
 
+    /// A log file with `text` in a fresh directory (removed by the caller's guard).
+    fn log_file(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("smo-metrics-test-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let log = dir.join("job.out");
+        std::fs::write(&log, text).expect("log");
+        log
+    }
+
     #[actix_rt::test]
     async fn python_parse_log_scripts_keep_working() {
         let script = "def parse_log(log):\n    import re\n    m = re.search(r'Total wall time: (\\d+):(\\d+):(\\d+)', log)\n    h, mi, s = map(int, m.groups())\n    return {'lammps-walltime': h*3600 + mi*60 + s, 'label': 'x'}\n";
-        let got = from_script("lammps", script, "...\nTotal wall time: 0:01:05\n").await;
+        let log = log_file("lammps", "...\nTotal wall time: 0:01:05\n");
+        let got = from_script("lammps", script, &log).await;
         assert_eq!(got, vec![("lammps-walltime".to_string(), 65.0)]);
+        let _ = std::fs::remove_dir_all(log.parent().expect("dir"));
     }
 
     #[actix_rt::test]
     async fn a_broken_script_is_a_warning_not_a_crash() {
-        assert!(from_script("s", "def parse_log(log):\n    raise ValueError('boom')\n", "x").await.is_empty());
-        assert!(from_script("s", "this is not python", "x").await.is_empty());
-        assert!(from_script("s", "def parse_log(log):\n    return [1]\n", "x").await.is_empty());
+        let log = log_file("broken", "x");
+        assert!(from_script("s", "def parse_log(log):\n    raise ValueError('boom')\n", &log).await.is_empty());
+        assert!(from_script("s", "this is not python", &log).await.is_empty());
+        assert!(from_script("s", "def parse_log(log):\n    return [1]\n", &log).await.is_empty());
+        let _ = std::fs::remove_dir_all(log.parent().expect("dir"));
+    }
+
+    #[actix_rt::test]
+    async fn a_script_that_never_returns_is_stopped_by_the_time_limit() {
+        // A big log and a script that spins before reading anything: the limit still holds.
+        let log = log_file("spin", &"x".repeat(300_000));
+        let limit = Duration::from_secs(1);
+        let started = std::time::Instant::now();
+        let got = tokio::time::timeout(limit * 10, from_script_within("s", "while True:\n    pass\n", &log, limit))
+            .await
+            .expect("the time limit holds");
+        assert!(got.is_empty());
+        assert!(started.elapsed() >= limit);
+        let _ = std::fs::remove_dir_all(log.parent().expect("dir"));
     }
 }

@@ -196,6 +196,12 @@ impl Handler<JobObserved> for StateMachine {
             ask.send(StepFinished { metrics, ..question }).await.unwrap_or_default()
         };
         AtomicResponse::new(Box::pin(exchange.into_actor(self).map(move |decision: StepDecision, act, ctx| {
+            if decision.stop {
+                // The workflow is over: nothing more may be submitted for this sequence.
+                act.reported = true;
+                ctx.stop();
+                return;
+            }
             if decision.repeat {
                 act.fsm.request_repeat();
             }

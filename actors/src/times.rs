@@ -6,6 +6,8 @@
 //! ```
 //!
 //! Timestamps are seconds since the Unix epoch; the first value written for a key wins.
+//! A step that runs again (a `repeat` rule) records its later attempts as
+//! `<jobid>_<step>_attempt<N>_<event>` (see [`job_key`]), so every job has its span.
 //! [`Times::spans`] reads them back into one span per job, splitting `<jobid>_<step>_<event>`
 //! at the job id's nine digits (the original's analysis split at the last `_`, which broke step
 //! names containing `_`).
@@ -26,6 +28,12 @@ pub struct Times {
     /// Seconds since the epoch, by event.
     #[serde(default)]
     pub timestamps: BTreeMap<String, f64>,
+}
+
+/// `<jobid>_<step>` for a step's first attempt (the original's key), and
+/// `<jobid>_<step>_attempt<N>` for later ones; the event (`_start`, …) is appended to it.
+pub fn job_key(jobid: &str, step: &str, attempt: u32) -> String {
+    if attempt > 1 { format!("{jobid}_{step}_attempt{attempt}") } else { format!("{jobid}_{step}") }
 }
 
 /// Seconds since the Unix epoch, now.
@@ -100,6 +108,8 @@ pub struct Span {
     pub jobid: String,
     /// The step.
     pub step: String,
+    /// Attempt of the step (1, then 2, 3, … for repeats).
+    pub attempt: u32,
     /// First event, seconds since the epoch.
     pub start: f64,
     /// End, seconds since the epoch (None if open).
@@ -108,8 +118,9 @@ pub struct Span {
     pub outcome: SpanEnd,
 }
 
-static EVENT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(.*?\d{9})_(.+)_(start|succeeded|failed)$").expect("valid regex"));
+static EVENT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(.*?\d{9})_(.+?)(?:_attempt(\d+))?_(start|succeeded|failed)$").expect("valid regex")
+});
 
 impl Times {
     /// Records `key` at `t` unless it was recorded before.
@@ -134,13 +145,16 @@ impl Times {
 
     /// One span per job, ordered by start.
     pub fn spans(&self) -> Vec<Span> {
-        let mut spans: BTreeMap<(String, String), Span> = BTreeMap::new();
+        let mut spans: BTreeMap<(String, String, u32), Span> = BTreeMap::new();
         for (key, t) in &self.timestamps {
             let Some(c) = EVENT.captures(key) else { continue };
-            let (jobid, step, event) = (c[1].to_string(), c[2].to_string(), &c[3]);
-            let span = spans.entry((jobid.clone(), step.clone())).or_insert(Span {
+            let (jobid, step) = (c[1].to_string(), c[2].to_string());
+            let attempt: u32 = c.get(3).and_then(|a| a.as_str().parse().ok()).unwrap_or(1);
+            let event = c.get(4).map(|e| e.as_str()).unwrap_or_default();
+            let span = spans.entry((jobid.clone(), step.clone(), attempt)).or_insert(Span {
                 jobid,
                 step,
+                attempt,
                 start: f64::NAN,
                 end: None,
                 outcome: SpanEnd::Open,
@@ -209,8 +223,13 @@ mod tests {
         t.mark("structure_123456789_create_sim_start".into(), 11.0);
         t.mark("structure_123456789_create_sim_failed".into(), 15.0);
         t.mark("job_000000002_job_b_start".into(), 13.0);
+        t.mark(format!("{}_start", job_key("job_000000001", "job_a", 2)), 12.5);
+        t.mark(format!("{}_succeeded", job_key("job_000000001", "job_a", 2)), 14.0);
         let spans = t.spans();
-        assert_eq!(spans.len(), 3);
+        assert_eq!(spans.len(), 4);
+        let again = spans.iter().find(|s| s.attempt == 2).expect("the repeat has its own span");
+        assert_eq!((again.step.as_str(), again.start, again.end), ("job_a", 12.5, Some(14.0)));
+        let spans: Vec<_> = spans.into_iter().filter(|s| s.attempt == 1).collect();
         assert_eq!(
             (spans[0].jobid.as_str(), spans[0].step.as_str(), spans[0].outcome),
             ("job_000000001", "job_a", SpanEnd::Succeeded)

@@ -167,16 +167,30 @@ fn execute(
                 },
             )
         });
-        let interrupt = manager.clone();
-        actix::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!();
-                interrupt.do_send(Shutdown {
-                    reason: "interrupted (Ctrl-C); running steps were stopped".into(),
-                    exit_code: 130,
-                });
-            }
-        });
+        actix::spawn(forward_signals(manager.clone()));
         finished.await.map_err(|_| "the workflow manager stopped without a report".to_string())
     })
+}
+
+/// Turns Ctrl-C, SIGTERM and SIGHUP into a [`Shutdown`] of the run: running steps are stopped,
+/// what is known is written, and the exit code is 128 + the signal (130, 143, 129).
+async fn forward_signals(manager: Addr<Manager>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        tracing::warn!("cannot listen for SIGTERM/SIGHUP; only Ctrl-C stops the run cleanly");
+        if tokio::signal::ctrl_c().await.is_ok() {
+            manager.do_send(Shutdown {
+                reason: "interrupted (Ctrl-C); running steps were stopped".into(),
+                exit_code: 130,
+            });
+        }
+        return;
+    };
+    let (name, code) = tokio::select! {
+        _ = tokio::signal::ctrl_c() => ("Ctrl-C", 130),
+        _ = term.recv() => ("SIGTERM", 143),
+        _ = hup.recv() => ("SIGHUP", 129),
+    };
+    eprintln!();
+    manager.do_send(Shutdown { reason: format!("interrupted ({name}); running steps were stopped"), exit_code: code });
 }

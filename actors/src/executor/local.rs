@@ -11,13 +11,18 @@
 //!
 //! Concurrency honours the node budget: a job of `nodes: n` holds `n` of the workflow's
 //! `maxSize` node slots while it runs, and waits (Pending) until that many are free.
+//!
+//! A job ends with its script: whatever the script left running in the background is killed
+//! with it (as a pod's containers end with the pod), so no job outlives its slots. Every live
+//! process group is also listed in a process-wide registry, [`kill_all`], which the binary
+//! calls when it is terminated or panics, so that no step outlives `smo`.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::Recipient;
@@ -50,6 +55,29 @@ pub struct LocalConfig {
 
 type JobKey = (JobId, usize, u32);
 
+/// Process groups of every job running in this process, for [`kill_all`].
+static LIVE_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+fn track(pgid: i32, live: bool) {
+    if let Ok(mut groups) = LIVE_GROUPS.lock() {
+        if live {
+            groups.insert(pgid);
+        } else {
+            groups.remove(&pgid);
+        }
+    }
+}
+
+/// Kills every step process group this process started and that still runs. For the signal
+/// handlers and the panic hook of the binary: steps run in their own process groups, so they
+/// would otherwise outlive an `smo` that is terminated.
+pub fn kill_all() {
+    let groups: Vec<i32> = LIVE_GROUPS.lock().map(|g| g.iter().copied().collect()).unwrap_or_default();
+    for pgid in groups {
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
+}
+
 /// Runs step scripts with bash.
 pub struct LocalExecutor {
     config: Rc<LocalConfig>,
@@ -57,15 +85,16 @@ pub struct LocalExecutor {
     slots: Arc<Semaphore>,
     /// Process group of every running job (its pid, as the job leads its own group).
     running: Rc<RefCell<HashMap<JobKey, i32>>>,
-    /// Jobs removed or cleaned up before they started: they must not start afterwards.
-    cancelled: Rc<RefCell<std::collections::HashSet<JobKey>>>,
+    /// Jobs submitted and waiting for node slots; a job removed from here before it gets its
+    /// slots never starts (a repeat, a cleanup, or the end of the run took it back).
+    queued: Rc<RefCell<HashSet<JobKey>>>,
 }
 
 impl LocalExecutor {
     /// An executor reporting to `events`.
     pub fn new(config: LocalConfig, events: Recipient<JobObserved>) -> LocalExecutor {
         let slots = Arc::new(Semaphore::new(config.max_nodes as usize));
-        LocalExecutor { config: Rc::new(config), events, slots, running: Rc::default(), cancelled: Rc::default() }
+        LocalExecutor { config: Rc::new(config), events, slots, running: Rc::default(), queued: Rc::default() }
     }
 }
 
@@ -110,11 +139,12 @@ impl LocalExecutor {
         let smo = c.smo.display().to_string();
         let outpath_text = outpath.display().to_string();
         let config_text = config_file.display().to_string();
+        let store = c.store.for_step(step);
         let text = script::render(&ScriptContext {
             step,
             jobid: &job.jobid,
             nodes: job.nodes,
-            store: &c.store,
+            store: &store,
             smo: &smo,
             outpath: &outpath_text,
             config_file: &config_text,
@@ -168,24 +198,24 @@ async fn run(prepared: &Prepared, running: &Rc<RefCell<HashMap<JobKey, i32>>>) -
     let pid = child.id().map(|p| p as i32);
     if let Some(pid) = pid {
         running.borrow_mut().insert(prepared.key.clone(), pid);
+        track(pid, true);
     }
     let status = match prepared.walltime {
-        Some(limit) => match tokio::time::timeout(limit, child.wait()).await {
-            Ok(status) => status,
-            Err(_) => {
-                if let Some(pid) = pid {
-                    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-                }
-                let _ = child.wait().await;
-                running.borrow_mut().remove(&prepared.key);
-                return JobPhase::Failed {
-                    reason: format!("walltime of {}s exceeded; the job was killed", limit.as_secs()),
-                };
-            }
-        },
-        None => child.wait().await,
+        Some(limit) => tokio::time::timeout(limit, child.wait()).await.ok(),
+        None => Some(child.wait().await),
     };
+    // The job is over when its script is: end whatever it left behind (and on a walltime, the
+    // script itself), so that nothing keeps running without holding its node slots.
+    if let Some(pid) = pid {
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        track(pid, false);
+    }
     running.borrow_mut().remove(&prepared.key);
+    let Some(status) = status else {
+        let _ = child.wait().await;
+        let limit = prepared.walltime.map(|w| w.as_secs()).unwrap_or(0);
+        return JobPhase::Failed { reason: format!("walltime of {limit}s exceeded; the job was killed") };
+    };
     match status {
         Ok(s) if s.success() => JobPhase::Succeeded,
         Ok(s) => match s.code() {
@@ -205,7 +235,8 @@ impl Executor for LocalExecutor {
         let events = self.events.clone();
         let slots = self.slots.clone();
         let running = self.running.clone();
-        let cancelled = self.cancelled.clone();
+        let queued = self.queued.clone();
+        queued.borrow_mut().insert(prepared.key.clone());
         let observe = move |phase: JobPhase, duration: Option<Duration>, log: Option<PathBuf>| JobObserved {
             jobid: job.jobid.clone(),
             step: job.step,
@@ -217,7 +248,8 @@ impl Executor for LocalExecutor {
         events.do_send(observe(JobPhase::Pending, None, None));
         actix::spawn(async move {
             let permit = slots.acquire_many_owned(prepared.nodes).await;
-            if cancelled.borrow_mut().remove(&prepared.key) {
+            // Taken back while it waited (repeat, cleanup, end of the run): it never starts.
+            if !queued.borrow_mut().remove(&prepared.key) {
                 return;
             }
             let Ok(_permit) = permit else {
@@ -242,18 +274,15 @@ impl Executor for LocalExecutor {
 
     fn remove(&self, jobid: &JobId, step: usize, attempt: u32) -> LocalBoxFuture<'static, Result<()>> {
         let key = (jobid.clone(), step, attempt);
-        match self.running.borrow().get(&key) {
-            Some(pid) => {
-                let _ = killpg(Pid::from_raw(*pid), Signal::SIGKILL);
-            }
-            None => {
-                self.cancelled.borrow_mut().insert(key);
-            }
+        self.queued.borrow_mut().remove(&key);
+        if let Some(pid) = self.running.borrow().get(&key) {
+            let _ = killpg(Pid::from_raw(*pid), Signal::SIGKILL);
         }
         Box::pin(async { Ok(()) })
     }
 
     fn cleanup(&self, jobid: &JobId) -> LocalBoxFuture<'static, Result<()>> {
+        self.queued.borrow_mut().retain(|(id, _, _)| id != jobid);
         for ((id, _, _), pid) in self.running.borrow().iter() {
             if id == jobid {
                 let _ = killpg(Pid::from_raw(*pid), Signal::SIGKILL);
@@ -264,6 +293,7 @@ impl Executor for LocalExecutor {
 
     fn shutdown(&self) -> LocalBoxFuture<'static, ()> {
         // Waiting jobs must not start once the run is over.
+        self.queued.borrow_mut().clear();
         self.slots.close();
         for pid in self.running.borrow().values() {
             let _ = killpg(Pid::from_raw(*pid), Signal::SIGKILL);

@@ -36,6 +36,24 @@ pub enum ArtifactStore {
 }
 
 impl ArtifactStore {
+    /// The store a step uses: its own `registry.host` (and `plain_http`) when it sets one,
+    /// else this store.
+    pub fn for_step(&self, step: &Step) -> ArtifactStore {
+        match &step.registry_host {
+            Some(host) => {
+                let default_plain = match self {
+                    ArtifactStore::Registry { plain_http, .. } => *plain_http,
+                    _ => true,
+                };
+                ArtifactStore::Registry {
+                    host: host.clone(),
+                    plain_http: step.registry_plain_http.unwrap_or(default_plain),
+                }
+            }
+            None => self.clone(),
+        }
+    }
+
     /// What the script's `registry` variable holds: the host, the store directory, or nothing.
     pub fn location(&self) -> String {
         match self {
@@ -151,7 +169,14 @@ pub fn render(ctx: &ScriptContext) -> Result<String> {
     s.push_str(")\nretval=$?\n");
     s.push_str("if [ \"$retval\" -ne 0 ]; then\n");
     let _ = writeln!(s, "  printf 'Step %s failed with exit code %s\\n' {name} \"$retval\"");
-    s.push_str("  exit \"$retval\"\nfi\n");
+    // An always-succeed step counts as a success, so the next step needs its outputs: push them
+    // anyway, and still report the script's exit code.
+    let always_succeed = step.properties.always_succeed;
+    if always_succeed {
+        s.push_str("  echo '>> always-succeed: the sequence carries on, so the outputs are pushed anyway'\nfi\n");
+    } else {
+        s.push_str("  exit \"$retval\"\nfi\n");
+    }
 
     if step.push.is_some() {
         match ctx.store {
@@ -173,7 +198,7 @@ pub fn render(ctx: &ScriptContext) -> Result<String> {
             }
         }
     }
-    s.push_str("exit 0\n");
+    s.push_str(if always_succeed { "exit \"$retval\"\n" } else { "exit 0\n" });
     Ok(s)
 }
 
@@ -264,6 +289,30 @@ fn describe(e: &minijinja::Error) -> String {
 mod tests {
     use super::*;
     use crate::jobs::test_support::step;
+
+    #[test]
+    fn a_steps_own_registry_overrides_the_runs_store() {
+        let run_store = ArtifactStore::Directory("/run/artifacts".into());
+        let plain = step("job_a");
+        assert_eq!(run_store.for_step(&plain), run_store);
+        let mut own = step("job_b");
+        own.registry_host = Some("reg.example.com:5000".into());
+        assert_eq!(
+            run_store.for_step(&own),
+            ArtifactStore::Registry { host: "reg.example.com:5000".into(), plain_http: true }
+        );
+        own.registry_plain_http = Some(false);
+        assert_eq!(
+            run_store.for_step(&own),
+            ArtifactStore::Registry { host: "reg.example.com:5000".into(), plain_http: false }
+        );
+        let tls_run = ArtifactStore::Registry { host: "other:443".into(), plain_http: false };
+        own.registry_plain_http = None;
+        assert_eq!(
+            tls_run.for_step(&own),
+            ArtifactStore::Registry { host: "reg.example.com:5000".into(), plain_http: false }
+        );
+    }
     use std::path::Path;
     use std::process::Command;
     use std::sync::atomic::{AtomicUsize, Ordering};
