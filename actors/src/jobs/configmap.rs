@@ -86,7 +86,7 @@ mod tests {
 
     use super::*;
     use crate::jobs::labels;
-    use crate::jobs::test_support::{step, workflow};
+    use crate::jobs::test_support::{context, step, workflow};
     use crate::names::JobId;
 
     #[test]
@@ -104,15 +104,7 @@ mod tests {
         s.properties.other.insert("custom".into(), "x".into());
         let wf = workflow(vec![s]);
         let id = JobId::new("job_012345678");
-        let ctx = JobContext {
-            workflow: &wf,
-            step: &wf.steps[0],
-            jobid: &id,
-            attempt: 2,
-            nodes: 3,
-            owner: None,
-            smo_image: None,
-        };
+        let ctx = JobContext { attempt: 2, nodes: 3, ..context(&wf, &id) };
         let cm = config_map(&ctx, "#!/bin/bash\necho hi\n");
         assert_eq!(cm.metadata.name.as_deref(), Some("job-b-job-012345678"));
         assert_eq!(cm.metadata.namespace.as_deref(), Some("default"));
@@ -138,15 +130,7 @@ mod tests {
     fn jobs_config_map_without_app_config_still_has_the_key() {
         let wf = workflow(vec![step("job_a")]);
         let id = JobId::new("job_012345678");
-        let ctx = JobContext {
-            workflow: &wf,
-            step: &wf.steps[0],
-            jobid: &id,
-            attempt: 1,
-            nodes: 1,
-            owner: None,
-            smo_image: None,
-        };
+        let ctx = JobContext { nodes: 1, ..context(&wf, &id) };
         let data = config_map(&ctx, "").data.expect("data");
         // The pod's volume lists all three keys; a missing one would fail the mount.
         assert_eq!(data.keys().collect::<Vec<_>>(), ["app-config", "config", "entrypoint"]);

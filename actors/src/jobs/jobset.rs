@@ -58,7 +58,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::jobs::test_support::{step, workflow};
+    use crate::jobs::test_support::{context, step, workflow};
     use crate::names::JobId;
     use crate::workflow::WorkloadKind;
 
@@ -76,15 +76,7 @@ mod tests {
         s.properties.node_selector.insert("pool".into(), "gpu".into());
         let wf = workflow(vec![s]);
         let id = JobId::new("job_012345678");
-        let ctx = JobContext {
-            workflow: &wf,
-            step: &wf.steps[0],
-            jobid: &id,
-            attempt: 1,
-            nodes: 2,
-            owner: None,
-            smo_image: None,
-        };
+        let ctx = JobContext { nodes: 2, ..context(&wf, &id) };
         let v = jobset(&ctx).expect("jobset");
         let want_labels = serde_json::to_value(labels(&ctx)).expect("labels");
 
@@ -130,15 +122,7 @@ mod tests {
         // The original crashed on `int("")` when `ports` was missing.
         let wf = workflow(vec![step("job_a")]);
         let id = JobId::new("job_012345678");
-        let ctx = JobContext {
-            workflow: &wf,
-            step: &wf.steps[0],
-            jobid: &id,
-            attempt: 1,
-            nodes: 1,
-            owner: None,
-            smo_image: Some("smo:dev"),
-        };
+        let ctx = JobContext { nodes: 1, smo_image: Some("smo:dev"), ..context(&wf, &id) };
         let v = jobset(&ctx).expect("jobset");
         let pod = &v["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"];
         assert!(pod["containers"][0].get("ports").is_none());

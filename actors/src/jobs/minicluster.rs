@@ -105,7 +105,7 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
     use super::*;
-    use crate::jobs::test_support::{step, workflow};
+    use crate::jobs::test_support::{context, step, workflow};
     use crate::names::JobId;
     use crate::workflow::WorkloadKind;
 
@@ -130,15 +130,7 @@ mod tests {
             controller: Some(true),
             block_owner_deletion: None,
         };
-        let ctx = JobContext {
-            workflow: &wf,
-            step: &wf.steps[0],
-            jobid: &id,
-            attempt: 1,
-            nodes: 3,
-            owner: Some(owner),
-            smo_image: None,
-        };
+        let ctx = JobContext { nodes: 3, owner: Some(owner), ..context(&wf, &id) };
         let v = minicluster(&ctx);
         let want_labels = serde_json::to_value(labels(&ctx)).expect("labels");
 
@@ -182,15 +174,7 @@ mod tests {
     fn jobs_minicluster_defaults_leave_optional_fields_out() {
         let wf = workflow(vec![step("job_a")]);
         let id = JobId::new("job_012345678");
-        let ctx = JobContext {
-            workflow: &wf,
-            step: &wf.steps[0],
-            jobid: &id,
-            attempt: 1,
-            nodes: 1,
-            owner: None,
-            smo_image: None,
-        };
+        let ctx = JobContext { nodes: 1, ..context(&wf, &id) };
         let v = minicluster(&ctx);
         for absent in ["deadlineSeconds", "pod"] {
             assert!(v["spec"].get(absent).is_none(), "{absent}");

@@ -175,6 +175,20 @@ pub(crate) mod test_support {
         }
     }
 
+    /// A context for the first attempt of the workflow's first step, on the step's own nodes,
+    /// without owner or smo image; tests change what they need with `..context(…)`.
+    pub fn context<'a>(wf: &'a Workflow, id: &'a crate::names::JobId) -> super::JobContext<'a> {
+        super::JobContext {
+            workflow: wf,
+            step: &wf.steps[0],
+            jobid: id,
+            attempt: 1,
+            nodes: wf.steps[0].nodes,
+            owner: None,
+            smo_image: None,
+        }
+    }
+
     /// A workflow named `state-machine` holding `steps`.
     pub fn workflow(steps: Vec<Step>) -> Workflow {
         Workflow {
