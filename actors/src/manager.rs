@@ -463,9 +463,16 @@ impl Handler<JobObserved> for Manager {
         let key = (msg.jobid.clone(), msg.step, msg.attempt);
         let now = times::now();
         let step = self.step_name(msg.step).to_string();
-        // A job starts when it runs, not while it waits for node slots.
-        if msg.phase != JobPhase::Pending {
-            self.times.mark(format!("{}_start", times::job_key(msg.jobid.as_str(), &step, msg.attempt)), now);
+        // A job starts when it runs, not while it waits for node slots, and ends when the
+        // executor sees it end (metrics parsed from its log afterwards are not part of it).
+        if self.outcome.is_none() {
+            let key = times::job_key(msg.jobid.as_str(), &step, msg.attempt);
+            match msg.phase {
+                JobPhase::Pending => {}
+                JobPhase::Running => self.times.mark(format!("{key}_start"), now),
+                JobPhase::Succeeded => self.times.mark(format!("{key}_succeeded"), now),
+                JobPhase::Failed { .. } => self.times.mark(format!("{key}_failed"), now),
+            }
         }
         if let (JobPhase::Failed { .. }, Some(log)) = (&msg.phase, &msg.log) {
             self.last_failed_log = Some((msg.jobid.clone(), log.clone()));
@@ -502,9 +509,9 @@ impl Handler<StepFinished> for Manager {
                 _ => c.failed += 1,
             }
         }
-        let (key, event) = match msg.phase {
-            JobPhase::Succeeded => ("success", "succeeded"),
-            _ => ("failure", "failed"),
+        let key = match msg.phase {
+            JobPhase::Succeeded => "success",
+            _ => "failure",
         };
         self.stats.increment(&step, key);
         if let Some(d) = msg.duration {
@@ -513,7 +520,7 @@ impl Handler<StepFinished> for Manager {
         for (metric, value) in &msg.metrics {
             self.stats.record(&step, metric, *value);
         }
-        self.times.mark(format!("{}_{event}", times::job_key(msg.jobid.as_str(), &step, msg.attempt)), times::now());
+
         let repeat = self
             .evaluate(msg.step, Phase::Sequence)
             .iter()

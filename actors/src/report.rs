@@ -208,7 +208,7 @@ pub fn run_summary(report: &RunReport, workflow: &Workflow) -> String {
         })
         .collect();
     let _ = writeln!(out, "rule firings ({}):", report.firings.len());
-    out.push_str(&table(&["rule", "action", "when", "fired", "last value"], &body));
+    out.push_str(&table(&["rule", "action", "condition", "fired", "last value"], &body));
     out
 }
 
