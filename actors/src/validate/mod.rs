@@ -119,6 +119,25 @@ impl fmt::Display for Problems {
     }
 }
 
+/// Deserialises a document the structural check has been over. A failure is reported only
+/// when nothing found before explains it (the check's own messages say more, with paths).
+pub fn deserialize_checked<T: serde::de::DeserializeOwned>(
+    doc: serde_json::Value,
+    file: &str,
+    what: &str,
+    mut problems: Problems,
+) -> (Option<T>, Problems) {
+    match serde_json::from_value::<T>(doc) {
+        Ok(v) => (Some(v), problems),
+        Err(e) => {
+            if !problems.has_errors() {
+                problems.error(file, "", format!("does not parse as {what}: {e}"));
+            }
+            (None, problems)
+        }
+    }
+}
+
 /// `" (did you mean `x`?)"` when a known word is close to `word`, else `""`.
 pub fn did_you_mean<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> String {
     let lower = word.to_ascii_lowercase();

@@ -51,15 +51,7 @@ pub fn parse_manifest(mut doc: Value, file: &str) -> (Option<StateMachine>, Prob
         (None, _) => problems.error(file, "spec", "is required (workflow, cluster and jobs)"),
         (Some(_), None) => problems.error(file, "spec", "internal error: the CRD has no spec schema"),
     }
-    match serde_json::from_value::<StateMachine>(doc) {
-        Ok(sm) => (Some(sm), problems),
-        Err(e) => {
-            if !problems.has_errors() {
-                problems.error(file, "", format!("does not parse as a StateMachine: {e}"));
-            }
-            (None, problems)
-        }
-    }
+    crate::validate::deserialize_checked(doc, file, "a StateMachine", problems)
 }
 
 impl Workflow {

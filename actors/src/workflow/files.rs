@@ -43,32 +43,14 @@ pub fn parse_job_file(mut doc: Value, file: &str) -> (Option<JobFile>, Problems)
         }
     }
     schema::check(&mut doc, &file_schema::<JobFile>(), file, "", Mode::File, &mut problems);
-    finish(doc, file, "a job file", problems)
-}
-
-/// Deserialises what the schema check left; a failure is reported only if nothing explains it.
-fn finish<T: serde::de::DeserializeOwned>(
-    doc: Value,
-    file: &str,
-    what: &str,
-    mut problems: Problems,
-) -> (Option<T>, Problems) {
-    match serde_json::from_value::<T>(doc) {
-        Ok(v) => (Some(v), problems),
-        Err(e) => {
-            if !problems.has_errors() {
-                problems.error(file, "", format!("does not parse as {what}: {e}"));
-            }
-            (None, problems)
-        }
-    }
+    crate::validate::deserialize_checked(doc, file, "a job file", problems)
 }
 
 /// Checks and parses a workflow file's document (see [`parse_job_file`]).
 pub fn parse_workflow_file(mut doc: Value, file: &str) -> (Option<WorkflowFile>, Problems) {
     let mut problems = Problems::new();
     schema::check(&mut doc, &file_schema::<WorkflowFile>(), file, "", Mode::File, &mut problems);
-    finish(doc, file, "a workflow file", problems)
+    crate::validate::deserialize_checked(doc, file, "a workflow file", problems)
 }
 
 /// Finds a job file the way the original did: as given, then in the config dir (by default the
