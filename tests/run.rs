@@ -398,3 +398,62 @@ fn an_unreachable_registry_stops_the_run_before_any_step() {
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("http://{host} did not answer")), "{}", text(&out));
     assert!(!dir.path().join("run/logs").exists(), "no step ran");
 }
+
+#[test]
+fn jobs_never_hold_more_nodes_than_the_budget() {
+    // Budget 3: `narrow` jobs hold 1 node, so three sequences run at once; their `wide` jobs
+    // hold 2, so only one of those fits beside a narrow one, and the others must wait for nodes.
+    // Each job records when its script ran.
+    let record = "start=$(date +%s.%N)\nsleep 0.3\necho \"$start $(date +%s.%N) $nodes\" > span.txt\n";
+    let indent = |s: &str| s.lines().map(|l| format!("  {l}\n")).collect::<String>();
+    let src = tempfile::tempdir().expect("tempdir");
+    let wf = workflow_file(
+        src.path(),
+        "workflow:\n  completed: 6\ncluster:\n  max_size: 3\n",
+        &[
+            ("narrow", &format!("name: narrow\nconfig: {{nnodes: 1}}\nscript: |\n{}", indent(record))),
+            ("wide", &format!("name: wide\nconfig: {{nnodes: 2}}\nscript: |\n{}", indent(record))),
+        ],
+    );
+    let (out, dir) = run(&wf, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut spans = Vec::new();
+    for step in ["wide", "narrow"] {
+        for d in step_dirs(&dir, step) {
+            let line = std::fs::read_to_string(d.join("span.txt")).expect("span.txt");
+            let v: Vec<f64> = line.split_whitespace().map(|x| x.parse().expect("number")).collect();
+            spans.push((v[0], v[1], v[2] as u32));
+        }
+    }
+    assert_eq!(spans.len(), 12);
+    // Nodes in use at every moment a job started.
+    let busiest = spans
+        .iter()
+        .map(|(t, _, _)| spans.iter().filter(|(s, e, _)| s <= t && t < e).map(|(_, _, n)| n).sum::<u32>())
+        .max()
+        .unwrap_or(0);
+    assert!(busiest <= 3, "{busiest} nodes busy at once with a budget of 3: {spans:?}");
+    assert_eq!(busiest, 3, "jobs did run side by side, up to the budget: {spans:?}");
+}
+
+/// The original's CI scenario (`examples/state-machine.yaml`: 4 sequences × 3 steps of
+/// `sleep 20`, artifacts pushed and pulled A→B→C) as a StateMachine manifest, run locally:
+/// exactly 12 successful jobs, and the files handed along.
+#[test]
+fn the_originals_state_machine_manifest_runs_locally() {
+    let manifest = root().join("../shared/spec/examples/state-machine.yaml");
+    if !manifest.is_file() {
+        eprintln!("skipping: {} is not present on this checkout", manifest.display());
+        return;
+    }
+    let (out, dir) = run(&manifest, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let spans = times(&dir).spans();
+    assert_eq!(spans.iter().filter(|s| s.outcome == SpanEnd::Succeeded).count(), 12, "{spans:?}");
+    assert_eq!(spans.len(), 12, "no job beyond the 12: {spans:?}");
+    for c in step_dirs(&dir, "job_c") {
+        let jobid = c.parent().and_then(Path::file_name).and_then(|n| n.to_str()).expect("jobid").to_string();
+        assert_eq!(std::fs::read_to_string(c.join(format!("{jobid}-a.txt"))).expect("a's file").trim(), jobid);
+        assert!(c.join(format!("{jobid}-b.txt")).is_file() && c.join(format!("{jobid}-c.txt")).is_file());
+    }
+}
