@@ -123,11 +123,17 @@ fn grow_rule_gives_later_jobs_more_nodes() {
     assert_eq!(used.len(), 6);
     assert!(used.contains(&1) && used.contains(&3), "nodes grew to the rule's maxSize: {used:?}");
     assert!(used.iter().all(|n| *n <= 3), "never beyond maxSize 3: {used:?}");
+    // The slow 3-node job made the shrink rule fire (once or more, depending on how the
+    // remaining jobs interleave): the step ends below 3 nodes.
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("shrink") && stdout.contains("nodes 3 => 2"),
-        "the slow 3-node job shrank the step: {stdout}"
-    );
+    let final_nodes: u32 = stdout
+        .lines()
+        .find(|l| l.starts_with("simulate "))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no simulate row in the summary: {stdout}"));
+    assert!(final_nodes < 3, "the slow 3-node job shrank the step: {stdout}");
+    assert!(stdout.contains("shrink"), "{stdout}");
 }
 
 #[test]

@@ -465,7 +465,8 @@ impl Handler<JobObserved> for Manager {
         let step = self.step_name(msg.step).to_string();
         // A job starts when it runs, not while it waits for node slots, and ends when the
         // executor sees it end (metrics parsed from its log afterwards are not part of it).
-        if self.outcome.is_none() {
+        // Once the run is ending, jobs still in flight are no part of it (they are not counted).
+        if self.outcome.is_none() && self.finishing.is_none() {
             let key = times::job_key(msg.jobid.as_str(), &step, msg.attempt);
             match msg.phase {
                 JobPhase::Pending => {}
