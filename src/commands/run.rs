@@ -36,7 +36,7 @@ pub fn run(args: &RunArgs, bar: Option<ProgressBar>) -> ExitCode {
         Ok(loaded) => loaded,
         Err(problems) => {
             eprintln!("{problems}");
-            eprintln!("smo run: {} is not a valid workflow (see above)", args.workflow.display());
+            eprintln!("smo run: cannot run {}: see the problems above", args.workflow.display());
             return ExitCode::from(CANNOT_START);
         }
     };
