@@ -25,22 +25,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::jobs::test_support::{step, workflow};
+    use crate::jobs::test_support::{context as ctx, step, workflow};
     use crate::jobs::{SMO_BIN, SMO_BIN_DIR, labels};
     use crate::names::JobId;
-    use crate::workflow::{Step, Workflow};
-
-    fn ctx<'a>(wf: &'a Workflow, id: &'a JobId) -> JobContext<'a> {
-        JobContext {
-            workflow: wf,
-            step: &wf.steps[0],
-            jobid: id,
-            attempt: 1,
-            nodes: wf.steps[0].nodes,
-            owner: None,
-            smo_image: None,
-        }
-    }
+    use crate::workflow::Step;
 
     fn build(s: Step) -> Job {
         let wf = workflow(vec![s]);
