@@ -49,8 +49,18 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// A StateMachine manifest or a workflow file.
-    #[arg(value_name = "WORKFLOW")]
-    pub workflow: PathBuf,
+    #[arg(value_name = "WORKFLOW", required_unless_present = "resume")]
+    pub workflow: Option<PathBuf>,
+
+    /// Finish the run kept in RUN_DIR (after a crash, Ctrl-C or a reboot): its workflow,
+    /// directories, artifact store and job ids come from the run directory; completed sequences
+    /// stay counted, finished steps are not run again, steps that were cut off run again.
+    #[arg(
+        long,
+        value_name = "RUN_DIR",
+        conflicts_with_all = ["workflow", "config_dir", "run_dir", "workdir", "artifacts", "registry", "seed"]
+    )]
+    pub resume: Option<PathBuf>,
 
     /// Directory holding the job files of a workflow file (default: the workflow file's directory).
     #[arg(long, value_name = "DIR")]

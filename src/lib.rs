@@ -1,14 +1,16 @@
-//! `smo`, the state-machine operator: the command-line shell around the `smo-actors` engine.
+//! `smo`, the state-machine operator: the command-line shell around the engine (`smo-core`
+//! decides, `smo-actors` does).
 //!
 //! This crate holds no business logic. It parses the command line ([`cli`]), sets up logging
-//! ([`telemetry`]), produces the generated install files ([`dist`]) and dispatches each
-//! subcommand ([`commands`]) to the engine.
+//! ([`telemetry`]), produces the generated install files ([`dist`]), shows progress ([`ui`]),
+//! renders summaries and timelines ([`report`]) and dispatches each subcommand ([`commands`]).
 
 use std::process::ExitCode;
 
 pub mod cli;
 pub mod commands;
 pub mod dist;
+pub mod report;
 pub mod telemetry;
 pub mod ui;
 
@@ -22,10 +24,5 @@ pub fn run(cli: cli::Cli, bar: Option<indicatif::ProgressBar>) -> ExitCode {
         cli::Command::Install { dir } => commands::install::run(&dir),
         cli::Command::Artifact { action } => commands::artifact::run(&action),
         cli::Command::Report(args) => commands::report::run(&args),
-        #[allow(unreachable_patterns)]
-        _ => {
-            eprintln!("smo: this command is still being wired in");
-            ExitCode::from(2)
-        }
     }
 }

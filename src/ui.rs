@@ -44,14 +44,14 @@ impl Actor for ProgressDisplay {
 impl Handler<Progress> for ProgressDisplay {
     type Result = ();
 
-    fn handle(&mut self, p: Progress, _: &mut Self::Context) {
+    fn handle(&mut self, Progress(p): Progress, _: &mut Self::Context) {
         match &self.bar {
             Some(bar) => {
                 bar.set_length(u64::from(p.wanted));
                 bar.set_position(u64::from(p.completed));
                 bar.set_message(format!("{} active, {} failed, {} jobs running", p.active, p.failed, p.jobs_running));
             }
-            None if p.completed != self.last.completed || p.failed != self.last.failed => tracing::info!(
+            None if p.completed != self.last.0.completed || p.failed != self.last.0.failed => tracing::info!(
                 completed = p.completed,
                 wanted = p.wanted,
                 active = p.active,
@@ -61,6 +61,6 @@ impl Handler<Progress> for ProgressDisplay {
             ),
             None => {}
         }
-        self.last = p;
+        self.last = Progress(p);
     }
 }

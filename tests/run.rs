@@ -8,7 +8,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::{Registry, root, smo};
-use smo_actors::times::{SpanEnd, Times};
+use smo_core::times::{SpanEnd, Times};
 
 /// Runs `smo run <workflow> --run-dir <tmp>/run` plus `extra`; returns the output and run dir.
 fn run(workflow: &Path, extra: &[&str]) -> (Output, tempfile::TempDir) {

@@ -1,13 +1,15 @@
 //! Engine throughput: the real Manager, StateMachine and JobWatcher actors with an executor
 //! whose jobs finish at once, so only the engine is measured.
 //!
-//! `cargo bench -p smo-actors --bench throughput` runs 10,000 sequences × 3 steps with
-//! `maxSize: 1000` (1,000 sequences active at once) and prints step transitions per second and
-//! peak memory. Memory per active sequence is measured as the difference of peak RSS between
-//! two runs of the same 10,000 sequences with 1,000 and with 100 sequences active, each in its
-//! own process: what every run keeps regardless of concurrency (the 60,000 timestamps of
-//! workflow-times.json, the duration samples) cancels out. Run as a test
-//! (`cargo test --all-targets`) it does one small run as a smoke test.
+//! `cargo bench -p smo-actors --bench throughput` runs, each in its own process:
+//!
+//! * 1,000,000 sequences × 3 steps with `maxSize: 1000` (1,000 sequences active at once): step
+//!   transitions per second and peak RSS — a run's memory must not grow with the sequences it
+//!   has finished (ids, timestamps, samples and firings are all bounded);
+//! * 10,000 sequences with 1,000 and with 100 active: the difference of their peak RSS divided by
+//!   900 is the memory per active sequence.
+//!
+//! Run as a test (`cargo test --all-targets`) it does one small run as a smoke test.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use actix::prelude::*;
 use smo_actors::executor::memory::MemoryExecutor;
 use smo_actors::job_watcher::JobWatcher;
 use smo_actors::manager::{Manager, ManagerConfig};
-use smo_actors::workflow::load;
+use smo_core::workflow::documents::from_manifest_text;
 
 fn status_kib(field: &str) -> u64 {
     let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -28,31 +30,38 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Runs one measurement in a child process (so that its peak RSS is its own) and returns what
+/// it printed and its peak RSS in KiB.
+fn child(sequences: u32, max_size: u32) -> (String, u64) {
+    let out = std::process::Command::new(std::env::current_exe().expect("this benchmark"))
+        .env("SMO_BENCH_RUN", format!("{sequences},{max_size}"))
+        .output()
+        .expect("run a measurement");
+    assert!(out.status.success(), "measurement failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let peak: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_kib="))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the measurement prints its peak");
+    (text, peak)
+}
+
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
-    if let Ok(max) = std::env::var("SMO_BENCH_MAX_SIZE") {
-        let max: u32 = max.parse().expect("SMO_BENCH_MAX_SIZE is a number");
-        measure(10_000, max);
+    if let Ok(run) = std::env::var("SMO_BENCH_RUN") {
+        let parsed: Vec<u32> =
+            run.split(',').map(|n| n.parse().expect("SMO_BENCH_RUN is `sequences,max_size`")).collect();
+        measure(parsed[0], parsed[1]);
     } else if bench {
-        let mut peaks = Vec::new();
-        for max in [1_000u32, 100] {
-            let out = std::process::Command::new(std::env::current_exe().expect("this benchmark"))
-                .env("SMO_BENCH_MAX_SIZE", max.to_string())
-                .output()
-                .expect("run a measurement");
-            let text = String::from_utf8_lossy(&out.stdout).to_string();
-            print!("{text}");
-            let peak: u64 = text
-                .lines()
-                .find_map(|l| l.strip_prefix("peak_kib="))
-                .and_then(|v| v.trim().parse().ok())
-                .expect("the measurement prints its peak");
-            peaks.push((max, peak));
-        }
-        let ((hi, hi_peak), (lo, lo_peak)) = (peaks[0], peaks[1]);
-        let per = (hi_peak.saturating_sub(lo_peak)) as f64 * 1024.0 / f64::from(hi - lo);
+        let (text, _) = child(1_000_000, 1_000);
+        print!("{text}");
+        let (hi_text, hi_peak) = child(10_000, 1_000);
+        let (lo_text, lo_peak) = child(10_000, 100);
+        print!("{hi_text}{lo_text}");
+        let per = (hi_peak.saturating_sub(lo_peak)) as f64 * 1024.0 / 900.0;
         println!(
-            "memory per active sequence: ({hi_peak} KiB - {lo_peak} KiB) / ({hi} - {lo} active) = {per:.0} bytes = {:.2} KiB",
+            "memory per active sequence: ({hi_peak} KiB - {lo_peak} KiB) / (1000 - 100 active) = {per:.0} bytes = {:.2} KiB",
             per / 1024.0
         );
     } else {
@@ -74,7 +83,7 @@ spec:
   - {{name: c, image: x, registry: {{pull: b}}, script: echo}}
 "
     );
-    let (workflow, _) = load::from_manifest_text(&manifest, "bench.yaml").unwrap_or_else(|p| panic!("{p}"));
+    let (workflow, _) = from_manifest_text(&manifest, "bench.yaml").unwrap_or_else(|p| panic!("{p}"));
     let workflow = Arc::new(workflow);
     let baseline_kib = status_kib("VmRSS:");
     let system = System::new();
@@ -89,9 +98,11 @@ spec:
                 ManagerConfig {
                     executor: Rc::new(executor),
                     progress: None,
-                    seed: Some(7),
+                    seed: 7,
                     done,
                     forget: Some(watcher.recipient()),
+                    journal: None,
+                    restore: false,
                 },
             )
         });
@@ -110,8 +121,8 @@ spec:
         per_second
     );
     println!(
-        "memory: baseline RSS {baseline_kib} KiB, peak RSS {peak_kib} KiB, growth {growth_kib} KiB ({max_size} active; the run kept {} timestamps)",
-        report.times.timestamps.len()
+        "memory: baseline RSS {baseline_kib} KiB, peak RSS {peak_kib} KiB ({:.1} MiB), growth {growth_kib} KiB ({max_size} active)",
+        peak_kib as f64 / 1024.0
     );
     println!("peak_kib={peak_kib}");
 }

@@ -1,38 +1,15 @@
 //! The one error type of the engine crate.
 //!
-//! Every fallible function in `smo-actors` returns [`Result`]. Each variant carries enough
+//! Every fallible function in `smo-actors` (the edge: actors, executors, artifact transfer, files) returns [`Result`]. Each variant carries enough
 //! context to be printed as a one-line reason, and [`Error::category`] gives a short, static
 //! label for metrics and events (never the `Display` text, which is unbounded).
-
-use std::path::PathBuf;
-
-use crate::validate::Problems;
 
 /// Everything that can go wrong inside the engine.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A workflow or StateMachine failed validation; the problems say where and why.
-    #[error("{0}")]
-    Invalid(Problems),
-
-    /// A file could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
-    Read {
-        /// The file that was being read.
-        path: PathBuf,
-        /// Why it could not be read.
-        #[source]
-        source: std::io::Error,
-    },
-
-    /// A step script template could not be rendered for a job.
-    #[error("step {step}: cannot render the script template: {message}")]
-    Template {
-        /// The step whose script failed.
-        step: String,
-        /// The template engine's explanation, with the line.
-        message: String,
-    },
+    /// The core could not build what a job needs (its script, its objects).
+    #[error(transparent)]
+    Core(#[from] smo_core::Error),
 
     /// An executor could not start, stop or clean up a job.
     #[error("{0}")]
@@ -93,9 +70,7 @@ impl Error {
     /// A short, fixed label for this error's kind, for metrics and events.
     pub fn category(&self) -> &'static str {
         match self {
-            Error::Invalid(_) => "invalid",
-            Error::Read { .. } => "read",
-            Error::Template { .. } => "template",
+            Error::Core(e) => e.category(),
             Error::Serialize { .. } => "serialize",
             Error::Executor(_) => "executor",
             Error::Io { .. } => "io",

@@ -1,63 +1,62 @@
-//! The engine of `smo`, the state-machine operator.
+//! The edge of `smo`'s engine: actors that carry out what the pure core ([`smo_core`]) decides.
 //!
-//! A *workflow* is an ordered list of job steps (A → B → C). `smo` runs many *job sequences*
-//! concurrently, each a small state machine that submits one job per step, hands artifacts from
-//! step to step through an OCI registry, and completes after the last step. A Manager keeps as
-//! many sequences running as the node budget allows, replaces failed ones (up to a cap), and
-//! reacts to metric rules (grow, shrink, repeat, finish).
+//! The core decides everything and does nothing; this crate does the doing — runs step jobs,
+//! moves artifacts, reads workflow files and job logs, writes the run's records — and talks only
+//! in typed messages ([`messages`]). Nothing here blocks the actors' thread: file and process
+//! work goes through tokio.
+//!
+//! # Actors and messages
+//!
+//! ```text
+//!                 ┌──────────── Registry (EnsureStore → the artifact store, ready) ────────────┐
+//!                 │                                                                             │
+//!  executor ──JobObserved──▶ JobWatcher ──JobObserved──▶ Manager ──JobObserved──▶ StateMachine ─┘
+//!  (local, memory,           drops repeats               ▲  │  ◀──StepFinished── (awaits StepDecision)
+//!   kubernetes)              ◀──Forget──                 │  │  ◀──SequenceProgress / SequenceStopped
+//!     ▲                                                  │  └──Progress──▶ progress display
+//!     └──────────── submit / remove / cleanup / existing ┴── StateMachine, Manager (restore)
+//! ```
+//!
+//! | message | from → to | purpose |
+//! |---|---|---|
+//! | [`JobObserved`](messages::JobObserved) | executor → JobWatcher → Manager → StateMachine | a step job's phase as seen outside |
+//! | [`StepFinished`](messages::StepFinished) | StateMachine → Manager, answered by [`StepDecision`](messages::StepDecision) | a job ended: record it, evaluate rules, say what the sequence does next (with the step sizes) |
+//! | [`SequenceProgress`](messages::SequenceProgress) | StateMachine → Manager | what the sequence did: step outcome, sequence outcome |
+//! | [`SequenceStopped`](messages::SequenceStopped) | StateMachine → Manager | the actor stopped without finishing (supervision) |
+//! | [`Shutdown`](messages::Shutdown) | anyone → Manager | stop the run (Ctrl-C, a fatal error) |
+//! | [`Progress`](messages::Progress) | Manager → progress display | counters after every change |
+//! | [`Stop`](messages::Stop) | Manager → StateMachine | stop now, the workflow is over |
+//! | [`Forget`](messages::Forget) | Manager → JobWatcher | a sequence ended: drop what is remembered about it |
+//! | [`EnsureStore`](messages::EnsureStore) | `smo run` → Registry | the artifact store, ready to use |
 //!
 //! # Layout
 //!
-//! The crate has a pure core — no I/O, no actix, no kube client — and actors at the edge.
-//!
-//! ```text
-//! pure core                                     actors (edge)
-//! ---------                                     -------------
-//! api        StateMachine CRD + status          Manager        one per workflow: slots, rules,
-//! workflow   typed Workflow from a manifest                    completion, supervision
-//!            or the original's files            StateMachine   one per sequence: owns an fsm::Sequence,
-//! validate   problems with file + field path                   runs its effects on an executor
-//! fsm        per-sequence state machine         JobWatcher     executor events -> JobObserved
-//! slots      how many sequences may start       Registry       artifact store, readiness
-//! rules      metric rules; rulebook evaluates
-//! stats      streaming statistics
-//! jobs       ConfigMap / Job / JobSet /
-//!            MiniCluster builders, step script
-//! classify   Kubernetes Job -> observed phase
-//! ```
-//!
-//! Everything in the core is deterministic and unit-tested; actors only move typed messages
-//! between the core and the outside world.
+//! | module | what |
+//! |---|---|
+//! | [`manager`] | the Manager actor: one per workflow run, a thin shell around the core's [`Ledger`](smo_core::ledger::Ledger); restores a run from the executor's jobs |
+//! | [`state_machine`] | the StateMachine actor: one per sequence, owns a [`Sequence`](smo_core::fsm::Sequence) |
+//! | [`job_watcher`] | the JobWatcher actor: drops repeated and stale job events |
+//! | [`registry`] | the Registry actor: the run's artifact store, created or probed until it answers |
+//! | [`messages`] | every message between actors |
+//! | [`executor`] | the executor contract; [`executor::local`] (bash processes), [`executor::memory`] (tests, benchmark) |
+//! | [`artifact`] | ORAS-compatible artifact push/pull: OCI registry or OCI image layout directory |
+//! | [`source`] | reads workflow files and the job files they name (the one place the core's input is read) |
+//! | [`log_reader`] | custom metrics from a job's log file, and the original's `parse_log` scripts |
+//! | [`journal`] | the run's timestamps, streamed to the run directory as they happen |
+//! | [`error`] | this crate's error enum |
 
 #![warn(missing_docs)]
 
-pub mod api;
 pub mod artifact;
-pub mod classify;
-pub mod defaults;
 pub mod error;
 pub mod executor;
-pub mod fsm;
 pub mod job_watcher;
-pub mod jobs;
-pub mod labels;
+pub mod journal;
+pub mod log_reader;
 pub mod manager;
 pub mod messages;
-pub mod metrics;
-pub mod names;
 pub mod registry;
-pub mod report;
-pub mod rulebook;
-pub mod rules;
-pub mod slots;
+pub mod source;
 pub mod state_machine;
-pub mod stats;
-pub mod times;
-pub mod validate;
-pub mod walltime;
-pub mod workflow;
 
 pub use error::{Error, Result};
-
-#[cfg(test)]
-mod actor_tests;

@@ -3,21 +3,24 @@
 //! | message | from → to | purpose |
 //! |---|---|---|
 //! | [`JobObserved`] | executor → JobWatcher → Manager → StateMachine | a step job's phase as seen outside |
-//! | [`StepFinished`] | StateMachine → Manager (awaits [`StepDecision`]) | a step job ended: record its metrics, decide `repeat` |
+//! | [`StepFinished`] | StateMachine → Manager (awaits [`StepDecision`]) | a step job ended: record its metrics, say what the sequence does next |
 //! | [`SequenceProgress`] | StateMachine → Manager | what the sequence did with it: step outcome, sequence outcome |
 //! | [`SequenceStopped`] | StateMachine → Manager | the actor stopped without finishing (supervision) |
 //! | [`Shutdown`] | anyone → Manager | stop the run (Ctrl-C, a fatal error) |
 //! | [`Progress`] | Manager → progress display | counters after every change |
 //! | [`Stop`] | Manager → StateMachine | stop now, the workflow is over |
 //! | [`Forget`] | Manager → JobWatcher | a sequence ended: drop what is remembered about it |
+//! | [`EnsureStore`] | `smo run` → Registry | the artifact store, ready to use |
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-
-use crate::fsm::{JobPhase, SequenceOutcome, StepOutcome};
-use crate::names::JobId;
+use smo_core::fsm::{JobPhase, SequenceOutcome, StepOutcome};
+use smo_core::jobs::script::ArtifactStore;
+use smo_core::ledger::{Counts, Next};
+use smo_core::names::JobId;
 
 /// A step job's phase as an executor saw it (a process exited, a Job's status changed).
 #[derive(Message, Clone, Debug, PartialEq)]
@@ -56,13 +59,15 @@ pub struct StepFinished {
     pub metrics: Vec<(String, f64)>,
 }
 
-/// The Manager's answer to [`StepFinished`].
-#[derive(MessageResponse, Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The Manager's answer to [`StepFinished`]: what the sequence does next, and the node count of
+/// every step as of now (grow and shrink rules change them; the sequence submits with these).
+/// A sequence that gets no answer (the Manager is gone) stops.
+#[derive(MessageResponse, Clone, Debug, PartialEq, Eq)]
 pub struct StepDecision {
-    /// A `repeat` rule fired: run the step again instead of advancing (if it succeeded).
-    pub repeat: bool,
-    /// The run is over (or ending): stop without submitting anything more.
-    pub stop: bool,
+    /// Carry on (maybe repeating the step), conclude, or stop.
+    pub next: Next,
+    /// Current nodes of every step, in step order.
+    pub nodes: Arc<[u32]>,
 }
 
 /// What a sequence did after a job ended (or after a submission failed).
@@ -105,20 +110,9 @@ pub struct Shutdown {
 pub struct Stop;
 
 /// Counters of a run, sent to the progress display after every change.
-#[derive(Message, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Message, Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[rtype(result = "()")]
-pub struct Progress {
-    /// Sequences that must complete.
-    pub wanted: u32,
-    /// Sequences completed.
-    pub completed: u32,
-    /// Sequences running.
-    pub active: u32,
-    /// Sequences failed.
-    pub failed: u32,
-    /// Jobs running now.
-    pub jobs_running: u32,
-}
+pub struct Progress(pub Counts);
 
 /// A sequence has ended: whatever is remembered about it can go (keeps memory proportional to
 /// the running sequences, not to every sequence ever run).
@@ -128,3 +122,8 @@ pub struct Forget {
     /// The sequence.
     pub jobid: JobId,
 }
+
+/// Ask the Registry for the run's artifact store, ready to use.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "crate::Result<ArtifactStore>")]
+pub struct EnsureStore;

@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use smo_actors::report;
-use smo_actors::times::Times;
+use smo_core::times::Times;
 
 use crate::cli::ReportArgs;
+use crate::report;
 
 /// Writes the SVG timeline of `args.times`, prints the per-step durations table to stdout and
 /// `wrote <path> (<n> jobs)` to stderr; exit 1 with a one-line error naming the file otherwise.

@@ -1,11 +1,18 @@
-//! `smo run WORKFLOW`: run a workflow to completion on this machine.
+//! `smo run WORKFLOW` / `smo run --resume RUN_DIR`: run a workflow to completion on this machine.
 //!
-//! Loads and validates the workflow, prepares the run directory, starts the actor system
-//! (Manager, JobWatcher, local executor, progress display), waits for the end or Ctrl-C, then
-//! writes `workflow-times.json` and prints the summary. Exit code: 0 when the workflow
-//! succeeded, 1 when it failed (with a one-line reason), 2 when it could not start, 130 after
-//! Ctrl-C.
+//! Loads and validates the workflow, prepares the run directory — with `run.json`, which keeps
+//! everything a resume needs: the workflow's text (and its job files'), the directories, the
+//! artifact store and the job id seed — starts the actor system (Registry, Manager, JobWatcher,
+//! local executor, progress display), waits for the end or a signal, then writes
+//! `workflow-times.json` from the run's timestamp journal and prints the summary.
+//!
+//! `--resume` reads `run.json` back and starts the Manager in restore mode: it rebuilds every
+//! sequence from the jobs the run directory records (see `smo_actors::executor::local`).
+//!
+//! Exit code: 0 when the workflow succeeded, 1 when it failed (with a one-line reason), 2 when it
+//! could not start, 130 / 143 / 129 after Ctrl-C / SIGTERM / SIGHUP.
 
+use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -13,13 +20,19 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
 use smo_actors::executor::local::{LocalConfig, LocalExecutor};
 use smo_actors::job_watcher::JobWatcher;
-use smo_actors::jobs::script::ArtifactStore;
-use smo_actors::manager::{Manager, ManagerConfig, RunReport};
-use smo_actors::messages::Shutdown;
-use smo_actors::registry::{EnsureStore, Registry};
-use smo_actors::workflow::{Workflow, load};
+use smo_actors::journal::{self, Journal};
+use smo_actors::manager::{Manager, ManagerConfig};
+use smo_actors::messages::{EnsureStore, Shutdown};
+use smo_actors::registry::Registry;
+use smo_actors::source;
+use smo_core::jobs::script::ArtifactStore;
+use smo_core::ledger::RunReport;
+use smo_core::validate::Problems;
+use smo_core::workflow::Workflow;
+use smo_core::workflow::documents::{self, Sources};
 
 use crate::cli::RunArgs;
 use crate::ui::ProgressDisplay;
@@ -30,32 +43,68 @@ const CANNOT_START: u8 = 2;
 /// How long a registry may take to answer before the run gives up.
 const REGISTRY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The run directory's record of a run: `<run-dir>/run.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct RunRecord {
+    /// The workflow as it was read when the run started.
+    sources: Sources,
+    /// Base of the jobs' working directories.
+    workdir: PathBuf,
+    /// Where artifacts go.
+    store: StoreRecord,
+    /// Seed of the job ids (a resume continues the same sequence of ids).
+    seed: u64,
+    /// `--max-failures`, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_failures: Option<u32>,
+}
+
+/// [`ArtifactStore`] as `run.json` keeps it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StoreRecord {
+    Directory(PathBuf),
+    Registry { host: String, plain_http: bool },
+}
+
+impl From<&StoreRecord> for ArtifactStore {
+    fn from(r: &StoreRecord) -> ArtifactStore {
+        match r {
+            StoreRecord::Directory(d) => ArtifactStore::Directory(d.clone()),
+            StoreRecord::Registry { host, plain_http } => {
+                ArtifactStore::Registry { host: host.clone(), plain_http: *plain_http }
+            }
+        }
+    }
+}
+
+/// Where a run puts things.
+struct Plan {
+    run_dir: PathBuf,
+    record: RunRecord,
+    smo: PathBuf,
+    resume: bool,
+}
+
 /// Runs the workflow; see the module docs for the exit codes.
 pub fn run(args: &RunArgs, bar: Option<ProgressBar>) -> ExitCode {
-    let (mut workflow, warnings) = match load::load(&args.workflow, args.config_dir.as_deref()) {
-        Ok(loaded) => loaded,
-        Err(problems) => {
-            eprintln!("{problems}");
-            eprintln!("smo run: cannot run {}: see the problems above", args.workflow.display());
-            return ExitCode::from(CANNOT_START);
-        }
+    let prepared = match &args.resume {
+        Some(dir) => resume_plan(dir, args),
+        None => new_plan(args),
     };
-    for w in warnings.warnings() {
-        eprintln!("{w}");
-    }
-    if let Some(m) = args.max_failures {
-        workflow.max_failures = m;
-    }
-    let plan = match Plan::new(args, &workflow) {
+    let (workflow, plan) = match prepared {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("smo run: {e}");
+        Err(message) => {
+            eprintln!("{message}");
             return ExitCode::from(CANNOT_START);
         }
     };
-    tracing::info!(run_dir = %plan.run_dir.display(), artifacts = %plan.store.location(), "run directory ready");
+    for warning in workflow.local_run_warnings() {
+        eprintln!("smo run: warning: {warning}");
+    }
+    tracing::info!(run_dir = %plan.run_dir.display(), resume = plan.resume, "run directory ready");
     let workflow = Arc::new(workflow);
-    let report = execute(workflow.clone(), &plan, args.seed, bar.clone());
+    let report = execute(workflow.clone(), &plan, bar.clone());
     // The display actor may not get to run again once the system returns: clear the bar here,
     // before the summary is printed.
     if let Some(bar) = &bar {
@@ -69,80 +118,132 @@ pub fn run(args: &RunArgs, bar: Option<ProgressBar>) -> ExitCode {
         }
     };
     let times_path = plan.run_dir.join("workflow-times.json");
-    if let Err(e) = std::fs::write(&times_path, report.times.to_json()) {
+    let written = journal::read_times(&plan.run_dir.join("times.jsonl"))
+        .map_err(|e| e.to_string())
+        .and_then(|times| std::fs::write(&times_path, times.to_json()).map_err(|e| e.to_string()));
+    if let Err(e) = written {
         eprintln!("smo run: cannot write {}: {e}", times_path.display());
     }
-    println!("{}", smo_actors::report::run_summary(&report, &workflow));
+    println!("{}", crate::report::run_summary(&report, &workflow));
     eprintln!("times: {}", times_path.display());
     let code = report.outcome.exit_code();
     if code != 0 {
         eprintln!("smo run: {}", report.outcome.reason());
+        if code > 128 {
+            eprintln!("smo run: to finish this run later: smo run --resume {}", plan.run_dir.display());
+        }
     }
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
-/// Where a run puts things.
-struct Plan {
-    run_dir: PathBuf,
-    workdir: PathBuf,
-    store: ArtifactStore,
-    smo: PathBuf,
+/// Problems of a workflow that cannot run, then the line saying so.
+fn cannot_run(problems: &Problems, what: &Path) -> String {
+    format!("{problems}\nsmo run: cannot run {}: see the problems above", what.display())
 }
 
-impl Plan {
-    fn new(args: &RunArgs, workflow: &Workflow) -> Result<Plan, String> {
-        let run_dir = match &args.run_dir {
-            Some(d) => d.clone(),
-            None => PathBuf::from("smo-runs").join(format!("{}-{}", workflow.name, timestamp())),
-        };
-        let run_dir = absolute(&run_dir)?;
-        let workdir = absolute(
-            &args.workdir.clone().or_else(|| workflow.workdir.clone()).unwrap_or_else(|| run_dir.join("work")),
-        )?;
-        let store = if let Some(host) = &args.registry {
-            ArtifactStore::Registry { host: host.clone(), plain_http: args.plain_http }
-        } else if let Some(dir) = &args.artifacts {
-            ArtifactStore::Directory(absolute(dir)?)
-        } else if let Some(host) = &workflow.registry.host {
-            ArtifactStore::Registry { host: host.clone(), plain_http: workflow.registry.plain_http }
-        } else if let Some(dir) = &workflow.registry.filesystem {
-            ArtifactStore::Directory(absolute(dir)?)
-        } else {
-            ArtifactStore::Directory(run_dir.join("artifacts"))
-        };
-        for dir in [&run_dir, &workdir] {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        }
-        let smo = std::env::current_exe().map_err(|e| format!("cannot find the smo executable: {e}"))?;
-        Ok(Plan { run_dir, workdir, store, smo })
+/// Loads the workflow and lays out a new run directory, `run.json` included.
+fn new_plan(args: &RunArgs) -> Result<(Workflow, Plan), String> {
+    let path = args.workflow.as_deref().ok_or("smo run: give a WORKFLOW file, or --resume RUN_DIR")?;
+    let sources = source::read(path, args.config_dir.as_deref()).map_err(|p| cannot_run(&p, path))?;
+    let (mut workflow, warnings) = documents::load(&sources).map_err(|p| cannot_run(&p, path))?;
+    for w in warnings.warnings() {
+        eprintln!("{w}");
     }
+    if let Some(m) = args.max_failures {
+        workflow.max_failures = m;
+    }
+    let run_dir = match &args.run_dir {
+        Some(d) => d.clone(),
+        None => PathBuf::from("smo-runs").join(format!("{}-{}", workflow.name, timestamp())),
+    };
+    let run_dir = absolute(&run_dir)?;
+    if run_dir.join("run.json").exists() {
+        return Err(format!(
+            "smo run: {} already holds a run; finish it with `smo run --resume {0}` or choose another --run-dir",
+            run_dir.display()
+        ));
+    }
+    let workdir =
+        absolute(&args.workdir.clone().or_else(|| workflow.workdir.clone()).unwrap_or_else(|| run_dir.join("work")))?;
+    let store = if let Some(host) = &args.registry {
+        StoreRecord::Registry { host: host.clone(), plain_http: args.plain_http }
+    } else if let Some(dir) = &args.artifacts {
+        StoreRecord::Directory(absolute(dir)?)
+    } else if let Some(host) = &workflow.registry.host {
+        StoreRecord::Registry { host: host.clone(), plain_http: workflow.registry.plain_http }
+    } else if let Some(dir) = &workflow.registry.filesystem {
+        StoreRecord::Directory(absolute(dir)?)
+    } else {
+        StoreRecord::Directory(run_dir.join("artifacts"))
+    };
+    let seed = args.seed.unwrap_or_else(random_seed);
+    let record = RunRecord { sources, workdir, store, seed, max_failures: args.max_failures };
+    for dir in [&run_dir, &record.workdir] {
+        std::fs::create_dir_all(dir).map_err(|e| format!("smo run: cannot create {}: {e}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(&record).map_err(|e| format!("smo run: cannot record the run: {e}"))?;
+    let record_path = run_dir.join("run.json");
+    std::fs::write(&record_path, text).map_err(|e| format!("smo run: cannot write {}: {e}", record_path.display()))?;
+    Ok((workflow, Plan { run_dir, record, smo: current_exe()?, resume: false }))
+}
+
+/// Reads `run.json` of `dir` back: the same workflow, directories, store and ids.
+fn resume_plan(dir: &Path, args: &RunArgs) -> Result<(Workflow, Plan), String> {
+    let run_dir = absolute(dir)?;
+    let record_path = run_dir.join("run.json");
+    let text = std::fs::read_to_string(&record_path).map_err(|e| {
+        format!(
+            "smo run: cannot resume {}: no readable run.json there ({e}); is it a run directory?",
+            run_dir.display()
+        )
+    })?;
+    let mut record: RunRecord = serde_json::from_str(&text).map_err(|e| {
+        format!("smo run: cannot resume {}: {} is damaged: {e}", run_dir.display(), record_path.display())
+    })?;
+    if args.max_failures.is_some() {
+        record.max_failures = args.max_failures;
+    }
+    let (mut workflow, _) =
+        documents::load(&record.sources).map_err(|p| cannot_run(&p, Path::new(&record.sources.main.label)))?;
+    if let Some(m) = record.max_failures {
+        workflow.max_failures = m;
+    }
+    Ok((workflow, Plan { run_dir, record, smo: current_exe()?, resume: true }))
+}
+
+fn current_exe() -> Result<PathBuf, String> {
+    std::env::current_exe().map_err(|e| format!("smo run: cannot find the smo executable: {e}"))
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, String> {
-    std::path::absolute(path).map_err(|e| format!("cannot resolve {}: {e}", path.display()))
+    std::path::absolute(path).map_err(|e| format!("smo run: cannot resolve {}: {e}", path.display()))
 }
 
 /// `YYYYmmdd-HHMMSS` in UTC, for run directory names.
 fn timestamp() -> String {
-    smo_actors::times::Utc::of(std::time::SystemTime::now()).compact()
+    smo_core::times::Utc::of(std::time::SystemTime::now()).compact()
+}
+
+/// A seed from std's per-process random keys.
+fn random_seed() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.finish()
 }
 
 /// Starts the actors and waits for the run to end.
-fn execute(
-    workflow: Arc<Workflow>,
-    plan: &Plan,
-    seed: Option<u64>,
-    bar: Option<ProgressBar>,
-) -> Result<RunReport, String> {
+fn execute(workflow: Arc<Workflow>, plan: &Plan, bar: Option<ProgressBar>) -> Result<RunReport, String> {
     let system = actix::System::new();
+    let store = ArtifactStore::from(&plan.record.store);
     let config = LocalConfig {
         run_dir: plan.run_dir.clone(),
-        workdir: plan.workdir.clone(),
-        store: plan.store.clone(),
+        workdir: plan.record.workdir.clone(),
+        store: store.clone(),
         smo: plan.smo.clone(),
         max_nodes: workflow.max_size,
     };
-    let store = plan.store.clone();
+    let (seed, restore) = (plan.record.seed, plan.resume);
+    let journal_path = plan.run_dir.join("times.jsonl");
     system.block_on(async move {
         // The artifact store must be usable before the first step pushes to it.
         Registry::new(store, REGISTRY_PATIENCE)
@@ -153,9 +254,10 @@ fn execute(
             .map_err(|e| e.to_string())?;
         let (done, finished) = tokio::sync::oneshot::channel();
         let display = ProgressDisplay::new(bar).start();
+        let journal = Journal::open(journal_path);
         let manager = Manager::create(|ctx| {
             let watcher = JobWatcher::new(ctx.address().recipient()).start();
-            let executor = LocalExecutor::new(config, watcher.clone().recipient());
+            let executor = LocalExecutor::new(config, workflow.clone(), watcher.clone().recipient());
             Manager::new(
                 workflow,
                 ManagerConfig {
@@ -164,6 +266,8 @@ fn execute(
                     seed,
                     done,
                     forget: Some(watcher.recipient()),
+                    journal: Some(journal),
+                    restore,
                 },
             )
         });

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use smo_actors::validate::Severity;
-use smo_actors::workflow::load;
+use smo_actors::source;
+use smo_core::validate::Severity;
 
 use crate::cli::ValidateArgs;
 
@@ -13,7 +13,7 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
     let mut warnings = 0usize;
     let mut bad_files = 0usize;
     for path in &args.files {
-        let problems = load::validate(path, args.config_dir.as_deref());
+        let problems = source::validate(path, args.config_dir.as_deref());
         let mut file_bad = false;
         for p in &problems.0 {
             println!("{p}");

@@ -2,7 +2,7 @@
 //!
 //! A step script pushes its work directory (`$outpath`) as `<registry>/<jobid>:<push_tag>`; the
 //! next step pulls `<registry>/<jobid>:<pull_tag>` into *its* `$outpath`. Both ends are `smo
-//! artifact push|pull` (see [`crate::jobs::script`]), but the artifacts stay what the `oras` CLI
+//! artifact push|pull` (see [`smo_core::jobs::script`]), but the artifacts stay what the `oras` CLI
 //! pushes and pulls, so a user can inspect or feed them with `oras` directly.
 //!
 //! # What an artifact looks like
@@ -64,7 +64,7 @@ mod digest;
 mod layout;
 mod pack;
 mod reference;
-mod registry;
+mod remote;
 
 pub use reference::Reference;
 
@@ -139,7 +139,7 @@ pub async fn push(store: &Store, reference: &Reference, dir: &Path) -> Result<Pu
         return Err(failed("push", reference, format!("{} is not a directory", dir.display())));
     }
     match store {
-        Store::Registry { plain_http } => registry::push(reference, *plain_http, dir).await,
+        Store::Registry { plain_http } => remote::push(reference, *plain_http, dir).await,
         Store::Directory(root) => {
             let (root, owned) = (root.clone(), reference.clone());
             blocking("push", reference, move || layout::push(&root, &owned, &dir)).await
@@ -159,7 +159,7 @@ pub async fn pull(store: &Store, reference: &Reference, out_dir: &Path) -> Resul
     let out_dir =
         out_dir.canonicalize().map_err(|e| failed("pull", reference, format!("{}: {e}", out_dir.display())))?;
     match store {
-        Store::Registry { plain_http } => registry::pull(reference, *plain_http, out_dir).await,
+        Store::Registry { plain_http } => remote::pull(reference, *plain_http, out_dir).await,
         Store::Directory(root) => {
             let (root, owned) = (root.clone(), reference.clone());
             blocking("pull", reference, move || layout::pull(&root, &owned, &out_dir)).await
@@ -239,7 +239,7 @@ fn manifest_bytes(manifest: &OciImageManifest) -> Result<Vec<u8>> {
 
 /// `t` as an RFC 3339 UTC timestamp with seconds, e.g. `2026-11-25T09:30:00Z`.
 fn rfc3339(t: SystemTime) -> String {
-    crate::times::Utc::of(t).rfc3339()
+    smo_core::times::Utc::of(t).rfc3339()
 }
 
 #[cfg(test)]

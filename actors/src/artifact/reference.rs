@@ -9,8 +9,8 @@
 use std::fmt;
 
 use super::Store;
-use crate::names::{check_oci_repository, check_oci_tag};
 use crate::{Error, Result};
+use smo_core::names::{check_oci_repository, check_oci_tag};
 
 /// A parsed artifact reference: where (host, repository) and which version (tag).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -3,7 +3,9 @@
 //! Each job gets
 //! * a working directory `<workdir>/<jobid>/<step>` (the script's `$outpath`),
 //! * its rendered script and `app-config` under `<run-dir>/jobs/<step>-<jobid>-<attempt>/`
-//!   (outside the working directory, which artifacts are pulled into and pushed from),
+//!   (outside the working directory, which artifacts are pulled into and pushed from), with
+//!   `job.json` (which job it is), `pid` (its process group while it runs) and, once it ended,
+//!   `end.json` (how) — what a resumed run reads back ([`Executor::existing`]),
 //! * a log of stdout and stderr at `<run-dir>/logs/<step>-<jobid>-<attempt>.out`, also copied to
 //!   `<save-path>/logs/<step>-<jobid>-0.out` when the step sets `save-path` (the original's name),
 //! * the step's environment, and its own process group, so that a walltime, a repeat, a cleanup
@@ -16,6 +18,14 @@
 //! with it (as a pod's containers end with the pod), so no job outlives its slots. Every live
 //! process group is also listed in a process-wide registry, [`kill_all`], which the binary
 //! calls when it is terminated or panics, so that no step outlives `smo`.
+//!
+//! An `smo` killed outright (SIGKILL, a power cut) cannot stop its steps. A resumed run finds
+//! each job that has `job.json` but no `end.json`: if its process group still runs (same pid,
+//! same start time) it is killed — its end would have gone unrecorded — and the job directory
+//! and log are kept aside as `<stem>.interrupted-N`; its sequence then runs that step again.
+//! Jobs with `end.json` count as they ended; nothing that finished runs twice.
+//!
+//! File work is done with tokio's file API, so the actors' thread never waits on the disk.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -31,11 +41,14 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::sync::Semaphore;
 
-use super::{Executor, StepJob};
-use crate::fsm::JobPhase;
-use crate::jobs::script::{self, ArtifactStore, ScriptContext};
+use serde::{Deserialize, Serialize};
+use smo_core::fsm::JobPhase;
+use smo_core::jobs::script::{self, ArtifactStore, ScriptContext};
+use smo_core::names::JobId;
+use smo_core::workflow::Workflow;
+
+use super::{Executor, ExistingJob, StepJob};
 use crate::messages::JobObserved;
-use crate::names::JobId;
 use crate::{Error, Result};
 
 /// Where a local run keeps things and how its scripts reach artifacts.
@@ -81,6 +94,8 @@ pub fn kill_all() {
 /// Runs step scripts with bash.
 pub struct LocalExecutor {
     config: Rc<LocalConfig>,
+    /// The workflow run (to name the steps of jobs found after a restart).
+    workflow: Arc<Workflow>,
     events: Recipient<JobObserved>,
     slots: Arc<Semaphore>,
     /// Process group of every running job (its pid, as the job leads its own group).
@@ -92,9 +107,16 @@ pub struct LocalExecutor {
 
 impl LocalExecutor {
     /// An executor reporting to `events`.
-    pub fn new(config: LocalConfig, events: Recipient<JobObserved>) -> LocalExecutor {
+    pub fn new(config: LocalConfig, workflow: Arc<Workflow>, events: Recipient<JobObserved>) -> LocalExecutor {
         let slots = Arc::new(Semaphore::new(config.max_nodes as usize));
-        LocalExecutor { config: Rc::new(config), events, slots, running: Rc::default(), queued: Rc::default() }
+        LocalExecutor {
+            config: Rc::new(config),
+            workflow,
+            events,
+            slots,
+            running: Rc::default(),
+            queued: Rc::default(),
+        }
     }
 }
 
@@ -103,16 +125,50 @@ fn job_stem(step: &str, jobid: &JobId, attempt: u32) -> String {
     format!("{step}-{jobid}-{attempt}")
 }
 
-fn write(path: &Path, text: &str) -> Result<()> {
+/// `job.json`: which job a job directory belongs to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct JobRecord {
+    jobid: JobId,
+    step: String,
+    attempt: u32,
+}
+
+/// `end.json`: how a job ended.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct EndRecord {
+    succeeded: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+async fn write(path: &Path, text: &str) -> Result<()> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(format!("create {}", parent.display()), e))?;
+        tokio::fs::create_dir_all(parent).await.map_err(|e| Error::io(format!("create {}", parent.display()), e))?;
     }
-    std::fs::write(path, text).map_err(|e| Error::io(format!("write {}", path.display()), e))
+    tokio::fs::write(path, text).await.map_err(|e| Error::io(format!("write {}", path.display()), e))
+}
+
+/// Writes `text` to `path` so that a reader sees all of it or nothing (a crash mid-write
+/// leaves no half record).
+async fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    tokio::fs::write(&tmp, text).await?;
+    tokio::fs::rename(&tmp, path).await
+}
+
+/// Start time of process `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`):
+/// with the pid it identifies a process, even after the pid is reused.
+async fn start_time(pid: i32) -> Option<u64> {
+    let stat = tokio::fs::read_to_string(format!("/proc/{pid}/stat")).await.ok()?;
+    // The command name (field 2) may hold spaces: count from the `)` that closes it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// Everything one job needs, prepared before it waits for node slots.
 struct Prepared {
     key: JobKey,
+    job_dir: PathBuf,
     script: PathBuf,
     outpath: PathBuf,
     log: PathBuf,
@@ -122,59 +178,58 @@ struct Prepared {
     nodes: u32,
 }
 
-impl LocalExecutor {
-    fn prepare(&self, job: &StepJob) -> Result<Prepared> {
-        let step = job
-            .workflow
-            .steps
-            .get(job.step)
-            .ok_or_else(|| Error::Executor(format!("step {} does not exist", job.step)))?;
-        let c = &self.config;
-        let stem = job_stem(&step.name, &job.jobid, job.attempt);
-        let outpath = c.workdir.join(job.jobid.as_str()).join(&step.name);
-        std::fs::create_dir_all(&outpath).map_err(|e| Error::io(format!("create {}", outpath.display()), e))?;
-        let job_dir = c.run_dir.join("jobs").join(&stem);
-        let config_file = job_dir.join("app-config");
-        write(&config_file, step.app_config.as_deref().unwrap_or(""))?;
-        let smo = c.smo.display().to_string();
-        let outpath_text = outpath.display().to_string();
-        let config_text = config_file.display().to_string();
-        let store = c.store.for_step(step);
-        let text = script::render(&ScriptContext {
-            step,
-            jobid: &job.jobid,
-            nodes: job.nodes,
-            store: &store,
-            smo: &smo,
-            outpath: &outpath_text,
-            config_file: &config_text,
-        })?;
-        let script = job_dir.join("entrypoint.sh");
-        write(&script, &text)?;
-        let saved_log = step
-            .properties
-            .save_path
-            .as_ref()
-            .map(|dir| dir.join("logs").join(format!("{}-{}-0.out", step.name, job.jobid)));
-        let logs = c.run_dir.join("logs");
-        std::fs::create_dir_all(&logs).map_err(|e| Error::io(format!("create {}", logs.display()), e))?;
-        Ok(Prepared {
-            key: (job.jobid.clone(), job.step, job.attempt),
-            script,
-            outpath,
-            log: logs.join(format!("{stem}.out")),
-            saved_log,
-            environment: step.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            walltime: step.walltime,
-            nodes: job.nodes.clamp(1, c.max_nodes.max(1)),
-        })
-    }
+/// Writes a job's directory: script, `app-config`, `job.json`.
+async fn prepare(config: &LocalConfig, job: &StepJob) -> Result<Prepared> {
+    let step =
+        job.workflow.steps.get(job.step).ok_or_else(|| Error::Executor(format!("step {} does not exist", job.step)))?;
+    let stem = job_stem(&step.name, &job.jobid, job.attempt);
+    let outpath = config.workdir.join(job.jobid.as_str()).join(&step.name);
+    tokio::fs::create_dir_all(&outpath).await.map_err(|e| Error::io(format!("create {}", outpath.display()), e))?;
+    let job_dir = config.run_dir.join("jobs").join(&stem);
+    let config_file = job_dir.join("app-config");
+    write(&config_file, step.app_config.as_deref().unwrap_or("")).await?;
+    let smo = config.smo.display().to_string();
+    let outpath_text = outpath.display().to_string();
+    let config_text = config_file.display().to_string();
+    let store = config.store.for_step(step);
+    let text = script::render(&ScriptContext {
+        step,
+        jobid: &job.jobid,
+        nodes: job.nodes,
+        store: &store,
+        smo: &smo,
+        outpath: &outpath_text,
+        config_file: &config_text,
+    })?;
+    let script = job_dir.join("entrypoint.sh");
+    write(&script, &text).await?;
+    let record = JobRecord { jobid: job.jobid.clone(), step: step.name.clone(), attempt: job.attempt };
+    let record = serde_json::to_string(&record).map_err(|e| Error::Serialize { what: "job.json".into(), source: e })?;
+    write(&job_dir.join("job.json"), &record).await?;
+    let saved_log = step
+        .properties
+        .save_path
+        .as_ref()
+        .map(|dir| dir.join("logs").join(format!("{}-{}-0.out", step.name, job.jobid)));
+    let logs = config.run_dir.join("logs");
+    tokio::fs::create_dir_all(&logs).await.map_err(|e| Error::io(format!("create {}", logs.display()), e))?;
+    Ok(Prepared {
+        key: (job.jobid.clone(), job.step, job.attempt),
+        job_dir,
+        script,
+        outpath,
+        log: logs.join(format!("{stem}.out")),
+        saved_log,
+        environment: step.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        walltime: step.walltime,
+        nodes: job.nodes.clamp(1, config.max_nodes.max(1)),
+    })
 }
 
 /// Runs one prepared job to its end and returns its phase.
 async fn run(prepared: &Prepared, running: &Rc<RefCell<HashMap<JobKey, i32>>>) -> JobPhase {
-    let log = match std::fs::File::create(&prepared.log) {
-        Ok(f) => f,
+    let log = match tokio::fs::File::create(&prepared.log).await {
+        Ok(f) => f.into_std().await,
         Err(e) => return JobPhase::Failed { reason: format!("cannot create log {}: {e}", prepared.log.display()) },
     };
     let err_log = match log.try_clone() {
@@ -199,6 +254,12 @@ async fn run(prepared: &Prepared, running: &Rc<RefCell<HashMap<JobKey, i32>>>) -
     if let Some(pid) = pid {
         running.borrow_mut().insert(prepared.key.clone(), pid);
         track(pid, true);
+        // Lets a resumed run recognise the process group if this `smo` dies without ending it.
+        if let Some(started) = start_time(pid).await
+            && let Err(e) = write_atomically(&prepared.job_dir.join("pid"), &format!("{pid} {started}\n")).await
+        {
+            tracing::warn!(job = %prepared.job_dir.display(), error = %e, "cannot record the job's process");
+        }
     }
     let status = match prepared.walltime {
         Some(limit) => tokio::time::timeout(limit, child.wait()).await.ok(),
@@ -226,50 +287,127 @@ async fn run(prepared: &Prepared, running: &Rc<RefCell<HashMap<JobKey, i32>>>) -
     }
 }
 
+/// Records how a job ended, for a resumed run.
+async fn record_end(prepared: &Prepared, phase: &JobPhase) {
+    let record = match phase {
+        JobPhase::Failed { reason } => EndRecord { succeeded: false, reason: Some(reason.clone()) },
+        _ => EndRecord { succeeded: true, reason: None },
+    };
+    let text = serde_json::to_string(&record).unwrap_or_default();
+    if let Err(e) = write_atomically(&prepared.job_dir.join("end.json"), &text).await {
+        tracing::warn!(job = %prepared.job_dir.display(), error = %e, "cannot record how the job ended; a resumed run would run it again");
+    }
+}
+
+/// Every job of a run directory (see [`Executor::existing`]); cut-off jobs are killed if they
+/// still run and set aside.
+async fn existing_jobs(run_dir: &Path, workflow: &Workflow) -> Result<Vec<ExistingJob>> {
+    let jobs_dir = run_dir.join("jobs");
+    let mut entries = match tokio::fs::read_dir(&jobs_dir).await {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("list {}", jobs_dir.display()), e)),
+    };
+    let mut found = Vec::new();
+    while let Some(entry) =
+        entries.next_entry().await.map_err(|e| Error::io(format!("list {}", jobs_dir.display()), e))?
+    {
+        let dir = entry.path();
+        let Ok(text) = tokio::fs::read_to_string(dir.join("job.json")).await else { continue };
+        let Ok(record) = serde_json::from_str::<JobRecord>(&text) else { continue };
+        let stem = job_stem(&record.step, &record.jobid, record.attempt);
+        // Set aside earlier (`<stem>.interrupted-N`), or not a job of this workflow.
+        let Some(step) = workflow.step_index(&record.step).filter(|_| entry.file_name() == stem.as_str()) else {
+            continue;
+        };
+        let end = tokio::fs::read_to_string(dir.join("end.json")).await.ok();
+        match end.and_then(|t| serde_json::from_str::<EndRecord>(&t).ok()) {
+            Some(end) => {
+                let phase = if end.succeeded {
+                    JobPhase::Succeeded
+                } else {
+                    JobPhase::Failed { reason: end.reason.unwrap_or_else(|| "failed".into()) }
+                };
+                found.push(ExistingJob { jobid: record.jobid, step, attempt: record.attempt, phase });
+            }
+            None => set_aside(run_dir, &dir, &stem).await,
+        }
+    }
+    found.sort_by(|a, b| (&a.jobid, a.step, a.attempt).cmp(&(&b.jobid, b.step, b.attempt)));
+    Ok(found)
+}
+
+/// A job cut off by the end of an earlier `smo`: kills what is left of it and renames its
+/// directory and log to `<stem>.interrupted-N`.
+async fn set_aside(run_dir: &Path, dir: &Path, stem: &str) {
+    if let Ok(text) = tokio::fs::read_to_string(dir.join("pid")).await {
+        let mut fields = text.split_whitespace().map(str::parse::<u64>);
+        if let (Some(Ok(pid)), Some(Ok(started))) = (fields.next(), fields.next())
+            && let Ok(pid) = i32::try_from(pid)
+            && start_time(pid).await == Some(started)
+        {
+            tracing::info!(job = stem, pid, "killing what is left of a job cut off by an earlier smo");
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+    let mut n = 1;
+    while tokio::fs::try_exists(dir.with_file_name(format!("{stem}.interrupted-{n}"))).await.unwrap_or(false) {
+        n += 1;
+    }
+    let aside = format!("{stem}.interrupted-{n}");
+    if let Err(e) = tokio::fs::rename(dir, dir.with_file_name(&aside)).await {
+        tracing::warn!(job = stem, error = %e, "cannot set the cut-off job aside");
+    }
+    let log = run_dir.join("logs").join(format!("{stem}.out"));
+    let _ = tokio::fs::rename(&log, run_dir.join("logs").join(format!("{aside}.out"))).await;
+    tracing::info!(job = stem, "job was cut off by the end of an earlier smo; its step runs again");
+}
+
 impl Executor for LocalExecutor {
     fn submit(&self, job: StepJob) -> LocalBoxFuture<'static, Result<()>> {
-        let prepared = match self.prepare(&job) {
-            Ok(p) => p,
-            Err(e) => return Box::pin(async move { Err(e) }),
-        };
+        let config = self.config.clone();
         let events = self.events.clone();
         let slots = self.slots.clone();
         let running = self.running.clone();
         let queued = self.queued.clone();
-        queued.borrow_mut().insert(prepared.key.clone());
-        let observe = move |phase: JobPhase, duration: Option<Duration>, log: Option<PathBuf>| JobObserved {
-            jobid: job.jobid.clone(),
-            step: job.step,
-            attempt: job.attempt,
-            phase,
-            duration,
-            log,
-        };
-        events.do_send(observe(JobPhase::Pending, None, None));
-        actix::spawn(async move {
-            let permit = slots.acquire_many_owned(prepared.nodes).await;
-            // Taken back while it waited (repeat, cleanup, end of the run): it never starts.
-            if !queued.borrow_mut().remove(&prepared.key) {
-                return;
-            }
-            let Ok(_permit) = permit else {
-                return;
+        Box::pin(async move {
+            let prepared = prepare(&config, &job).await?;
+            queued.borrow_mut().insert(prepared.key.clone());
+            let observe = move |phase: JobPhase, duration: Option<Duration>, log: Option<PathBuf>| JobObserved {
+                jobid: job.jobid.clone(),
+                step: job.step,
+                attempt: job.attempt,
+                phase,
+                duration,
+                log,
             };
-            events.do_send(observe(JobPhase::Running, None, None));
-            let started = Instant::now();
-            let phase = run(&prepared, &running).await;
-            let duration = started.elapsed();
-            if let Some(saved) = &prepared.saved_log {
-                if let Some(parent) = saved.parent() {
-                    let _ = std::fs::create_dir_all(parent);
+            events.do_send(observe(JobPhase::Pending, None, None));
+            actix::spawn(async move {
+                let permit = slots.acquire_many_owned(prepared.nodes).await;
+                // Taken back while it waited (repeat, cleanup, end of the run): it never starts.
+                if !queued.borrow_mut().remove(&prepared.key) {
+                    return;
                 }
-                if let Err(e) = std::fs::copy(&prepared.log, saved) {
-                    tracing::warn!(log = %saved.display(), error = %e, "cannot keep the job's log at save-path");
+                let Ok(_permit) = permit else {
+                    return;
+                };
+                events.do_send(observe(JobPhase::Running, None, None));
+                let started = Instant::now();
+                let phase = run(&prepared, &running).await;
+                let duration = started.elapsed();
+                record_end(&prepared, &phase).await;
+                if let Some(saved) = &prepared.saved_log {
+                    if let Some(parent) = saved.parent() {
+                        let _ = tokio::fs::create_dir_all(parent).await;
+                    }
+                    if let Err(e) = tokio::fs::copy(&prepared.log, saved).await {
+                        tracing::warn!(log = %saved.display(), error = %e, "cannot keep the job's log at save-path");
+                    }
                 }
-            }
-            events.do_send(observe(phase, Some(duration), Some(prepared.log.clone())));
-        });
-        Box::pin(async { Ok(()) })
+                events.do_send(observe(phase, Some(duration), Some(prepared.log.clone())));
+            });
+            Ok(())
+        })
     }
 
     fn remove(&self, jobid: &JobId, step: usize, attempt: u32) -> LocalBoxFuture<'static, Result<()>> {
@@ -289,6 +427,11 @@ impl Executor for LocalExecutor {
             }
         }
         Box::pin(async { Ok(()) })
+    }
+
+    fn existing(&self) -> LocalBoxFuture<'static, Result<Vec<ExistingJob>>> {
+        let (config, workflow) = (self.config.clone(), self.workflow.clone());
+        Box::pin(async move { existing_jobs(&config.run_dir, &workflow).await })
     }
 
     fn shutdown(&self) -> LocalBoxFuture<'static, ()> {

@@ -10,10 +10,10 @@ use std::time::Duration;
 use actix::Recipient;
 use futures::future::LocalBoxFuture;
 
-use super::{Executor, StepJob};
-use crate::fsm::JobPhase;
+use super::{Executor, ExistingJob, StepJob};
 use crate::messages::JobObserved;
-use crate::names::JobId;
+use smo_core::fsm::JobPhase;
+use smo_core::names::JobId;
 
 /// Decides how a job ends: `Ok(())` succeeds it, `Err(reason)` fails it, `None` rejects the
 /// submission itself (as a broken API server would).
@@ -24,6 +24,8 @@ pub struct MemoryExecutor {
     events: Recipient<JobObserved>,
     outcome: Rc<Outcome>,
     submitted: AtomicU64,
+    /// What [`Executor::existing`] reports (jobs "left by an earlier run").
+    existing: Vec<ExistingJob>,
 }
 
 impl MemoryExecutor {
@@ -34,7 +36,12 @@ impl MemoryExecutor {
 
     /// An executor whose jobs end as `outcome` says.
     pub fn new(events: Recipient<JobObserved>, outcome: Rc<Outcome>) -> MemoryExecutor {
-        MemoryExecutor { events, outcome, submitted: AtomicU64::new(0) }
+        MemoryExecutor { events, outcome, submitted: AtomicU64::new(0), existing: Vec::new() }
+    }
+
+    /// The same executor, reporting `jobs` as left by an earlier run (to test restores).
+    pub fn with_existing(self, jobs: Vec<ExistingJob>) -> MemoryExecutor {
+        MemoryExecutor { existing: jobs, ..self }
     }
 
     /// Jobs submitted so far.
@@ -72,6 +79,11 @@ impl Executor for MemoryExecutor {
 
     fn cleanup(&self, _: &JobId) -> LocalBoxFuture<'static, crate::Result<()>> {
         Box::pin(async { Ok(()) })
+    }
+
+    fn existing(&self) -> LocalBoxFuture<'static, crate::Result<Vec<ExistingJob>>> {
+        let jobs = self.existing.clone();
+        Box::pin(async move { Ok(jobs) })
     }
 
     fn shutdown(&self) -> LocalBoxFuture<'static, ()> {

@@ -3,7 +3,10 @@
 //! * [`local::LocalExecutor`] runs each step's script with bash on this machine;
 //! * [`memory::MemoryExecutor`] finishes jobs at once without running anything (tests and
 //!   benchmarks of the engine itself);
-//! * the Kubernetes executor (ConfigMap + Job / JobSet / MiniCluster) comes with `smo operator`.
+//! * the Kubernetes executor (ConfigMap + Job / JobSet / MiniCluster) is the next to come.
+//!
+//! A restarted run rebuilds its state from what the executor still has ([`Executor::existing`]):
+//! the Manager restores every sequence from its jobs instead of starting over.
 //!
 //! An executor reports what happens to the jobs it runs as [`JobObserved`] messages to the
 //! recipient it was built with; it never talks to the Manager or a StateMachine directly.
@@ -12,13 +15,14 @@ use std::sync::Arc;
 
 use futures::future::LocalBoxFuture;
 
-use crate::names::JobId;
-use crate::workflow::Workflow;
+use smo_core::fsm::JobPhase;
+use smo_core::names::JobId;
+use smo_core::workflow::Workflow;
 
 pub mod local;
 pub mod memory;
 
-#[allow(unused_imports)]
+#[cfg(doc)]
 use crate::messages::JobObserved;
 
 /// One step job to run.
@@ -36,6 +40,19 @@ pub struct StepJob {
     pub nodes: u32,
 }
 
+/// A job an executor has (or had) for the run, as found after a restart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExistingJob {
+    /// The sequence.
+    pub jobid: JobId,
+    /// Index of the step.
+    pub step: usize,
+    /// Attempt of the step.
+    pub attempt: u32,
+    /// Its phase now.
+    pub phase: JobPhase,
+}
+
 /// Runs step jobs and reports their phases as [`JobObserved`].
 pub trait Executor {
     /// Starts a job. Returns once the job is accepted (queued or running), not when it ends.
@@ -47,6 +64,11 @@ pub trait Executor {
 
     /// Removes everything of a failed sequence: its running jobs and their objects.
     fn cleanup(&self, jobid: &JobId) -> LocalBoxFuture<'static, crate::Result<()>>;
+
+    /// Every job of this run the executor still has, with its phase — what a restarted run is
+    /// rebuilt from. A job that was cut off (its process died with an earlier `smo`) is not
+    /// listed: its sequence runs that step again.
+    fn existing(&self) -> LocalBoxFuture<'static, crate::Result<Vec<ExistingJob>>>;
 
     /// Stops every running job (the run is over or interrupted).
     fn shutdown(&self) -> LocalBoxFuture<'static, ()>;

@@ -36,11 +36,6 @@ pub fn job_key(jobid: &str, step: &str, attempt: u32) -> String {
     if attempt > 1 { format!("{jobid}_{step}_attempt{attempt}") } else { format!("{jobid}_{step}") }
 }
 
-/// Seconds since the Unix epoch, now.
-pub fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
-
 /// A UTC calendar time: year, month, day, hour, minute, second.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Utc {

@@ -1,20 +1,23 @@
-//! Custom metrics from a finished job's log.
+//! Custom metrics of a finished job, read from its log file.
 //!
-//! Two ways, per step:
-//! * `events.metrics`: declarative extractors — a regular expression whose first capture group
-//!   is a number, reduced over all matches (`last` by default). No Python needed.
+//! * `events.metrics`: the log is streamed line by line through the core's
+//!   [`LogScanner`](smo_core::log_metrics::LogScanner) — memory stays flat whatever the log's size.
 //! * `events.script`: the original's Python source defining `parse_log(log) -> dict`, run with
-//!   `python3` in a subprocess (with a time limit) instead of being imported into the manager.
+//!   `python3` in a subprocess with a time limit, instead of being imported into the manager.
+//!   Python reads the log itself, from the file.
 //!
 //! A broken extractor or script is a warning in the log, never a failed job or a crash.
+//! Everything here is async (tokio's file and process APIs): it runs on the actors' thread.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::LocalBoxFuture;
-
-use crate::workflow::{LogMetric, Reduce, Step};
+use smo_core::log_metrics::LogScanner;
+use smo_core::workflow::{Step, Workflow};
+use tokio::io::AsyncBufReadExt as _;
 
 /// How long a `parse_log` script may run.
 pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -33,23 +36,30 @@ result = module.parse_log(log)
 print(json.dumps(result if result is not None else {}))
 "#;
 
-/// The custom metrics of one finished job (empty when the step defines none or has no log).
-pub fn extract(step: Option<Step>, log: Option<PathBuf>) -> LocalBoxFuture<'static, Vec<(String, f64)>> {
-    let Some(step) = step.filter(|s| s.events_script.is_some() || !s.log_metrics.is_empty()) else {
-        return Box::pin(async { Vec::new() });
-    };
-    let Some(log) = log else {
+/// The custom metrics of one finished job of step `step` (empty when the step defines none or
+/// the job has no log).
+pub fn extract(
+    workflow: Arc<Workflow>,
+    step: usize,
+    log: Option<PathBuf>,
+) -> LocalBoxFuture<'static, Vec<(String, f64)>> {
+    let wanted = workflow.steps.get(step).is_some_and(|s| s.events_script.is_some() || !s.log_metrics.is_empty());
+    let Some(log) = log.filter(|_| wanted) else {
         return Box::pin(async { Vec::new() });
     };
     Box::pin(async move {
-        let text = match tokio::fs::read(&log).await {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(e) => {
-                tracing::warn!(step = %step.name, log = %log.display(), error = %e, "cannot read the job's log for metrics");
-                return Vec::new();
+        let Some(step) = workflow.steps.get(step) else { return Vec::new() };
+        let mut values = if step.log_metrics.is_empty() {
+            Vec::new()
+        } else {
+            match scan(step, &log).await {
+                Ok(values) => values,
+                Err(e) => {
+                    tracing::warn!(step = %step.name, log = %log.display(), error = %e, "cannot read the job's log for metrics");
+                    Vec::new()
+                }
             }
         };
-        let mut values = from_patterns(&step.name, &step.log_metrics, &text);
         if let Some(script) = &step.events_script {
             values.extend(from_script(&step.name, script, &log).await);
         }
@@ -57,38 +67,17 @@ pub fn extract(step: Option<Step>, log: Option<PathBuf>) -> LocalBoxFuture<'stat
     })
 }
 
-/// Applies the declarative extractors.
-pub fn from_patterns(step: &str, metrics: &[LogMetric], log: &str) -> Vec<(String, f64)> {
-    let mut out = Vec::new();
-    for metric in metrics {
-        let re = match regex::Regex::new(&metric.pattern) {
-            Ok(re) => re,
-            Err(e) => {
-                tracing::warn!(step, key = %metric.key, error = %e, "invalid metric pattern");
-                continue;
-            }
-        };
-        let values: Vec<f64> = re
-            .captures_iter(log)
-            .filter_map(|c| c.get(1).or_else(|| c.get(0)))
-            .filter_map(|m| m.as_str().trim().parse::<f64>().ok())
-            .filter(|v| v.is_finite())
-            .collect();
-        let value = match metric.reduce {
-            Reduce::Count => Some(values.len() as f64),
-            _ if values.is_empty() => None,
-            Reduce::Last => values.last().copied(),
-            Reduce::First => values.first().copied(),
-            Reduce::Sum => Some(values.iter().sum()),
-            Reduce::Min => values.iter().copied().reduce(f64::min),
-            Reduce::Max => values.iter().copied().reduce(f64::max),
-            Reduce::Mean => Some(values.iter().sum::<f64>() / values.len() as f64),
-        };
-        if let Some(v) = value {
-            out.push((metric.key.clone(), v));
-        }
+/// Streams the log through the step's patterns.
+async fn scan(step: &Step, log: &Path) -> std::io::Result<Vec<(String, f64)>> {
+    let file = tokio::fs::File::open(log).await?;
+    let mut reader = tokio::io::BufReader::new(file);
+    let mut scanner = LogScanner::new(&step.log_metrics);
+    let mut line = Vec::new();
+    while reader.read_until(b'\n', &mut line).await? > 0 {
+        scanner.line(&String::from_utf8_lossy(&line));
+        line.clear();
     }
-    out
+    Ok(scanner.finish())
 }
 
 /// Runs a `parse_log` script on the log file `log`; numbers in its result become metrics.
@@ -109,22 +98,22 @@ async fn from_script_within(step: &str, script: &str, log: &Path, limit: Duratio
 
 /// Where the script is written: beside the logs of the run (`<logs>/.parse_log/`), so it goes
 /// away with the run directory and leaves nothing in /tmp.
-fn script_path(step: &str, script: &str, log: &Path) -> std::io::Result<PathBuf> {
+async fn script_path(step: &str, script: &str, log: &Path) -> std::io::Result<PathBuf> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     script.hash(&mut h);
     let dir = log.parent().unwrap_or(Path::new(".")).join(".parse_log");
-    std::fs::create_dir_all(&dir)?;
+    tokio::fs::create_dir_all(&dir).await?;
     let safe: String = step.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     let path = dir.join(format!("{safe}_{:016x}.py", h.finish()));
-    if !Path::new(&path).exists() {
-        std::fs::write(&path, script)?;
+    if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        tokio::fs::write(&path, script).await?;
     }
     Ok(path)
 }
 
 async fn run_script(step: &str, script: &str, log: &Path, limit: Duration) -> Result<Vec<(String, f64)>, String> {
-    let path = script_path(step, script, log).map_err(|e| format!("cannot write the script: {e}"))?;
+    let path = script_path(step, script, log).await.map_err(|e| format!("cannot write the script: {e}"))?;
     let child = tokio::process::Command::new("python3")
         .arg("-c")
         .arg(RUNNER)
@@ -163,27 +152,6 @@ async fn run_script(step: &str, script: &str, log: &Path, limit: Duration) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn metric(key: &str, pattern: &str, reduce: Reduce) -> LogMetric {
-        LogMetric { key: key.into(), pattern: pattern.into(), reduce }
-    }
-
-    #[test]
-    fn patterns_reduce_their_matches() {
-        let log = "Accuracy: 0.5\nloss 3\nAccuracy: 0.75\nAccuracy: 0.6\n";
-        let cases = [
-            (Reduce::Last, Some(0.6)),
-            (Reduce::First, Some(0.5)),
-            (Reduce::Max, Some(0.75)),
-            (Reduce::Min, Some(0.5)),
-            (Reduce::Count, Some(3.0)),
-        ];
-        for (reduce, want) in cases {
-            let got = from_patterns("s", &[metric("accuracy", r"Accuracy: ([0-9.]+)", reduce)], log);
-            assert_eq!(got.first().map(|(_, v)| *v), want, "{reduce:?}");
-        }
-        assert!(from_patterns("s", &[metric("x", r"nothing (\d+)", Reduce::Last)], log).is_empty());
-    }
 
     /// A log file with `text` in a fresh directory (removed by the caller's guard).
     fn log_file(name: &str, text: &str) -> PathBuf {

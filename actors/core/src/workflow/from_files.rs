@@ -1,12 +1,13 @@
 //! The original's workflow file + job files → [`Workflow`].
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use schemars::JsonSchema;
 use serde_json::Value;
 
-use super::file::{CONFIG_ALIASES, Command, JobFile, Walltime, WorkflowFile};
+use super::documents::Sources;
+use super::format::{CONFIG_ALIASES, Command, JobFile, Walltime, WorkflowFile};
 use super::{KeyStyle, Origin, RegistrySettings, Step, Workflow, checks};
 use crate::defaults;
 use crate::validate::Problems;
@@ -53,33 +54,9 @@ pub fn parse_workflow_file(mut doc: Value, file: &str) -> (Option<WorkflowFile>,
     crate::validate::deserialize_checked(doc, file, "a workflow file", problems)
 }
 
-/// Finds a job file the way the original did: as given, then in the config dir (by default the
-/// workflow file's directory).
-pub fn find_job_file(name: &str, config_dir: &Path) -> Result<PathBuf, Vec<PathBuf>> {
-    let candidates = [PathBuf::from(name), config_dir.join(name)];
-    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| candidates.to_vec())
-}
-
-/// A label-safe workflow name from a file name: `sim.yaml` → `sim`. A generic file name
-/// (`workflow.yaml`, `state-machine-workflow.yaml`) says nothing, so its directory names the
-/// workflow instead: `examples/chain/workflow.yaml` → `chain`.
-pub fn name_from_path(path: &Path) -> String {
-    let mut stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("workflow");
-    if matches!(stem, "workflow" | "state-machine-workflow")
-        && let Some(dir) = std::path::absolute(path)
-            .ok()
-            .and_then(|p| p.parent().and_then(|d| d.file_name()).map(|d| d.to_string_lossy().into_owned()))
-        && !dir.is_empty()
-    {
-        return clean_name(&dir);
-    }
-    if stem.is_empty() {
-        stem = "workflow";
-    }
-    clean_name(stem)
-}
-
-fn clean_name(stem: &str) -> String {
+/// A label-safe workflow name from a file's stem (or, for a generic file name, its directory's
+/// name; see `smo_actors::source`): `sim` → `sim`, `My Run!` → `My-Run`.
+pub fn clean_name(stem: &str) -> String {
     let cleaned: String = stem
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
@@ -91,34 +68,32 @@ fn clean_name(stem: &str) -> String {
 }
 
 impl Workflow {
-    /// The workflow of a workflow file and its job files, or every problem found in any of them.
-    ///
-    /// `config_dir` is where job files are looked up (default: the workflow file's directory).
-    pub fn from_files(workflow_path: &Path, config_dir: Option<&Path>) -> Result<(Workflow, Problems), Problems> {
-        let file = workflow_path.display().to_string();
-        let doc = super::load::read_single(workflow_path)?;
+    /// The workflow of a workflow file (`doc`, the single document of `sources.main`) and its
+    /// job files (`sources.job_files`), or every problem found in any of them.
+    pub fn from_files(doc: Value, sources: &Sources) -> Result<(Workflow, Problems), Problems> {
+        let file = sources.main.label.clone();
         let (wf, mut problems) = parse_workflow_file(doc, &file);
         let Some(wf) = wf else { return Err(problems) };
-        let dir = config_dir
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| workflow_path.parent().map(Path::to_path_buf).unwrap_or_default());
 
         let mut steps = Vec::new();
         for (i, job) in wf.jobs.iter().enumerate() {
-            let path = match find_job_file(&job.config, &dir) {
-                Ok(p) => p,
-                Err(tried) => {
-                    let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+            let source = match sources.job_files.get(&job.config) {
+                Some(Ok(source)) => source,
+                Some(Err(why)) => {
+                    problems.error(&file, format!("jobs[{i}].config"), format!("job file `{}` {why}", job.config));
+                    continue;
+                }
+                None => {
                     problems.error(
                         &file,
                         format!("jobs[{i}].config"),
-                        format!("job file `{}` not found (looked at: {})", job.config, tried.join(", ")),
+                        format!("job file `{}` was not read", job.config),
                     );
                     continue;
                 }
             };
-            let job_label = path.display().to_string();
-            let doc = match super::load::read_single(&path) {
+            let job_label = source.label.clone();
+            let doc = match super::documents::single(&source.text, &job_label) {
                 Ok(d) => d,
                 Err(p) => {
                     problems.extend(p);
@@ -136,7 +111,7 @@ impl Workflow {
         let completed = wf.workflow.completed.max(1) as u32;
         let registry = wf.registry.clone().unwrap_or_default();
         let workflow = Workflow {
-            name: name_from_path(workflow_path),
+            name: sources.name.clone(),
             namespace: None,
             completed,
             prefix: wf.workflow.prefix.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| defaults::JOB_PREFIX.into()),

@@ -6,7 +6,7 @@
 //!   wrong host or a registry still starting fails the run up front with one clear line instead
 //!   of failing every step's push.
 //!
-//! The Kubernetes executor's ephemeral registry (StatefulSet + Service) will be ensured here too.
+//! The Kubernetes executor's ephemeral registry (StatefulSet + Service) is to be ensured here too.
 
 use std::time::{Duration, Instant};
 
@@ -15,13 +15,10 @@ use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 
-use crate::jobs::script::ArtifactStore;
-use crate::{Error, Result};
+use smo_core::jobs::script::ArtifactStore;
 
-/// Ask for the store, ready to use.
-#[derive(Message, Clone, Debug)]
-#[rtype(result = "Result<ArtifactStore>")]
-pub struct EnsureStore;
+use crate::messages::EnsureStore;
+use crate::{Error, Result};
 
 /// Provides one artifact store.
 pub struct Registry {
@@ -50,7 +47,9 @@ impl Handler<EnsureStore> for Registry {
             match &store {
                 ArtifactStore::None => {}
                 ArtifactStore::Directory(dir) => {
-                    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+                    tokio::fs::create_dir_all(dir)
+                        .await
+                        .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
                 }
                 ArtifactStore::Registry { host, plain_http } => wait_ready(host, *plain_http, patience).await?,
             }

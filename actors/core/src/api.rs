@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::CustomResource;
+use kube_derive::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +29,7 @@ use crate::defaults;
     singular = "statemachine",
     shortname = "smo",
     namespaced,
+    crates(kube_core = "::kube_core"),
     doc = "A workflow of ordered job steps, run as many concurrent job sequences within a node budget. See https://github.com/converged-computing/state-machine-operator",
     status = "StateMachineStatus",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),

@@ -13,9 +13,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use serde_json::json;
-
 use crate::names::JobId;
+use crate::template;
 use crate::workflow::Step;
 use crate::{Error, Result};
 
@@ -81,12 +80,6 @@ pub struct ScriptContext<'a> {
     pub outpath: &'a str,
     /// Where the step's `app-config` is, e.g. `/workdir/app-config` (Jinja `configfile`).
     pub config_file: &'a str,
-}
-
-/// Checks that a script compiles as a Jinja template.
-pub fn check_template(source: &str) -> Result<(), String> {
-    let env = minijinja::Environment::new();
-    env.template_from_str(source).map(|_| ()).map_err(|e| format!("is not a valid Jinja template: {e}"))
 }
 
 /// `value` as one single-quoted shell word, safe whatever it contains.
@@ -239,50 +232,18 @@ fn one_line(text: &str) -> String {
 
 /// The user's script rendered as a Jinja template with the original's variables.
 fn render_user_script(ctx: &ScriptContext) -> Result<String> {
-    let step = ctx.step;
-    let mut env = minijinja::Environment::new();
-    // Scripts are shell, never HTML, whatever the step is called.
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    // Unset values (`tasks`, `pull`, `push`) are None, so `is none` works as in the original,
-    // but they render empty rather than as a literal `none` in the shell script.
-    env.set_formatter(
-        |out, state, value| {
-            if value.is_none() { Ok(()) } else { minijinja::escape_formatter(out, state, value) }
-        },
-    );
     let (registry, plain_http) = match ctx.store {
         ArtifactStore::None => (None, false),
         ArtifactStore::Registry { host, plain_http } => (Some(host.clone()), *plain_http),
         ArtifactStore::Directory(dir) => (Some(dir.display().to_string()), false),
     };
-    let vars = json!({
-        "jobid": ctx.jobid.as_str(),
-        "jobids": [ctx.jobid.as_str()],
-        "configfile": ctx.config_file,
-        "workdir": ctx.outpath,
-        "pull": step.pull,
-        "push": step.push,
-        "registry": registry,
-        "plain_http": plain_http,
-        "nodes": ctx.nodes,
-        "cores_per_task": step.cores_per_task,
-        "tasks": step.tasks,
-    });
-    let template_error = |e: minijinja::Error| Error::Template { step: step.name.clone(), message: describe(&e) };
-    let template = env.template_from_named_str("script", &step.script).map_err(template_error)?;
-    template.render(minijinja::Value::from(minijinja::value::Serde(&vars))).map_err(template_error)
-}
-
-/// A template error as `line N: what went wrong`.
-fn describe(e: &minijinja::Error) -> String {
-    let what = match e.detail() {
-        Some(detail) => format!("{}: {detail}", e.kind()),
-        None => e.kind().to_string(),
+    let vars = template::Vars {
+        registry,
+        plain_http,
+        ..ctx.step.template_vars(ctx.jobid, ctx.nodes, ctx.outpath, ctx.config_file)
     };
-    match e.line() {
-        Some(line) => format!("line {line} of the script: {what}"),
-        None => what,
-    }
+    template::render(&ctx.step.script, &vars)
+        .map_err(|message| Error::Template { step: ctx.step.name.clone(), message })
 }
 
 #[cfg(test)]
@@ -564,8 +525,8 @@ mod tests {
         }
         let s = a_b_step("{% for x in %}\n");
         assert!(matches!(render(&ctx(&s, &id, &STORE)), Err(Error::Template { .. })));
-        assert!(check_template("{{ jobid }}").is_ok());
-        assert!(check_template("{% if %}").is_err());
+        assert!(template::check("{{ jobid }}").is_ok());
+        assert!(template::check("{% if %}").is_err());
     }
 
     #[test]

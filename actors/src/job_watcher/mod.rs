@@ -1,8 +1,9 @@
 //! The JobWatcher actor: what executors see becomes [`JobObserved`] for the Manager.
 //!
-//! Executors report every phase they notice; a watch can deliver the same terminal state more
-//! than once (a re-list after a dropped connection, a status update after completion). The
-//! watcher forwards each job's first terminal phase only, so nothing downstream counts twice.
+//! Executors report every phase they notice; a watch can deliver the same state more than once
+//! (a re-list after a dropped connection, a status update after completion). The watcher
+//! forwards each job's first terminal phase only, and nothing of a job after its end (a re-list
+//! may replay its `Running`), so nothing downstream counts twice or sees a job run again.
 //! A sequence's jobs end in order (step, then attempt), so remembering the last ended
 //! `(step, attempt)` per sequence is enough, and the Manager's [`Forget`] drops it when the
 //! sequence ends.
@@ -13,7 +14,7 @@ use std::collections::HashMap;
 use actix::prelude::*;
 
 use crate::messages::{Forget, JobObserved};
-use crate::names::JobId;
+use smo_core::names::JobId;
 
 /// Mailbox capacity: every sequence may have a question pending at once (the default of 16
 /// would make thousands of StateMachines queue behind each other).
@@ -33,7 +34,7 @@ impl JobWatcher {
         JobWatcher { manager, ended: HashMap::new(), duplicates: 0 }
     }
 
-    /// Terminal observations dropped as repeats so far.
+    /// Observations dropped as repeats or stale so far.
     pub fn duplicates(&self) -> u64 {
         self.duplicates
     }
@@ -52,10 +53,10 @@ impl Handler<JobObserved> for JobWatcher {
 
     fn handle(&mut self, msg: JobObserved, _: &mut Self::Context) {
         let position = (msg.step, msg.attempt);
-        let seen = self.ended.get(&msg.jobid).is_some_and(|last| position <= *last);
-        if msg.phase.is_terminal() && seen {
+        // Jobs of a sequence end in order: anything at or before its last ended job is old news.
+        if self.ended.get(&msg.jobid).is_some_and(|last| position <= *last) {
             self.duplicates += 1;
-            tracing::debug!(jobid = %msg.jobid, step = msg.step, attempt = msg.attempt, "duplicate terminal event dropped");
+            tracing::debug!(jobid = %msg.jobid, step = msg.step, attempt = msg.attempt, phase = ?msg.phase, "repeated or stale event dropped");
             return;
         }
         if msg.phase.is_terminal() {

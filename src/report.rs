@@ -8,14 +8,14 @@
 //! [`MAX_ROWS`], bars capped at [`MAX_BARS`]), so a 10,000-sequence run still gives a file a
 //! browser opens instantly.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::manager::{RunOutcome, RunReport};
-use crate::rulebook::Effect;
-use crate::stats::{Model, Stats};
-use crate::times::{Span, SpanEnd, Times};
-use crate::workflow::Workflow;
+use smo_core::ledger::{RunOutcome, RunReport};
+use smo_core::rulebook::RuleEffect;
+use smo_core::stats::{Model, Stats};
+use smo_core::times::{Span, SpanEnd, Times};
+use smo_core::workflow::Workflow;
 
 /// Most sequence rows the timeline draws; beyond it, rows are sampled evenly by start time so the
 /// whole run stays visible.
@@ -178,25 +178,22 @@ pub fn run_summary(report: &RunReport, workflow: &Workflow) -> String {
     ));
     out.push('\n');
 
-    if report.firings.is_empty() {
+    let fired: u32 = report.rules.iter().map(|r| r.fired).sum();
+    if fired == 0 {
         out.push_str("no rule fired\n");
         return out;
     }
-    // Firings grouped per rule, in declaration order; the last firing of each shows where it left
+    // Firings per rule, in declaration order; the last firing of each shows where it left
     // things (the final node count of a grow, say).
-    let mut per_rule: BTreeMap<usize, (usize, &crate::rulebook::Firing)> = BTreeMap::new();
-    for f in &report.firings {
-        let entry = per_rule.entry(f.rule).or_insert((0, f));
-        entry.0 += 1;
-        entry.1 = f;
-    }
-    let body: Vec<Vec<String>> = per_rule
-        .values()
+    let body: Vec<Vec<String>> = report
+        .rules
+        .iter()
+        .filter_map(|tally| Some((tally.fired, tally.last.as_ref()?)))
         .map(|(count, last)| {
             let effect = match &last.effect {
-                Effect::Resize { from, to, .. } => format!(", nodes {from} => {to}"),
-                Effect::Repeat { step } => format!(", repeated {}", plain(step)),
-                Effect::FinishWorkflow => ", finished the workflow".into(),
+                RuleEffect::Resize { from, to, .. } => format!(", nodes {from} => {to}"),
+                RuleEffect::Repeat { step } => format!(", repeated {}", plain(step)),
+                RuleEffect::FinishWorkflow => ", finished the workflow".into(),
             };
             vec![
                 format!("#{}", last.rule + 1),
@@ -207,7 +204,7 @@ pub fn run_summary(report: &RunReport, workflow: &Workflow) -> String {
             ]
         })
         .collect();
-    let _ = writeln!(out, "rule firings ({}):", report.firings.len());
+    let _ = writeln!(out, "rule firings ({fired}):");
     out.push_str(&table(&["rule", "action", "condition", "fired", "last value"], &body));
     out
 }
@@ -600,10 +597,16 @@ fn decimals_for(step: f64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::test_support::{step, workflow};
-    use crate::manager::StepCounts;
-    use crate::rulebook::Firing;
-    use crate::rules::{Action, Condition, MetricRef, Op};
+    use smo_core::ledger::{RuleTally, StepCounts};
+    use smo_core::rulebook::Firing;
+    use smo_core::rules::{Action, Condition, MetricRef, Op};
+    use smo_core::workflow::documents::from_manifest_text;
+
+    /// A workflow named `state-machine` with steps `job_a` and `job_b`.
+    fn two_steps() -> Workflow {
+        let text = "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata: {name: state-machine}\nspec:\n  workflow: {completed: 4}\n  cluster: {maxSize: 6}\n  jobs:\n  - {name: job_a, image: x, script: echo}\n  - {name: job_b, image: x, script: echo}\n";
+        from_manifest_text(text, "m.yaml").unwrap_or_else(|p| panic!("{p}")).0
+    }
 
     /// 4 sequences × 3 steps (`job_a`, `job_b`, `job_c`), starting at epoch 1000: the third
     /// sequence fails at `job_b`, the fourth is still running `job_c` at the end.
@@ -923,7 +926,7 @@ mod tests {
     }
 
     fn report_fixture(firings: Vec<Firing>) -> (RunReport, Workflow) {
-        let wf = workflow(vec![step("job_a"), step("job_b")]);
+        let wf = two_steps();
         let mut stats = Stats::new();
         for d in [20.0, 22.0, 40.0] {
             stats.record("job_a", "duration", d);
@@ -939,8 +942,8 @@ mod tests {
             ],
             nodes: vec![3, 1],
             stats,
-            firings,
-            times: Times::default(),
+            rules: vec![RuleTally { fired: firings.len() as u32, last: firings.last().cloned() }],
+            recent_firings: firings,
         };
         (report, wf)
     }
@@ -952,7 +955,7 @@ mod tests {
             action: Action::Grow,
             condition: Condition::Compare(Op::Ge, 30.0),
             value,
-            effect: Effect::Resize { step: "job_a".into(), from, to: from + 1 },
+            effect: RuleEffect::Resize { step: "job_a".into(), from, to: from + 1 },
         }
     }
 

@@ -8,7 +8,6 @@
 use std::fmt;
 use std::sync::LazyLock;
 
-use rand::Rng;
 use regex::Regex;
 
 use crate::defaults;
@@ -19,12 +18,6 @@ use crate::defaults;
 pub struct JobId(String);
 
 impl JobId {
-    /// A new random id: `prefix` followed by nine zero-padded random digits.
-    pub fn generate(prefix: &str, rng: &mut impl Rng) -> JobId {
-        let n: u32 = rng.random_range(0..1_000_000_000);
-        JobId(format!("{prefix}{n:0width$}", width = defaults::JOB_ID_DIGITS))
-    }
-
     /// An id read back from a label or a file, taken as it is.
     pub fn new(id: impl Into<String>) -> JobId {
         JobId(id.into())
@@ -38,6 +31,111 @@ impl JobId {
     /// The id as a Kubernetes name component: lower case, `_` replaced by `-`.
     pub fn dashed(&self) -> String {
         dashed(&self.0)
+    }
+}
+
+/// Issues job ids that never repeat within a run, without remembering the ids issued.
+///
+/// The n-th id is `prefix` followed by `permute(n)`, a keyed permutation of the nine-digit
+/// numbers `0..10⁹` (a four-round Feistel network on 30 bits, walked until it lands below 10⁹).
+/// Ids look random, as the original's did, yet distinct by construction: the source keeps two
+/// integers however many sequences a run starts (the original kept every id it had tracked).
+/// The permutation is invertible, so after a restart [`JobIdSource::resume`] finds how many ids
+/// had been issued from the ids that exist, and carries on after them.
+#[derive(Clone, Debug)]
+pub struct JobIdSource {
+    prefix: String,
+    keys: [u32; 4],
+    next: u64,
+}
+
+/// How many distinct ids a source can issue (nine digits).
+pub const JOB_ID_SPACE: u64 = 1_000_000_000;
+
+const HALF_BITS: u32 = 15;
+const HALF_MASK: u32 = (1 << HALF_BITS) - 1;
+
+impl JobIdSource {
+    /// A source for `prefix` whose permutation is chosen by `seed`.
+    pub fn new(prefix: &str, seed: u64) -> JobIdSource {
+        let mut state = seed;
+        let mut key = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) as u32
+        };
+        JobIdSource { prefix: prefix.to_string(), keys: [key(), key(), key(), key()], next: 0 }
+    }
+
+    /// A source that carries on after the ids in `existing` (ids of other prefixes or seeds are
+    /// ignored): it issues none of them, nor any issued before them.
+    pub fn resume<'a>(prefix: &str, seed: u64, existing: impl IntoIterator<Item = &'a JobId>) -> JobIdSource {
+        let mut source = JobIdSource::new(prefix, seed);
+        let issued = existing
+            .into_iter()
+            .filter_map(|id| id.as_str().strip_prefix(prefix))
+            .filter(|digits| digits.len() == defaults::JOB_ID_DIGITS)
+            .filter_map(|digits| digits.parse::<u64>().ok())
+            .map(|n| source.unpermute(n))
+            .max();
+        source.next = issued.map_or(0, |n| n + 1);
+        source
+    }
+
+    /// The next id, or `None` once all 10⁹ have been issued.
+    pub fn next_id(&mut self) -> Option<JobId> {
+        if self.next >= JOB_ID_SPACE {
+            return None;
+        }
+        let n = self.permute(self.next);
+        self.next += 1;
+        Some(JobId(format!("{}{n:0width$}", self.prefix, width = defaults::JOB_ID_DIGITS)))
+    }
+
+    /// How many ids were issued (or skipped by a resume).
+    pub fn issued(&self) -> u64 {
+        self.next
+    }
+
+    fn round(&self, half: u32, i: usize) -> u32 {
+        let mut z = u64::from(half ^ self.keys[i]).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z ^= z >> 29;
+        (z as u32) & HALF_MASK
+    }
+
+    fn feistel(&self, x: u64) -> u64 {
+        let (mut l, mut r) = (((x >> HALF_BITS) as u32) & HALF_MASK, (x as u32) & HALF_MASK);
+        for i in 0..4 {
+            (l, r) = (r, l ^ self.round(r, i));
+        }
+        (u64::from(l) << HALF_BITS) | u64::from(r)
+    }
+
+    fn feistel_inverse(&self, y: u64) -> u64 {
+        let (mut l, mut r) = (((y >> HALF_BITS) as u32) & HALF_MASK, (y as u32) & HALF_MASK);
+        for i in (0..4).rev() {
+            (l, r) = (r ^ self.round(l, i), l);
+        }
+        (u64::from(l) << HALF_BITS) | u64::from(r)
+    }
+
+    /// Cycle-walking keeps the permutation inside `0..10⁹`.
+    fn permute(&self, n: u64) -> u64 {
+        let mut x = self.feistel(n);
+        while x >= JOB_ID_SPACE {
+            x = self.feistel(x);
+        }
+        x
+    }
+
+    fn unpermute(&self, n: u64) -> u64 {
+        let mut x = self.feistel_inverse(n);
+        while x >= JOB_ID_SPACE {
+            x = self.feistel_inverse(x);
+        }
+        x
     }
 }
 
@@ -133,13 +231,12 @@ pub fn check_prefix(prefix: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     #[test]
     fn generated_ids_have_the_prefix_and_nine_digits() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut source = JobIdSource::new("job_", 7);
         for _ in 0..100 {
-            let id = JobId::generate("job_", &mut rng);
+            let id = source.next_id().expect("ids left");
             let digits = id.as_str().strip_prefix("job_").expect("prefix");
             assert_eq!(digits.len(), 9, "{id}");
             assert!(digits.chars().all(|c| c.is_ascii_digit()), "{id}");
@@ -175,5 +272,33 @@ mod tests {
         assert!(check_label_value("job a").is_err());
         assert!(check_dns_label("job-a").is_ok());
         assert!(check_dns_label("job_a").is_err());
+    }
+
+    #[test]
+    fn job_id_source_never_repeats_and_resumes_after_what_exists() {
+        let mut source = JobIdSource::new("job_", 42);
+        let ids: Vec<JobId> = (0..200_000).filter_map(|_| source.next_id()).collect();
+        let distinct: std::collections::HashSet<&JobId> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "no id repeats");
+        assert!(ids.iter().all(|id| id.as_str().len() == 13 && id.as_str().starts_with("job_")));
+        // Ids do not come out in order (they look random, like the original's).
+        assert!(ids.windows(2).filter(|w| w[0] < w[1]).count() < ids.len() - 1000);
+        // A resume from some of the ids (in any order) carries on after the latest of them.
+        let seen = [ids[10].clone(), ids[150_000].clone(), ids[3].clone(), JobId::new("other_000000001")];
+        let mut resumed = JobIdSource::resume("job_", 42, &seen);
+        assert_eq!(resumed.issued(), 150_001);
+        assert_eq!(resumed.next_id().as_ref(), ids.get(150_001));
+        // Another seed is another permutation.
+        assert_ne!(JobIdSource::new("job_", 43).next_id(), JobIdSource::new("job_", 42).next_id());
+    }
+
+    #[test]
+    fn the_job_id_permutation_is_a_bijection_on_a_sample() {
+        let source = JobIdSource::new("x", 7);
+        for n in (0..JOB_ID_SPACE).step_by(9_999_991) {
+            let p = source.permute(n);
+            assert!(p < JOB_ID_SPACE);
+            assert_eq!(source.unpermute(p), n);
+        }
     }
 }

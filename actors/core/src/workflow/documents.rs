@@ -1,13 +1,40 @@
-//! Reading files: YAML → JSON values, and what kind of document each one is.
+//! YAML text → documents → a [`Workflow`], for every input form, from text the edge has read.
+//!
+//! The core reads no file: `smo_actors::source` reads a workflow file and the job files it
+//! names into [`Sources`], and everything here works on that text. `Sources` is also what a run
+//! directory keeps, so that `smo run --resume` runs exactly the workflow the run started with.
 
-use std::path::Path;
+use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Workflow;
-use super::crd::parse_manifest;
-use super::files::parse_job_file;
+use super::from_files::{parse_job_file, step_from_file};
+use super::from_manifest::parse_manifest;
 use crate::validate::Problems;
+
+/// One file's text and the name messages give it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// How messages name the file (its path as given).
+    pub label: String,
+    /// Its text.
+    pub text: String,
+}
+
+/// Everything a workflow is made of: the file given, and for a workflow file the job files it
+/// names (by the name under `jobs[].config`; `Err` says why one could not be read).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sources {
+    /// The file given (a manifest or a workflow file).
+    pub main: Source,
+    /// Name of the workflow when the file does not name it (a workflow file): from its path.
+    pub name: String,
+    /// Job files by the name the workflow file gives them.
+    #[serde(default)]
+    pub job_files: BTreeMap<String, Result<Source, String>>,
+}
 
 /// What a YAML document is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,17 +66,6 @@ pub fn kind_of(doc: &Value) -> DocumentKind {
     }
 }
 
-/// Reads every YAML document of a file.
-pub fn read_documents(path: &Path) -> Result<Vec<Value>, Problems> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let mut p = Problems::new();
-        p.error(&file, "", format!("cannot read: {e}"));
-        p
-    })?;
-    parse_documents(&text, &file)
-}
-
 /// Parses YAML text (one or more documents).
 pub fn parse_documents(text: &str, file: &str) -> Result<Vec<Value>, Problems> {
     match serde_saphyr::from_multiple::<Value>(text) {
@@ -62,70 +78,84 @@ pub fn parse_documents(text: &str, file: &str) -> Result<Vec<Value>, Problems> {
     }
 }
 
-/// Reads a file that must hold exactly one document.
-pub fn read_single(path: &Path) -> Result<Value, Problems> {
-    let file = path.display().to_string();
-    let mut docs = read_documents(path)?;
+/// Parses text that must hold exactly one document.
+pub fn single(text: &str, file: &str) -> Result<Value, Problems> {
+    let mut docs = parse_documents(text, file)?;
     match docs.len() {
         1 => Ok(docs.remove(0)),
         0 => {
             let mut p = Problems::new();
-            p.error(&file, "", "is empty");
+            p.error(file, "", "is empty");
             Err(p)
         }
         n => {
             let mut p = Problems::new();
-            p.error(&file, "", format!("holds {n} YAML documents; expected one"));
+            p.error(file, "", format!("holds {n} YAML documents; expected one"));
             Err(p)
         }
     }
 }
 
-/// Loads the workflow a file describes: a `StateMachine` manifest (exactly one in the file) or
-/// a workflow file with its job files. Warnings come back with the workflow.
-pub fn load(path: &Path, config_dir: Option<&Path>) -> Result<(Workflow, Problems), Problems> {
-    let file = path.display().to_string();
-    let docs = read_documents(path)?;
-    let machines: Vec<&Value> = docs.iter().filter(|d| kind_of(d) == DocumentKind::StateMachine).collect();
-    match (machines.len(), docs.first().map(kind_of)) {
-        (1, _) => from_machine_document(machines[0].clone(), &file),
-        (0, Some(DocumentKind::WorkflowFile)) if docs.len() == 1 => Workflow::from_files(path, config_dir),
-        (0, Some(DocumentKind::JobFile)) => {
+/// The job files a workflow file's text names (`jobs[].config`), in order; empty for any other
+/// text. The edge reads these before calling [`load`] or [`validate`].
+pub fn job_file_names(text: &str) -> Vec<String> {
+    let Ok(docs) = parse_documents(text, "") else { return Vec::new() };
+    let [doc] = docs.as_slice() else { return Vec::new() };
+    if kind_of(doc) != DocumentKind::WorkflowFile {
+        return Vec::new();
+    }
+    doc.get("jobs")
+        .and_then(Value::as_array)
+        .map(|jobs| jobs.iter().filter_map(|j| j.get("config")?.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+/// Loads the workflow the sources describe: a `StateMachine` manifest (exactly one in the file)
+/// or a workflow file with its job files. Warnings come back with the workflow.
+pub fn load(sources: &Sources) -> Result<(Workflow, Problems), Problems> {
+    let file = sources.main.label.as_str();
+    let mut docs = parse_documents(&sources.main.text, file)?;
+    let machines: Vec<usize> =
+        docs.iter().enumerate().filter(|(_, d)| kind_of(d) == DocumentKind::StateMachine).map(|(i, _)| i).collect();
+    match (machines.as_slice(), docs.first().map(kind_of)) {
+        ([i], _) => from_machine_document(docs.swap_remove(*i), file),
+        ([], Some(DocumentKind::WorkflowFile)) if docs.len() == 1 => Workflow::from_files(docs.remove(0), sources),
+        ([], Some(DocumentKind::JobFile)) => {
             let mut p = Problems::new();
-            p.error(&file, "", "is a job (step) file; run the workflow file that lists it under `jobs:`");
+            p.error(file, "", "is a job (step) file; run the workflow file that lists it under `jobs:`");
             Err(p)
         }
-        (n, _) if n > 1 => {
+        (many, _) if many.len() > 1 => {
             let mut p = Problems::new();
-            p.error(&file, "", format!("holds {n} StateMachines; run one at a time"));
+            p.error(file, "", format!("holds {} StateMachines; run one at a time", many.len()));
             Err(p)
         }
         _ => {
             let mut p = Problems::new();
-            p.error(&file, "", "is neither a StateMachine manifest (`kind: StateMachine`) nor a workflow file (`workflow:`, `cluster:`, `jobs:`)");
+            p.error(file, "", "is neither a StateMachine manifest (`kind: StateMachine`) nor a workflow file (`workflow:`, `cluster:`, `jobs:`)");
             Err(p)
         }
     }
 }
 
-/// Validates a file of any supported kind and returns every problem (empty: valid).
+/// Validates sources of any supported kind and returns every problem (empty: valid).
 ///
 /// A manifest may hold several documents; each `StateMachine` is checked and other objects are
 /// skipped. A job file on its own is checked as far as it can be without its workflow.
-pub fn validate(path: &Path, config_dir: Option<&Path>) -> Problems {
-    let file = path.display().to_string();
-    let docs = match read_documents(path) {
+pub fn validate(sources: &Sources) -> Problems {
+    let file = sources.main.label.as_str();
+    let docs = match parse_documents(&sources.main.text, file) {
         Ok(d) => d,
         Err(p) => return p,
     };
     let mut problems = Problems::new();
     if docs.is_empty() {
-        problems.error(&file, "", "is empty");
+        problems.error(file, "", "is empty");
         return problems;
     }
     let many = docs.len() > 1;
     for (i, doc) in docs.into_iter().enumerate() {
-        let label = if many { format!("{file}[document {i}]") } else { file.clone() };
+        let label = if many { format!("{file}[document {i}]") } else { file.to_string() };
         match kind_of(&doc) {
             DocumentKind::StateMachine => {
                 let (sm, found) = parse_manifest(doc, &label);
@@ -137,7 +167,7 @@ pub fn validate(path: &Path, config_dir: Option<&Path>) -> Problems {
                 }
             }
             DocumentKind::OtherObject => {}
-            DocumentKind::WorkflowFile if !many => match Workflow::from_files(path, config_dir) {
+            DocumentKind::WorkflowFile if !many => match Workflow::from_files(doc, sources) {
                 Ok((_, w)) | Err(w) => problems.extend(w),
             },
             DocumentKind::WorkflowFile => problems.error(&label, "", "a workflow file must be the only document in its file"),
@@ -146,8 +176,8 @@ pub fn validate(path: &Path, config_dir: Option<&Path>) -> Problems {
                 problems.extend(found);
                 if let Some(job) = job {
                     let origin = super::Origin { file: label.clone(), base: String::new(), style: super::KeyStyle::File };
-                    let step = super::files::step_from_file(job, origin, &mut problems);
-                    if let Err(e) = crate::jobs::script::check_template(&step.script) {
+                    let step = step_from_file(job, origin, &mut problems);
+                    if let Err(e) = crate::template::check(&step.script) {
                         problems.error(&label, "script", e);
                     }
                 }

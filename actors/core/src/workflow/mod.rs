@@ -9,13 +9,15 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::names::JobId;
 use crate::rules::Rule;
+use crate::template::Vars;
 
 mod checks;
-pub mod crd;
-pub mod file;
-pub mod files;
-pub mod load;
+pub mod documents;
+pub mod format;
+pub mod from_files;
+pub mod from_manifest;
 pub mod properties;
 
 pub use properties::{StepProperties, WorkloadKind};
@@ -117,11 +119,35 @@ pub struct Step {
 pub struct LogMetric {
     /// Metric key.
     pub key: String,
-    /// Regular expression (checked at validation); the first capture group is the number.
-    pub pattern: String,
+    /// Regular expression, compiled once at validation; the first capture group is the number.
+    pub pattern: Pattern,
     /// How several matches become one value.
     pub reduce: Reduce,
 }
+
+/// A compiled regular expression that compares by its source text (so steps stay comparable).
+#[derive(Clone, Debug)]
+pub struct Pattern(regex::Regex);
+
+impl Pattern {
+    /// Compiles `source`.
+    pub fn new(source: &str) -> Result<Pattern, regex::Error> {
+        regex::Regex::new(source).map(Pattern)
+    }
+
+    /// The compiled expression.
+    pub fn regex(&self) -> &regex::Regex {
+        &self.0
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Pattern) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for Pattern {}
 
 /// How the matches of a log metric become one value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,7 +225,55 @@ fn file_key(crd_key: &str) -> String {
     }
 }
 
+impl Step {
+    /// The template variables of a job of this step (no artifact store: the caller sets one).
+    pub fn template_vars(&self, jobid: &JobId, nodes: u32, outpath: &str, config_file: &str) -> Vars {
+        Vars {
+            jobid: jobid.to_string(),
+            jobids: vec![jobid.to_string()],
+            configfile: config_file.to_string(),
+            workdir: outpath.to_string(),
+            pull: self.pull.clone(),
+            push: self.push.clone(),
+            registry: None,
+            plain_http: false,
+            nodes,
+            cores_per_task: self.cores_per_task,
+            tasks: self.tasks,
+        }
+    }
+}
+
 impl Workflow {
+    /// Settings that a local run (`smo run`, no cluster) cannot honour, one line per setting
+    /// naming the steps that use it, so that nothing is ignored silently.
+    pub fn local_run_warnings(&self) -> Vec<String> {
+        let mut uses: BTreeMap<&'static str, Vec<&str>> = BTreeMap::new();
+        for step in &self.steps {
+            let mut note = |what: &'static str| uses.entry(what).or_default().push(step.name.as_str());
+            if step.image.is_some() {
+                note("`image` (steps run on this machine, not in a container)");
+            }
+            if step.command.is_some() {
+                note("`command` (locally the step's script runs)");
+            }
+            if step.gpus > 0 {
+                note("`gpus` (no GPUs are reserved locally)");
+            }
+            if !step.properties.node_selector.is_empty() {
+                note("`node-selector` (there is one node)");
+            }
+            match step.properties.workload {
+                WorkloadKind::Job => {}
+                WorkloadKind::JobSet => note("`jobset` (locally a step is one process)"),
+                WorkloadKind::MiniCluster => note("`minicluster` (locally a step is one process)"),
+            }
+        }
+        uses.into_iter()
+            .map(|(what, steps)| format!("{what} is not used by a local run; set on step(s) {}", steps.join(", ")))
+            .collect()
+    }
+
     /// The step called `name`.
     pub fn step(&self, name: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.name == name)
@@ -216,7 +290,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::workflow::load::from_manifest_text;
+    use crate::workflow::documents::{Source, Sources, from_manifest_text};
 
     fn manifest(spec: &str) -> Workflow {
         let text = format!(
@@ -268,20 +342,27 @@ mod tests {
 
     #[test]
     fn workflow_files_use_the_managers_defaults_and_accept_crd_spellings() {
-        let dir = std::env::temp_dir().join(format!("smo-wf-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        std::fs::write(
-            dir.join("workflow.yaml"),
-            "workflow: {completed: 3, prefix: s_}\ncluster: {max_size: 4, autoscale: no}\njobs:\n- config: a.yaml\n- config: b.yaml\n",
-        )
-        .expect("write");
-        std::fs::write(dir.join("a.yaml"), "name: a\nconfig: {}\nregistry: {push: a}\nscript: echo\n").expect("write");
-        std::fs::write(
-            dir.join("b.yaml"),
-            "name: b\nconfig: {nodes: 2, coresPerTask: 4, retryFailure: true, command: [python, run.py]}\nregistry: {pull: a}\nenvironment: {EPOCHS: 1}\nproperties: '{\"always-succeed\": \"yes\"}'\nscript: echo\n",
-        )
-        .expect("write");
-        let (wf, warnings) = Workflow::from_files(&dir.join("workflow.yaml"), None).unwrap_or_else(|p| panic!("{p}"));
+        let source = |label: &str, text: &str| Source { label: label.into(), text: text.into() };
+        let sources = Sources {
+            main: source(
+                "wf/workflow.yaml",
+                "workflow: {completed: 3, prefix: s_}\ncluster: {max_size: 4, autoscale: no}\njobs:\n- config: a.yaml\n- config: b.yaml\n",
+            ),
+            name: "wf".into(),
+            job_files: [
+                ("a.yaml".to_string(), Ok(source("wf/a.yaml", "name: a\nconfig: {}\nregistry: {push: a}\nscript: echo\n"))),
+                (
+                    "b.yaml".to_string(),
+                    Ok(source(
+                        "wf/b.yaml",
+                        "name: b\nconfig: {nodes: 2, coresPerTask: 4, retryFailure: true, command: [python, run.py]}\nregistry: {pull: a}\nenvironment: {EPOCHS: 1}\nproperties: '{\"always-succeed\": \"yes\"}'\nscript: echo\n",
+                    )),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let (wf, warnings) = documents::load(&sources).unwrap_or_else(|p| panic!("{p}"));
         assert!(warnings.is_empty(), "{warnings}");
         let (a, b) = (&wf.steps[0], &wf.steps[1]);
         assert_eq!((a.nodes, a.cores_per_task, a.namespace.as_str()), (1, 1, "default"));
@@ -289,11 +370,6 @@ mod tests {
         assert_eq!(b.command, Some(vec!["python".to_string(), "run.py".to_string()]));
         assert_eq!(b.environment.get("EPOCHS").map(String::as_str), Some("1"));
         assert!(b.properties.always_succeed, "properties may be a JSON string");
-        assert_eq!(
-            wf.name,
-            dir.file_name().and_then(|n| n.to_str()).expect("dir name"),
-            "a generic file name takes its directory's"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(wf.name, "wf");
     }
 }

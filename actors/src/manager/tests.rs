@@ -9,19 +9,25 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::executor::StepJob;
+use smo_core::fsm::JobPhase;
+use smo_core::ledger::{RunOutcome, RunReport};
+use smo_core::names::JobId;
+use smo_core::workflow::Workflow;
+use smo_core::workflow::documents::from_manifest_text;
+
 use crate::executor::memory::{MemoryExecutor, Outcome};
+use crate::executor::{ExistingJob, StepJob};
 use crate::job_watcher::JobWatcher;
-use crate::manager::{Manager, ManagerConfig, RunOutcome, RunReport};
+use crate::journal::{self, Journal};
+use crate::manager::{Manager, ManagerConfig};
 use crate::messages::{JobObserved, Progress};
 use crate::state_machine::{Crash, StateMachine};
-use crate::workflow::{Workflow, load};
 
 fn workflow(spec: &str) -> Arc<Workflow> {
     let text = format!(
         "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: test\nspec:\n{spec}"
     );
-    let (wf, _) = load::from_manifest_text(&text, "test.yaml").unwrap_or_else(|p| panic!("{p}"));
+    let (wf, _) = from_manifest_text(&text, "test.yaml").unwrap_or_else(|p| panic!("{p}"));
     Arc::new(wf)
 }
 
@@ -38,18 +44,31 @@ const CHAIN: &str = "
 
 /// Runs `workflow` with a memory executor deciding each job's end; returns the report.
 async fn run(workflow: Arc<Workflow>, outcome: Rc<Outcome>) -> RunReport {
+    run_with(workflow, outcome, Vec::new(), None).await
+}
+
+/// [`run`], restoring from `existing` jobs when there are any, with an optional journal.
+async fn run_with(
+    workflow: Arc<Workflow>,
+    outcome: Rc<Outcome>,
+    existing: Vec<ExistingJob>,
+    journal: Option<Journal>,
+) -> RunReport {
     let (done, finished) = oneshot::channel();
+    let restore = !existing.is_empty();
     Manager::create(|ctx| {
         let watcher = JobWatcher::new(ctx.address().recipient()).start();
-        let executor = MemoryExecutor::new(watcher.clone().recipient(), outcome);
+        let executor = MemoryExecutor::new(watcher.clone().recipient(), outcome).with_existing(existing);
         Manager::new(
             workflow,
             ManagerConfig {
                 executor: Rc::new(executor),
                 progress: None,
-                seed: Some(1),
+                seed: 1,
                 done,
                 forget: Some(watcher.recipient()),
+                journal,
+                restore,
             },
         )
     });
@@ -62,15 +81,19 @@ fn always(result: Result<(), String>) -> Rc<Outcome> {
 
 #[actix::test]
 async fn a_chain_completes_exactly_the_required_sequences() {
-    let report = run(workflow(CHAIN), always(Ok(()))).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("times.jsonl");
+    let report = run_with(workflow(CHAIN), always(Ok(())), Vec::new(), Some(Journal::open(path.clone()))).await;
     assert_eq!(report.outcome.exit_code(), 0, "{:?}", report.outcome);
     assert_eq!((report.completed, report.failed, report.started), (4, 0, 4));
     for (i, step) in report.steps.iter().enumerate() {
         assert_eq!((step.runs, step.succeeded, step.failed), (4, 4, 0), "step {i}");
     }
-    assert_eq!(report.stats.value(crate::stats::Model::Count, "c", "success"), Some(4.0));
-    let spans = report.times.spans();
-    assert_eq!(spans.len(), 12, "every job has a span");
+    assert_eq!(report.stats.value(smo_core::stats::Model::Count, "c", "success"), Some(4.0));
+    let times = journal::read_times(&path).expect("journal");
+    assert_eq!(times.spans().len(), 12, "every job has a span in the journal");
+    let (start, end) = times.workflow_bounds();
+    assert!(start.is_some() && end >= start, "{start:?} {end:?}");
 }
 
 #[actix::test]
@@ -98,7 +121,7 @@ async fn a_finish_workflow_rule_ends_the_run_successfully() {
     let RunOutcome::Succeeded { reason } = &report.outcome else { panic!("{:?}", report.outcome) };
     assert!(reason.contains("count.b.failure"), "{reason}");
     assert_eq!(report.steps[1].failed, 5, "the rule fires on the fifth failure, no later");
-    assert_eq!(report.firings.len(), 1);
+    assert_eq!(report.rules[0].fired, 1);
 }
 
 #[actix::test]
@@ -155,7 +178,7 @@ async fn grow_rules_resize_later_jobs_up_to_max_size() {
     assert_eq!(report.outcome.exit_code(), 0);
     assert_eq!(report.nodes, vec![1, 2, 1], "b grew once, to its maxSize");
     assert_eq!(sizes.borrow().last(), Some(&2), "later jobs of b ran on 2 nodes: {:?}", sizes.borrow());
-    assert_eq!(report.firings.len(), 1, "at its bound the rule stops firing");
+    assert_eq!(report.rules[0].fired, 1, "at its bound the rule stops firing");
 }
 
 #[actix::test]
@@ -190,33 +213,35 @@ async fn the_watcher_forwards_each_terminal_event_once() {
     let probe = Probe(seen.clone()).start();
     let watcher = JobWatcher::new(probe.recipient()).start();
     let event = |phase| JobObserved {
-        jobid: crate::names::JobId::new("job_000000001"),
+        jobid: smo_core::names::JobId::new("job_000000001"),
         step: 0,
         attempt: 1,
         phase,
         duration: None,
         log: None,
     };
-    use crate::fsm::JobPhase::*;
+    use smo_core::fsm::JobPhase::*;
     for phase in [Pending, Running, Succeeded, Succeeded, Running, Succeeded] {
         watcher.send(event(phase)).await.expect("delivered");
     }
     let phases: Vec<_> = seen.borrow().iter().map(|e| e.phase.clone()).collect();
-    assert_eq!(phases, vec![Pending, Running, Succeeded, Running]);
+    // The replayed `Running` after the end (a re-list does this) is not forwarded either: the
+    // Manager would count a running job that never ends.
+    assert_eq!(phases, vec![Pending, Running, Succeeded]);
     // Once the Manager says the sequence ended, nothing about it is kept.
     watcher
-        .send(crate::messages::Forget { jobid: crate::names::JobId::new("job_000000001") })
+        .send(crate::messages::Forget { jobid: smo_core::names::JobId::new("job_000000001") })
         .await
         .expect("delivered");
     watcher.send(event(Succeeded)).await.expect("delivered");
-    assert_eq!(seen.borrow().len(), 5);
+    assert_eq!(seen.borrow().len(), 4);
 }
 
 /// Crashes the StateMachine actor of the first sequence it sees start a job of step b.
 struct Saboteur {
     manager: Addr<Manager>,
     crashed: Rc<RefCell<bool>>,
-    machines: Rc<RefCell<HashMap<crate::names::JobId, Addr<StateMachine>>>>,
+    machines: Rc<RefCell<HashMap<smo_core::names::JobId, Addr<StateMachine>>>>,
 }
 impl Actor for Saboteur {
     type Context = Context<Self>;
@@ -253,9 +278,11 @@ async fn a_crashed_sequence_actor_is_replaced_and_the_workflow_still_finishes() 
             ManagerConfig {
                 executor: Rc::new(executor),
                 progress: Some(progress_probe.recipient()),
-                seed: Some(3),
+                seed: 3,
                 done,
                 forget: None,
+                journal: None,
+                restore: false,
             },
         );
         manager.on_start = Some(Box::new(move |id, addr| {
@@ -267,7 +294,10 @@ async fn a_crashed_sequence_actor_is_replaced_and_the_workflow_still_finishes() 
     assert!(*crashed.borrow(), "the saboteur crashed one actor");
     assert_eq!(report.outcome.exit_code(), 0, "{:?}", report.outcome);
     assert_eq!((report.completed, report.failed, report.started), (4, 1, 5));
-    assert!(!progress.borrow().is_empty());
+    // The display saw the crash counted and nothing left running.
+    let last = progress.borrow().last().copied().expect("progress was reported");
+    assert_eq!((last.0.completed, last.0.failed, last.0.active, last.0.jobs_running), (4, 1, 0, 0));
+    assert!(progress.borrow().iter().any(|p| p.0.failed == 1 && p.0.completed < 4), "the failure showed while running");
 }
 
 struct ProgressProbe(Rc<RefCell<Vec<Progress>>>);
@@ -279,4 +309,126 @@ impl Handler<Progress> for ProgressProbe {
     fn handle(&mut self, msg: Progress, _: &mut Self::Context) {
         self.0.borrow_mut().push(msg);
     }
+}
+
+#[actix::test]
+async fn nothing_is_submitted_after_a_finish_workflow_rule_fires_on_a_non_last_step() {
+    // The rule fires on the first success of step a (not the last step): that sequence must not
+    // submit b, and no other sequence may submit anything either.
+    let wf = workflow(&CHAIN.replace(
+        "completed: 4",
+        "completed: 4\n    events:\n    - {metric: count.a.success, when: '>= 1', action: finish-workflow}",
+    ));
+    let submitted = Rc::new(RefCell::new(Vec::new()));
+    let log = submitted.clone();
+    let outcome: Rc<Outcome> = Rc::new(move |job: &StepJob| {
+        log.borrow_mut().push((job.jobid.clone(), job.step));
+        Some(Ok(()))
+    });
+    let report = run(wf, outcome).await;
+    let RunOutcome::Succeeded { reason } = &report.outcome else { panic!("{:?}", report.outcome) };
+    assert!(reason.contains("count.a.success"), "{reason}");
+    let submitted = submitted.borrow();
+    assert!(submitted.iter().all(|(_, step)| *step == 0), "only step a was ever submitted: {submitted:?}");
+    assert_eq!(report.steps[0].succeeded, 1, "the firing job is counted, later ones are not");
+    assert_eq!(report.steps[1].runs, 0);
+    assert_eq!(report.completed, 0);
+}
+
+/// Stands in for a Manager that goes away: it stops when told (`SequenceStopped`) and never
+/// answers a question.
+struct Gone;
+impl Actor for Gone {
+    type Context = Context<Self>;
+}
+impl Handler<crate::messages::StepFinished> for Gone {
+    type Result = crate::messages::StepDecision;
+    fn handle(&mut self, _: crate::messages::StepFinished, _: &mut Self::Context) -> Self::Result {
+        panic!("a stopped actor is never asked");
+    }
+}
+impl Handler<crate::messages::SequenceProgress> for Gone {
+    type Result = ();
+    fn handle(&mut self, _: crate::messages::SequenceProgress, _: &mut Self::Context) {}
+}
+impl Handler<crate::messages::SequenceStopped> for Gone {
+    type Result = ();
+    fn handle(&mut self, _: crate::messages::SequenceStopped, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+#[actix::test]
+async fn a_sequence_without_an_answer_to_its_question_stops_instead_of_carrying_on() {
+    let wf = workflow(CHAIN);
+    let submitted = Rc::new(RefCell::new(Vec::new()));
+    let log = submitted.clone();
+    let outcome: Rc<Outcome> = Rc::new(move |job: &StepJob| {
+        log.borrow_mut().push(job.step);
+        Some(Ok(()))
+    });
+    // A sink for the executor's events: the test delivers the job's end itself.
+    let sink = Probe(Rc::new(RefCell::new(Vec::new()))).start();
+    let executor = Rc::new(MemoryExecutor::new(sink.recipient(), outcome));
+    let manager = Gone.start();
+    let links = crate::state_machine::ManagerLinks {
+        finished: manager.clone().recipient(),
+        progress: manager.clone().recipient(),
+        stopped: manager.clone().recipient(),
+    };
+    let id = JobId::new("job_000000001");
+    let (fsm, effects) = smo_core::fsm::Sequence::start(id.clone(), wf.steps.len());
+    let machine = StateMachine::new(fsm, effects, wf, executor, Arc::from([1, 1, 1]), links).start();
+    // The Manager goes away before the job of step a ends.
+    manager
+        .send(crate::messages::SequenceStopped { jobid: id.clone(), reason: String::new() })
+        .await
+        .expect("delivered");
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!manager.connected(), "the stand-in manager is gone");
+    assert_eq!(*submitted.borrow(), vec![0], "step a was submitted");
+    let ended = JobObserved { jobid: id, step: 0, attempt: 1, phase: JobPhase::Succeeded, duration: None, log: None };
+    let _ = machine.send(ended).await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(*submitted.borrow(), vec![0], "nothing was submitted on a guess");
+    assert!(!machine.connected(), "the sequence stopped");
+}
+
+#[actix::test]
+async fn a_restored_run_counts_what_ended_and_carries_on_where_sequences_were() {
+    let existing = |id: &str, step, phase| ExistingJob { jobid: JobId::new(id), step, attempt: 1, phase };
+    let failed = JobPhase::Failed { reason: "exit code 1".into() };
+    let jobs = vec![
+        // Completed before the restart: counted, nothing runs again.
+        existing("job_000000011", 0, JobPhase::Succeeded),
+        existing("job_000000011", 1, JobPhase::Succeeded),
+        existing("job_000000011", 2, JobPhase::Succeeded),
+        // Step a finished: carries on from b.
+        existing("job_000000022", 0, JobPhase::Succeeded),
+        // Failed at b: counted as failed, not resumed.
+        existing("job_000000033", 0, JobPhase::Succeeded),
+        existing("job_000000033", 1, failed),
+    ];
+    let submitted = Rc::new(RefCell::new(Vec::new()));
+    let log = submitted.clone();
+    let outcome: Rc<Outcome> = Rc::new(move |job: &StepJob| {
+        log.borrow_mut().push((job.jobid.clone(), job.step));
+        Some(Ok(()))
+    });
+    let report = run_with(workflow(CHAIN), outcome, jobs, None).await;
+    assert_eq!(report.outcome.exit_code(), 0, "{:?}", report.outcome);
+    // 4 wanted: 1 completed before, 22 completes, 2 new ones.
+    assert_eq!((report.completed, report.failed, report.started), (4, 1, 5));
+    let submitted = submitted.borrow();
+    let of = |id: &str| submitted.iter().filter(|(j, _)| j.as_str() == id).map(|(_, s)| *s).collect::<Vec<_>>();
+    assert_eq!(of("job_000000011"), Vec::<usize>::new(), "a completed sequence runs nothing again");
+    assert_eq!(of("job_000000022"), vec![1, 2], "carries on from step b");
+    assert_eq!(of("job_000000033"), Vec::<usize>::new());
+    let new: Vec<&JobId> = submitted.iter().map(|(j, _)| j).filter(|j| !j.as_str().ends_with("22")).collect();
+    assert_eq!(new.len(), 6, "two new sequences of three steps: {submitted:?}");
+    assert_eq!(report.steps[0].runs, 3 + 2, "restored jobs are counted with the new ones");
 }

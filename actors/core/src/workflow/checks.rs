@@ -64,10 +64,14 @@ pub fn log_metrics(
             );
             ok = false;
         }
-        if let Err(e) = regex::Regex::new(&spec.pattern) {
-            problems.error(file, format!("{at}.pattern"), format!("is not a valid regular expression: {e}"));
-            ok = false;
-        }
+        let pattern = match super::Pattern::new(&spec.pattern) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                problems.error(file, format!("{at}.pattern"), format!("is not a valid regular expression: {e}"));
+                ok = false;
+                None
+            }
+        };
         let reduce = match spec.reduce.as_deref() {
             None => super::Reduce::Last,
             Some(name) => match super::Reduce::ALL.iter().find(|(n, _)| *n == name) {
@@ -84,8 +88,8 @@ pub fn log_metrics(
                 }
             },
         };
-        if ok {
-            out.push(super::LogMetric { key: spec.key.clone(), pattern: spec.pattern.clone(), reduce });
+        if let (true, Some(pattern)) = (ok, pattern) {
+            out.push(super::LogMetric { key: spec.key.clone(), pattern, reduce });
         }
     }
     out
@@ -215,20 +219,8 @@ pub fn workflow(workflow: &Workflow, file: &str, paths: &Paths, problems: &mut P
 /// Renders a step's script once with placeholder values, so that a template that compiles but
 /// can never render (`{{ config.nnodes }}`) fails validation instead of every job.
 fn render_once(step: &Step, example: &JobId) -> Result<(), String> {
-    let store = crate::jobs::script::ArtifactStore::None;
-    let ctx = crate::jobs::script::ScriptContext {
-        step,
-        jobid: example,
-        nodes: step.nodes,
-        store: &store,
-        smo: "smo",
-        outpath: &step.workdir,
-        config_file: "/workdir/app-config",
-    };
-    crate::jobs::script::render(&ctx).map(|_| ()).map_err(|e| match e {
-        crate::Error::Template { message, .. } => message,
-        other => other.to_string(),
-    })
+    let vars = step.template_vars(example, step.nodes, &step.workdir, "/workdir/app-config");
+    crate::template::render(&step.script, &vars).map(|_| ())
 }
 
 fn check_step<'a>(
@@ -332,7 +324,7 @@ fn check_step<'a>(
     if step.script.trim().is_empty() {
         problems.warn(file, step.origin.path("script"), "is empty; the step only moves artifacts");
     }
-    if let Err(e) = crate::jobs::script::check_template(&step.script) {
+    if let Err(e) = crate::template::check(&step.script) {
         problems.error(file, step.origin.path("script"), e);
     } else if let Err(e) = render_once(step, example) {
         problems.error(file, step.origin.path("script"), format!("cannot be rendered: {e}"));

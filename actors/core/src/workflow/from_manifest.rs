@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use kube::{CustomResourceExt, Resource};
+use kube_core::{CustomResourceExt, Resource};
 use serde_json::Value;
 
 use super::{KeyStyle, Origin, RegistrySettings, Step, Workflow, checks};

@@ -7,24 +7,25 @@
 //! That exchange is atomic: no other message reaches the actor in between, so the state the
 //! question was asked about is the state the answer is applied to.
 //!
+//! The answer also says how many nodes every step has now (grow and shrink rules change that),
+//! and whether the run is ending: after a finish-workflow rule the sequence whose job fired it
+//! applies the job's outcome and reports it, but submits nothing more; every other sequence
+//! stops at once. A sequence that gets no answer (the Manager is gone) stops too.
+//!
 //! If the actor stops without having reported how its sequence ended, it says so
 //! ([`SequenceStopped`]) and the Manager decides what that means (supervision).
 
-use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use actix::prelude::*;
+use smo_core::fsm::{Effect, Sequence, SequenceOutcome, StepOutcome};
+use smo_core::ledger::Next;
+use smo_core::names::JobId;
+use smo_core::workflow::Workflow;
 
 use crate::executor::{Executor, StepJob};
-use crate::fsm::{Effect, Sequence, SequenceOutcome, StepOutcome};
 use crate::messages::{JobObserved, SequenceProgress, SequenceStopped, StepDecision, StepFinished, Stop};
-use crate::names::JobId;
-use crate::workflow::Workflow;
-
-/// Current nodes of every step, shared by the Manager (which grows and shrinks them) and the
-/// StateMachines (which read them when they submit). All actors of a run live on one thread.
-pub type NodeTable = Rc<[Cell<u32>]>;
 
 /// Where a StateMachine reports to.
 #[derive(Clone)]
@@ -44,22 +45,24 @@ pub struct StateMachine {
     initial: Vec<Effect>,
     workflow: Arc<Workflow>,
     executor: Rc<dyn Executor>,
-    nodes: NodeTable,
+    /// Nodes of every step as of the Manager's latest answer.
+    nodes: Arc<[u32]>,
     links: ManagerLinks,
     /// The Manager has heard how this sequence ended (or asked it to stop).
     reported: bool,
 }
 
 impl StateMachine {
-    /// A new sequence `id`, starting at its first step.
+    /// An actor for `fsm` that carries out `initial` (from [`Sequence::start`] or
+    /// [`Sequence::restore`]) once it runs; `nodes` are the steps' current sizes.
     pub fn new(
-        id: JobId,
+        fsm: Sequence,
+        initial: Vec<Effect>,
         workflow: Arc<Workflow>,
         executor: Rc<dyn Executor>,
-        nodes: NodeTable,
+        nodes: Arc<[u32]>,
         links: ManagerLinks,
     ) -> Self {
-        let (fsm, initial) = Sequence::start(id, workflow.steps.len());
         StateMachine { fsm, initial, workflow, executor, nodes, links, reported: false }
     }
 
@@ -74,16 +77,18 @@ impl StateMachine {
             jobid: self.fsm.id().clone(),
             step,
             attempt,
-            nodes: self.nodes.get(step).map(Cell::get).unwrap_or(1),
+            nodes: self.nodes.get(step).copied().unwrap_or(1),
         }
     }
 
-    /// Carries out effects in order, then reports what the sequence did.
-    fn execute(&mut self, effects: Vec<Effect>, ctx: &mut Context<Self>) {
+    /// Carries out effects in order, then reports what the sequence did. With `submit` false
+    /// (the run is ending) no job is submitted. Returns whether it reported anything.
+    fn execute(&mut self, effects: Vec<Effect>, submit: bool, ctx: &mut Context<Self>) -> bool {
         let mut step_outcome: Option<(usize, StepOutcome)> = None;
         let mut finished: Option<SequenceOutcome> = None;
         for effect in effects {
             match effect {
+                Effect::Submit { .. } | Effect::Replace { .. } if !submit => {}
                 Effect::Submit { step, attempt } => {
                     let submit = self.executor.submit(self.job(step, attempt));
                     self.after_submission(submit, step, ctx);
@@ -114,7 +119,7 @@ impl StateMachine {
             }
         }
         if step_outcome.is_none() && finished.is_none() {
-            return;
+            return false;
         }
         let step = step_outcome
             .as_ref()
@@ -135,6 +140,7 @@ impl StateMachine {
             self.reported = true;
             ctx.stop();
         }
+        true
     }
 
     /// Waits for a submission; a failed one fails the sequence (the Manager replaces it).
@@ -151,7 +157,7 @@ impl StateMachine {
                     let name = act.workflow.steps.get(step).map(|s| s.name.as_str()).unwrap_or("?");
                     tracing::warn!(jobid = %act.fsm.id(), step = name, error = %e, "submission failed");
                     let effects = act.fsm.abort(format!("submitting step {name} failed: {e}"));
-                    act.execute(effects, ctx);
+                    act.execute(effects, true, ctx);
                 }
             })
             .wait(ctx);
@@ -163,7 +169,7 @@ impl Actor for StateMachine {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let effects = std::mem::take(&mut self.initial);
-        self.execute(effects, ctx);
+        self.execute(effects, true, ctx);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -185,28 +191,52 @@ impl Handler<JobObserved> for StateMachine {
         if !msg.phase.is_terminal() || self.fsm.current() != Some((msg.step, msg.attempt)) {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         }
-        let step = self.workflow.steps.get(msg.step);
-        let always_succeed = step.is_some_and(|s| s.properties.always_succeed);
-        let extract = crate::metrics::extract(step.cloned(), msg.log.clone());
+        let always_succeed = self.workflow.steps.get(msg.step).is_some_and(|s| s.properties.always_succeed);
+        let extract = crate::log_reader::extract(self.workflow.clone(), msg.step, msg.log.clone());
         let ask = self.links.finished.clone();
         let JobObserved { jobid, step, attempt, phase, duration, .. } = msg;
         let question = StepFinished { jobid, step, attempt, phase: phase.clone(), duration, metrics: Vec::new() };
         let exchange = async move {
             let metrics = extract.await;
-            ask.send(StepFinished { metrics, ..question }).await.unwrap_or_default()
+            ask.send(StepFinished { metrics, ..question }).await.ok()
         };
-        AtomicResponse::new(Box::pin(exchange.into_actor(self).map(move |decision: StepDecision, act, ctx| {
-            if decision.stop {
-                // The workflow is over: nothing more may be submitted for this sequence.
+        AtomicResponse::new(Box::pin(exchange.into_actor(self).map(move |decision: Option<StepDecision>, act, ctx| {
+            let Some(StepDecision { next, nodes }) = decision else {
+                // No answer: the Manager is gone, and nothing may be submitted on a guess.
+                tracing::warn!(jobid = %act.fsm.id(), "no answer from the manager; the sequence stops");
                 act.reported = true;
                 ctx.stop();
                 return;
+            };
+            act.nodes = nodes;
+            match next {
+                Next::Stop => {
+                    // The workflow is over: nothing more may be submitted for this sequence.
+                    act.reported = true;
+                    ctx.stop();
+                }
+                Next::Conclude => {
+                    // This job ended the workflow: apply and report it, submit nothing, stop.
+                    let effects = act.fsm.observe(step, attempt, phase, always_succeed);
+                    if !act.execute(effects, false, ctx) {
+                        act.links.progress.do_send(SequenceProgress {
+                            jobid: act.fsm.id().clone(),
+                            step,
+                            step_outcome: None,
+                            finished: None,
+                        });
+                    }
+                    act.reported = true;
+                    ctx.stop();
+                }
+                Next::Continue { repeat } => {
+                    if repeat {
+                        act.fsm.request_repeat();
+                    }
+                    let effects = act.fsm.observe(step, attempt, phase, always_succeed);
+                    act.execute(effects, true, ctx);
+                }
             }
-            if decision.repeat {
-                act.fsm.request_repeat();
-            }
-            let effects = act.fsm.observe(step, attempt, phase, always_succeed);
-            act.execute(effects, ctx);
         })))
     }
 }

@@ -2,16 +2,16 @@
 //!
 //! The [`Rulebook`] owns the parsed rules and the state each carries between evaluations (firings
 //! so far, evaluations left to skip). It only decides: the caller applies the returned
-//! [`Effect`]s (resizing later jobs of a step, repeating a step, finishing the workflow).
+//! [`RuleEffect`]s (resizing later jobs of a step, repeating a step, finishing the workflow).
 
 use std::fmt;
 
 use crate::rules::{Action, Condition, MetricRef, Rule};
 use crate::stats::Stats;
 
-/// When, around a finished job, a rule is evaluated.
+/// When, around a finished job, a rule is evaluated (not to be confused with a job's phase).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Phase {
+pub enum Scope {
     /// `repeat` rules: after the finished job's metrics are recorded but before its outcome is
     /// applied to its sequence, so that a firing can make the sequence run the step again.
     Sequence,
@@ -19,19 +19,19 @@ pub enum Phase {
     Workflow,
 }
 
-impl Phase {
+impl Scope {
     /// The phase in which rules with `action` are evaluated.
-    pub fn of(action: Action) -> Phase {
+    pub fn of(action: Action) -> Scope {
         match action {
-            Action::Repeat => Phase::Sequence,
-            Action::Grow | Action::Shrink | Action::FinishWorkflow => Phase::Workflow,
+            Action::Repeat => Scope::Sequence,
+            Action::Grow | Action::Shrink | Action::FinishWorkflow => Scope::Workflow,
         }
     }
 }
 
 /// What the workflow looks like when rules are evaluated.
 #[derive(Clone, Copy)]
-pub struct Context<'a> {
+pub struct Facts<'a> {
     /// Sequences completed so far (for `minCompletions`).
     pub completions: u32,
     /// The cluster's `maxSize`: no step grows beyond it, whatever its rule says.
@@ -42,7 +42,7 @@ pub struct Context<'a> {
 
 /// What a firing asks the caller to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Effect {
+pub enum RuleEffect {
     /// Later jobs of `step` get `to` nodes instead of `from`.
     Resize {
         /// The step resized.
@@ -75,7 +75,7 @@ pub struct Firing {
     /// The metric's value that satisfied the condition.
     pub value: f64,
     /// What to do.
-    pub effect: Effect,
+    pub effect: RuleEffect,
 }
 
 impl fmt::Display for Firing {
@@ -83,8 +83,8 @@ impl fmt::Display for Firing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {} {} ({})", self.action, self.metric, self.condition, self.value)?;
         match &self.effect {
-            Effect::Resize { from, to, .. } => write!(f, ", nodes {from} => {to}"),
-            Effect::Repeat { .. } | Effect::FinishWorkflow => Ok(()),
+            RuleEffect::Resize { from, to, .. } => write!(f, ", nodes {from} => {to}"),
+            RuleEffect::Repeat { .. } | RuleEffect::FinishWorkflow => Ok(()),
         }
     }
 }
@@ -121,13 +121,13 @@ impl Rulebook {
     /// remain from the last firing's `backoff`; no firing if the metric has no value or `when`
     /// does not hold, nor if a `grow`/`shrink` is already at its bound (which neither consumes a
     /// repetition nor starts a backoff, so the rule acts again once the step moves off its bound).
-    pub fn evaluate(&mut self, step: &str, phase: Phase, stats: &Stats, ctx: &Context) -> Vec<Firing> {
+    pub fn evaluate(&mut self, step: &str, phase: Scope, stats: &Stats, facts: &Facts) -> Vec<Firing> {
         let mut firings = Vec::new();
         for (index, (rule, state)) in self.rules.iter().zip(self.state.iter_mut()).enumerate() {
-            if rule.metric.step != step || Phase::of(rule.action) != phase {
+            if rule.metric.step != step || Scope::of(rule.action) != phase {
                 continue;
             }
-            if rule.repetitions.is_some_and(|n| state.fired >= n) || ctx.completions < rule.min_completions {
+            if rule.repetitions.is_some_and(|n| state.fired >= n) || facts.completions < rule.min_completions {
                 continue;
             }
             if state.skip > 0 {
@@ -138,7 +138,7 @@ impl Rulebook {
             if !rule.when.holds(value) {
                 continue;
             }
-            let Some(effect) = effect(rule, ctx) else { continue };
+            let Some(effect) = effect(rule, facts) else { continue };
             state.fired += 1;
             state.skip = rule.backoff;
             firings.push(Firing {
@@ -165,26 +165,26 @@ impl Rulebook {
 }
 
 /// The effect of a rule whose condition holds, or `None` if a resize is at its bound.
-fn effect(rule: &Rule, ctx: &Context) -> Option<Effect> {
+fn effect(rule: &Rule, facts: &Facts) -> Option<RuleEffect> {
     let step = &rule.metric.step;
-    let resize = |to: u32, from: u32| (to != from).then(|| Effect::Resize { step: step.clone(), from, to });
+    let resize = |to: u32, from: u32| (to != from).then(|| RuleEffect::Resize { step: step.clone(), from, to });
     match rule.action {
         Action::Grow => {
             // Grow reaches maxSize inclusive, and never beyond the cluster (the original stopped
             // one short and crashed without maxSize). `to > from` also keeps a step that is
             // already above its bound from "growing" downwards.
-            let from = (ctx.nodes)(step);
-            let bound = rule.max_size.unwrap_or(ctx.cluster_max).min(ctx.cluster_max);
+            let from = (facts.nodes)(step);
+            let bound = rule.max_size.unwrap_or(facts.cluster_max).min(facts.cluster_max);
             let to = from.saturating_add(1).min(bound);
             if to > from { resize(to, from) } else { None }
         }
         Action::Shrink => {
-            let from = (ctx.nodes)(step);
+            let from = (facts.nodes)(step);
             let to = from.saturating_sub(1).max(rule.min_size);
             if to < from { resize(to, from) } else { None }
         }
-        Action::Repeat => Some(Effect::Repeat { step: step.clone() }),
-        Action::FinishWorkflow => Some(Effect::FinishWorkflow),
+        Action::Repeat => Some(RuleEffect::Repeat { step: step.clone() }),
+        Action::FinishWorkflow => Some(RuleEffect::FinishWorkflow),
     }
 }
 
@@ -220,30 +220,30 @@ mod tests {
 
     fn eval(
         book: &mut Rulebook,
-        phase: Phase,
+        phase: Scope,
         stats: &Stats,
         completions: u32,
         nodes: u32,
         cluster_max: u32,
     ) -> Vec<Firing> {
         let nodes = move |_: &str| nodes;
-        book.evaluate("a", phase, stats, &Context { completions, cluster_max, nodes: &nodes })
+        book.evaluate("a", phase, stats, &Facts { completions, cluster_max, nodes: &nodes })
     }
 
     /// Whether each of `times` successive workflow-phase evaluations fired.
     fn pattern(book: &mut Rulebook, stats: &Stats, times: usize) -> Vec<bool> {
-        (0..times).map(|_| !eval(book, Phase::Workflow, stats, 0, 1, 10).is_empty()).collect()
+        (0..times).map(|_| !eval(book, Scope::Workflow, stats, 0, 1, 10).is_empty()).collect()
     }
 
     #[test]
     fn inequality_fires_with_the_value_and_effect() {
         let mut b = book(&[rule("mean.a.duration", "grow", Some(">= 30"))]);
-        let f = eval(&mut b, Phase::Workflow, &stats(31.5, 2), 0, 2, 10);
+        let f = eval(&mut b, Scope::Workflow, &stats(31.5, 2), 0, 2, 10);
         assert_eq!(f.len(), 1);
         assert_eq!((f[0].rule, f[0].action, f[0].value), (0, Action::Grow, 31.5));
-        assert_eq!(f[0].effect, Effect::Resize { step: "a".into(), from: 2, to: 3 });
+        assert_eq!(f[0].effect, RuleEffect::Resize { step: "a".into(), from: 2, to: 3 });
         assert_eq!(f[0].to_string(), "grow: mean.a.duration >= 30 (31.5), nodes 2 => 3");
-        assert!(eval(&mut b, Phase::Workflow, &stats(29.0, 2), 0, 2, 10).is_empty());
+        assert!(eval(&mut b, Scope::Workflow, &stats(29.0, 2), 0, 2, 10).is_empty());
         assert_eq!(b.firings(0), 1);
     }
 
@@ -260,10 +260,10 @@ mod tests {
     fn backoff_counts_evaluations_whose_condition_fails() {
         let mut b = book(&[RuleSpec { backoff: Some(1), ..rule("mean.a.duration", "finish-workflow", Some("> 5")) }]);
         let (high, low) = (stats(10.0, 1), stats(1.0, 1));
-        assert!(!eval(&mut b, Phase::Workflow, &high, 0, 1, 10).is_empty());
-        assert!(eval(&mut b, Phase::Workflow, &high, 0, 1, 10).is_empty(), "skipped");
-        assert!(eval(&mut b, Phase::Workflow, &low, 0, 1, 10).is_empty(), "evaluated, does not hold");
-        assert!(!eval(&mut b, Phase::Workflow, &high, 0, 1, 10).is_empty());
+        assert!(!eval(&mut b, Scope::Workflow, &high, 0, 1, 10).is_empty());
+        assert!(eval(&mut b, Scope::Workflow, &high, 0, 1, 10).is_empty(), "skipped");
+        assert!(eval(&mut b, Scope::Workflow, &low, 0, 1, 10).is_empty(), "evaluated, does not hold");
+        assert!(!eval(&mut b, Scope::Workflow, &high, 0, 1, 10).is_empty());
     }
 
     #[test]
@@ -271,9 +271,9 @@ mod tests {
         // The original never fired `== N` (rejected at load) nor a numeric `when`.
         for when in [Some(When::Text("== 3".into())), Some(When::Text("3".into())), Some(When::Number(3.0))] {
             let mut b = book(&[RuleSpec { when: when.clone(), ..rule("count.a.success", "finish-workflow", None) }]);
-            assert!(eval(&mut b, Phase::Workflow, &stats(1.0, 2), 0, 1, 10).is_empty(), "{when:?} on 2");
-            let f = eval(&mut b, Phase::Workflow, &stats(1.0, 3), 0, 1, 10);
-            assert_eq!(f.iter().map(|f| &f.effect).collect::<Vec<_>>(), [&Effect::FinishWorkflow], "{when:?} on 3");
+            assert!(eval(&mut b, Scope::Workflow, &stats(1.0, 2), 0, 1, 10).is_empty(), "{when:?} on 2");
+            let f = eval(&mut b, Scope::Workflow, &stats(1.0, 3), 0, 1, 10);
+            assert_eq!(f.iter().map(|f| &f.effect).collect::<Vec<_>>(), [&RuleEffect::FinishWorkflow], "{when:?} on 3");
         }
     }
 
@@ -281,9 +281,9 @@ mod tests {
     fn absent_when_fires_on_non_zero_value() {
         // The original never fired a rule without `when`.
         let mut b = book(&[rule("min.a.duration", "finish-workflow", None)]);
-        assert!(eval(&mut b, Phase::Workflow, &stats(0.0, 1), 0, 1, 10).is_empty(), "zero");
-        assert_eq!(eval(&mut b, Phase::Workflow, &stats(-2.0, 1), 0, 1, 10).len(), 1, "negative is non-zero");
-        assert!(eval(&mut b, Phase::Workflow, &Stats::new(), 0, 1, 10).is_empty(), "no value");
+        assert!(eval(&mut b, Scope::Workflow, &stats(0.0, 1), 0, 1, 10).is_empty(), "zero");
+        assert_eq!(eval(&mut b, Scope::Workflow, &stats(-2.0, 1), 0, 1, 10).len(), 1, "negative is non-zero");
+        assert!(eval(&mut b, Scope::Workflow, &Stats::new(), 0, 1, 10).is_empty(), "no value");
     }
 
     #[test]
@@ -291,10 +291,10 @@ mod tests {
         // The original stopped at maxSize - 1.
         let mut b = book(&[RuleSpec { max_size: Some(3), ..rule("count.a.success", "grow", Some("> 0")) }]);
         let s = stats(1.0, 1);
-        let f = eval(&mut b, Phase::Workflow, &s, 0, 2, 10);
-        assert_eq!(f[0].effect, Effect::Resize { step: "a".into(), from: 2, to: 3 });
-        assert!(eval(&mut b, Phase::Workflow, &s, 0, 3, 10).is_empty(), "at maxSize");
-        assert!(eval(&mut b, Phase::Workflow, &s, 0, 5, 10).is_empty(), "above maxSize: never shrinks");
+        let f = eval(&mut b, Scope::Workflow, &s, 0, 2, 10);
+        assert_eq!(f[0].effect, RuleEffect::Resize { step: "a".into(), from: 2, to: 3 });
+        assert!(eval(&mut b, Scope::Workflow, &s, 0, 3, 10).is_empty(), "at maxSize");
+        assert!(eval(&mut b, Scope::Workflow, &s, 0, 5, 10).is_empty(), "above maxSize: never shrinks");
         assert_eq!(b.firings(0), 1);
     }
 
@@ -303,12 +303,12 @@ mod tests {
         // The original crashed (None + 1) without maxSize.
         let mut b = book(&[rule("count.a.success", "grow", Some("> 0"))]);
         let s = stats(1.0, 1);
-        let f = eval(&mut b, Phase::Workflow, &s, 0, 3, 4);
-        assert_eq!(f[0].effect, Effect::Resize { step: "a".into(), from: 3, to: 4 });
-        assert!(eval(&mut b, Phase::Workflow, &s, 0, 4, 4).is_empty());
+        let f = eval(&mut b, Scope::Workflow, &s, 0, 3, 4);
+        assert_eq!(f[0].effect, RuleEffect::Resize { step: "a".into(), from: 3, to: 4 });
+        assert!(eval(&mut b, Scope::Workflow, &s, 0, 4, 4).is_empty());
         // A maxSize above the cluster's is capped by the cluster too.
         let mut b = book(&[RuleSpec { max_size: Some(8), ..rule("count.a.success", "grow", Some("> 0")) }]);
-        assert!(eval(&mut b, Phase::Workflow, &s, 0, 4, 4).is_empty());
+        assert!(eval(&mut b, Scope::Workflow, &s, 0, 4, 4).is_empty());
     }
 
     #[test]
@@ -320,25 +320,25 @@ mod tests {
             ..rule("count.a.success", "grow", Some("> 0"))
         }]);
         let s = stats(1.0, 1);
-        assert!(eval(&mut b, Phase::Workflow, &s, 0, 2, 10).is_empty());
+        assert!(eval(&mut b, Scope::Workflow, &s, 0, 2, 10).is_empty());
         assert_eq!(b.firings(0), 0);
-        assert_eq!(eval(&mut b, Phase::Workflow, &s, 0, 1, 10).len(), 1, "fires at once when off its bound");
+        assert_eq!(eval(&mut b, Scope::Workflow, &s, 0, 1, 10).len(), 1, "fires at once when off its bound");
     }
 
     #[test]
     fn shrink_stops_at_min_size() {
         let mut b = book(&[RuleSpec { min_size: Some(2), ..rule("count.a.success", "shrink", Some("> 0")) }]);
         let s = stats(1.0, 1);
-        let f = eval(&mut b, Phase::Workflow, &s, 0, 3, 10);
-        assert_eq!(f[0].effect, Effect::Resize { step: "a".into(), from: 3, to: 2 });
-        assert!(eval(&mut b, Phase::Workflow, &s, 0, 2, 10).is_empty());
+        let f = eval(&mut b, Scope::Workflow, &s, 0, 3, 10);
+        assert_eq!(f[0].effect, RuleEffect::Resize { step: "a".into(), from: 3, to: 2 });
+        assert!(eval(&mut b, Scope::Workflow, &s, 0, 2, 10).is_empty());
         // Without minSize the floor is one node.
         let mut b = book(&[rule("count.a.success", "shrink", Some("> 0"))]);
         assert_eq!(
-            eval(&mut b, Phase::Workflow, &s, 0, 2, 10)[0].effect,
-            Effect::Resize { step: "a".into(), from: 2, to: 1 }
+            eval(&mut b, Scope::Workflow, &s, 0, 2, 10)[0].effect,
+            RuleEffect::Resize { step: "a".into(), from: 2, to: 1 }
         );
-        assert!(eval(&mut b, Phase::Workflow, &s, 0, 1, 10).is_empty());
+        assert!(eval(&mut b, Scope::Workflow, &s, 0, 1, 10).is_empty());
     }
 
     #[test]
@@ -347,7 +347,7 @@ mod tests {
         let mut b =
             book(&[RuleSpec { repetitions: Some(1), ..rule("mean.a.duration", "finish-workflow", Some("> 5")) }]);
         assert_eq!(b.firings(0), 0);
-        assert_eq!(eval(&mut b, Phase::Workflow, &stats(10.0, 1), 0, 1, 10).len(), 1);
+        assert_eq!(eval(&mut b, Scope::Workflow, &stats(10.0, 1), 0, 1, 10).len(), 1);
     }
 
     #[test]
@@ -371,13 +371,13 @@ mod tests {
         }]);
         let s = stats(1.0, 1);
         for completions in 0..3 {
-            assert!(eval(&mut b, Phase::Workflow, &s, completions, 1, 10).is_empty(), "{completions} completions");
+            assert!(eval(&mut b, Scope::Workflow, &s, completions, 1, 10).is_empty(), "{completions} completions");
         }
-        let fired: Vec<bool> = (0..3).map(|_| !eval(&mut b, Phase::Workflow, &s, 3, 1, 10).is_empty()).collect();
+        let fired: Vec<bool> = (0..3).map(|_| !eval(&mut b, Scope::Workflow, &s, 3, 1, 10).is_empty()).collect();
         assert_eq!(fired, [true, false, true]);
         // Held back again (completions never decrease in practice): the backoff is not consumed.
-        assert!(eval(&mut b, Phase::Workflow, &s, 0, 1, 10).is_empty());
-        assert!(eval(&mut b, Phase::Workflow, &s, 3, 1, 10).is_empty(), "the skip is still pending");
+        assert!(eval(&mut b, Scope::Workflow, &s, 0, 1, 10).is_empty());
+        assert!(eval(&mut b, Scope::Workflow, &s, 3, 1, 10).is_empty(), "the skip is still pending");
     }
 
     #[test]
@@ -389,12 +389,12 @@ mod tests {
             rule("count.a.success", "finish-workflow", Some("> 0")),
         ]);
         let s = stats(1.0, 1);
-        let seq = eval(&mut b, Phase::Sequence, &s, 0, 2, 10);
+        let seq = eval(&mut b, Scope::Sequence, &s, 0, 2, 10);
         assert_eq!(
             seq.iter().map(|f| (f.rule, f.effect.clone())).collect::<Vec<_>>(),
-            [(0, Effect::Repeat { step: "a".into() })]
+            [(0, RuleEffect::Repeat { step: "a".into() })]
         );
-        let wf = eval(&mut b, Phase::Workflow, &s, 0, 2, 10);
+        let wf = eval(&mut b, Scope::Workflow, &s, 0, 2, 10);
         assert_eq!(wf.iter().map(|f| f.rule).collect::<Vec<_>>(), [1, 2, 3]);
         assert_eq!((b.firings(0), b.firings(1), b.firings(2), b.firings(3)), (1, 1, 1, 1));
     }
@@ -405,11 +405,11 @@ mod tests {
         let mut s = stats(1.0, 1);
         s.increment("b", "success");
         for _ in 0..3 {
-            assert!(eval(&mut b, Phase::Workflow, &s, 0, 1, 10).is_empty(), "a job of `a` finished");
+            assert!(eval(&mut b, Scope::Workflow, &s, 0, 1, 10).is_empty(), "a job of `a` finished");
         }
         let nodes = |_: &str| 1;
-        let ctx = Context { completions: 0, cluster_max: 10, nodes: &nodes };
-        assert_eq!(b.evaluate("b", Phase::Workflow, &s, &ctx).len(), 1, "no backoff was consumed by `a`");
+        let facts = Facts { completions: 0, cluster_max: 10, nodes: &nodes };
+        assert_eq!(b.evaluate("b", Scope::Workflow, &s, &facts).len(), 1, "no backoff was consumed by `a`");
     }
 
     #[test]
@@ -419,12 +419,12 @@ mod tests {
             rule("mean.a.duration", "shrink", Some("< 10")),
             rule("count.a.success", "grow", Some(">= 1")),
         ]);
-        let f = eval(&mut b, Phase::Workflow, &stats(5.0, 1), 0, 2, 10);
+        let f = eval(&mut b, Scope::Workflow, &stats(5.0, 1), 0, 2, 10);
         assert_eq!(f.iter().map(|f| f.rule).collect::<Vec<_>>(), [1, 2]);
         // Each rule computes its effect from the node count the caller reports: applying them in
         // order is the caller's business.
-        assert_eq!(f[0].effect, Effect::Resize { step: "a".into(), from: 2, to: 1 });
-        assert_eq!(f[1].effect, Effect::Resize { step: "a".into(), from: 2, to: 3 });
+        assert_eq!(f[0].effect, RuleEffect::Resize { step: "a".into(), from: 2, to: 1 });
+        assert_eq!(f[1].effect, RuleEffect::Resize { step: "a".into(), from: 2, to: 3 });
         assert_eq!(b.rules().len(), 3);
         assert_eq!(b.firings(99), 0);
     }

@@ -1,0 +1,543 @@
+//! The run ledger: everything a workflow run counts, in one pure type.
+//!
+//! The Manager actor is a thin shell around a [`Ledger`]: it tells the ledger what happened
+//! ([`Ledger::job_observed`], [`Ledger::job_ended`], [`Ledger::sequence_started`],
+//! [`Ledger::sequence_ended`]) and carries out what the ledger answers (start sequences, repeat a
+//! step, stop submitting, end the run). `smo run` prints the ledger's [`RunReport`]; the
+//! operator's status writer reads the same ledger.
+//!
+//! Memory does not grow with the sequences a run has finished: per-sequence entries exist only
+//! while a sequence is live, statistics keep a bounded sample ([`Stats`]), and rule firings are
+//! kept as a tally per rule plus the last [`RECENT_FIRINGS`].
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::fsm::{JobPhase, SequenceOutcome};
+use crate::names::JobId;
+use crate::rulebook::{Facts, Firing, RuleEffect, Rulebook, Scope};
+use crate::slots::{self, SlotDecision, SlotInput, Verdict};
+use crate::stats::Stats;
+use crate::workflow::Workflow;
+
+/// How many of the latest rule firings the ledger keeps (for status and the summary).
+pub const RECENT_FIRINGS: usize = 16;
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// The required completions were reached, or a finish-workflow rule fired.
+    Succeeded {
+        /// Why, in one line.
+        reason: String,
+    },
+    /// The failure cap was reached.
+    Failed {
+        /// Why, in one line.
+        reason: String,
+    },
+    /// The run was stopped from outside (Ctrl-C, a fatal error).
+    Interrupted {
+        /// Why, in one line.
+        reason: String,
+        /// The process exit code to use.
+        exit_code: i32,
+    },
+}
+
+impl RunOutcome {
+    /// The process exit code: 0, 1, or the interruption's code.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunOutcome::Succeeded { .. } => 0,
+            RunOutcome::Failed { .. } => 1,
+            RunOutcome::Interrupted { exit_code, .. } => *exit_code,
+        }
+    }
+
+    /// The one-line reason.
+    pub fn reason(&self) -> &str {
+        match self {
+            RunOutcome::Succeeded { reason }
+            | RunOutcome::Failed { reason }
+            | RunOutcome::Interrupted { reason, .. } => reason,
+        }
+    }
+
+    /// `succeeded`, `failed` or `interrupted`.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded { .. } => "succeeded",
+            RunOutcome::Failed { .. } => "failed",
+            RunOutcome::Interrupted { .. } => "interrupted",
+        }
+    }
+}
+
+/// Counters of one step.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StepCounts {
+    /// Jobs that ended (including repeats).
+    pub runs: u32,
+    /// Jobs that succeeded.
+    pub succeeded: u32,
+    /// Jobs that failed (including those counted as success by `always-succeed`).
+    pub failed: u32,
+}
+
+/// How often a rule fired, and its latest firing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RuleTally {
+    /// Times it fired.
+    pub fired: u32,
+    /// The latest firing.
+    pub last: Option<Firing>,
+}
+
+/// The counters shown while a run goes on (progress bar, status).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Sequences that must complete.
+    pub wanted: u32,
+    /// Sequences completed.
+    pub completed: u32,
+    /// Sequences running.
+    pub active: u32,
+    /// Sequences failed.
+    pub failed: u32,
+    /// Jobs running now.
+    pub jobs_running: u32,
+}
+
+/// Everything a finished run knows.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// How it ended.
+    pub outcome: RunOutcome,
+    /// Sequences completed.
+    pub completed: u32,
+    /// Sequences failed.
+    pub failed: u32,
+    /// Sequences started (restored ones included).
+    pub started: u32,
+    /// Per-step counters, in step order.
+    pub steps: Vec<StepCounts>,
+    /// Node count of every step at the end (after grow/shrink).
+    pub nodes: Vec<u32>,
+    /// Statistics of every step and key.
+    pub stats: Stats,
+    /// Firings per rule, in rule order.
+    pub rules: Vec<RuleTally>,
+    /// The latest firings, oldest first (at most [`RECENT_FIRINGS`]).
+    pub recent_firings: Vec<Firing>,
+}
+
+/// What a supervisor does when a child sequence ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Supervision {
+    /// Count a completion.
+    Completed,
+    /// Count a failure; the slot frees up and a new sequence may take it.
+    Failed {
+        /// Why the sequence failed.
+        reason: String,
+    },
+    /// Nothing to count: the run is already over.
+    Ignore,
+}
+
+/// How a child's end counts: a reported outcome counts as reported; an actor that stopped
+/// without a report counts as a failed sequence (its jobs are cleaned up and a new sequence takes
+/// the slot). After the run ended nothing counts any more.
+pub fn supervise(reported: Option<&SequenceOutcome>, stopped_reason: Option<&str>, run_over: bool) -> Supervision {
+    if run_over {
+        return Supervision::Ignore;
+    }
+    match (reported, stopped_reason) {
+        (Some(SequenceOutcome::Completed), _) => Supervision::Completed,
+        (Some(SequenceOutcome::Failed { reason, .. }), _) => Supervision::Failed { reason: reason.clone() },
+        (None, Some(reason)) => Supervision::Failed { reason: reason.to_string() },
+        (None, None) => Supervision::Ignore,
+    }
+}
+
+/// What the ledger made of a job's phase as observed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Observation {
+    /// The job is of a sequence that is not live, or it already ended (a re-list repeats old
+    /// events): nothing changes and nothing is forwarded.
+    Stale,
+    /// Counted; the number of running jobs did not change.
+    Recorded,
+    /// Counted; the number of running jobs changed (tell the progress display).
+    RunningChanged,
+}
+
+/// What the sequence whose job ended does next (the answer to its question).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Carry on; `repeat` when a repeat rule fired for the step.
+    Continue {
+        /// Run the step again instead of advancing (if it succeeded).
+        repeat: bool,
+    },
+    /// The run ends because of this job (a finish-workflow rule fired): apply the job's outcome
+    /// and report it, so that the sequence is counted, but submit nothing more.
+    Conclude,
+    /// The run is over or ending because of another sequence: stop at once.
+    Stop,
+}
+
+/// The run's bookkeeping (see the module docs).
+#[derive(Debug)]
+pub struct Ledger {
+    workflow: Arc<Workflow>,
+    nodes: Vec<u32>,
+    steps: Vec<StepCounts>,
+    completed: u32,
+    failed: u32,
+    started: u32,
+    /// Per live sequence: its jobs running now, and the last `(step, attempt)` that ended.
+    live: HashMap<JobId, Live>,
+    jobs_running: u32,
+    stats: Stats,
+    rulebook: Rulebook,
+    tallies: Vec<RuleTally>,
+    recent: VecDeque<Firing>,
+    last_failure: Option<String>,
+    /// Log of the most recent failed job, to point the user at it.
+    last_failed_log: Option<(JobId, String)>,
+    outcome: Option<RunOutcome>,
+    /// A finish-workflow rule fired on a job of this sequence: the run ends once that sequence
+    /// has reported what it did with the job.
+    finishing: Option<(JobId, RunOutcome)>,
+}
+
+/// What the ledger knows of one live sequence.
+#[derive(Debug, Default)]
+struct Live {
+    running: Vec<(usize, u32)>,
+    ended: Option<(usize, u32)>,
+}
+
+impl Ledger {
+    /// An empty ledger for `workflow`.
+    pub fn new(workflow: Arc<Workflow>) -> Ledger {
+        let rulebook = Rulebook::new(workflow.rules.clone());
+        Ledger {
+            nodes: workflow.steps.iter().map(|s| s.nodes).collect(),
+            steps: vec![StepCounts::default(); workflow.steps.len()],
+            tallies: vec![RuleTally::default(); workflow.rules.len()],
+            rulebook,
+            workflow,
+            completed: 0,
+            failed: 0,
+            started: 0,
+            live: HashMap::new(),
+            jobs_running: 0,
+            stats: Stats::new(),
+            recent: VecDeque::new(),
+            last_failure: None,
+            last_failed_log: None,
+            outcome: None,
+            finishing: None,
+        }
+    }
+
+    /// The workflow counted.
+    pub fn workflow(&self) -> &Arc<Workflow> {
+        &self.workflow
+    }
+
+    /// The current node count of `step` (after grow/shrink).
+    pub fn nodes(&self, step: usize) -> u32 {
+        self.nodes.get(step).copied().unwrap_or(1)
+    }
+
+    /// The current node count of every step.
+    pub fn all_nodes(&self) -> &[u32] {
+        &self.nodes
+    }
+
+    /// Whether jobs still count: no outcome yet and no finish pending.
+    pub fn accepting(&self) -> bool {
+        self.outcome.is_none() && self.finishing.is_none()
+    }
+
+    /// The outcome, once the run has ended.
+    pub fn outcome(&self) -> Option<&RunOutcome> {
+        self.outcome.as_ref()
+    }
+
+    /// The progress counters.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            wanted: self.workflow.completed,
+            completed: self.completed,
+            active: self.live.len() as u32,
+            failed: self.failed,
+            jobs_running: self.jobs_running,
+        }
+    }
+
+    /// Per-step counters.
+    pub fn step_counts(&self) -> &[StepCounts] {
+        &self.steps
+    }
+
+    /// Statistics of every step and key.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// A sequence started (or was restored and is running).
+    pub fn sequence_started(&mut self, jobid: JobId) {
+        self.started += 1;
+        self.live.entry(jobid).or_default();
+    }
+
+    /// A sequence that ended before a restart, found again: counted as it ended then.
+    pub fn sequence_restored_ended(&mut self, outcome: &SequenceOutcome) {
+        self.started += 1;
+        match outcome {
+            SequenceOutcome::Completed => self.completed += 1,
+            SequenceOutcome::Failed { .. } => self.failed += 1,
+        }
+    }
+
+    /// A job that ended before a restart, found again: its step's counters include it.
+    pub fn job_restored_ended(&mut self, step: usize, phase: &JobPhase) {
+        self.count_job(step, phase);
+    }
+
+    /// A job's phase as observed. Events of sequences that are not live and non-terminal events
+    /// of jobs that already ended are [`Observation::Stale`]: a watch re-list repeats old events,
+    /// and counting them would leave a "running" job behind forever.
+    pub fn job_observed(&mut self, jobid: &JobId, step: usize, attempt: u32, phase: &JobPhase) -> Observation {
+        let Some(live) = self.live.get_mut(jobid) else {
+            return Observation::Stale;
+        };
+        let position = (step, attempt);
+        if live.ended.is_some_and(|ended| position <= ended) {
+            return Observation::Stale;
+        }
+        match phase {
+            JobPhase::Pending => Observation::Recorded,
+            JobPhase::Running if live.running.contains(&position) => Observation::Recorded,
+            JobPhase::Running => {
+                live.running.push(position);
+                self.jobs_running += 1;
+                Observation::RunningChanged
+            }
+            JobPhase::Succeeded | JobPhase::Failed { .. } => {
+                live.ended = Some(position);
+                let before = live.running.len();
+                live.running.retain(|p| *p != position);
+                let stopped = (before - live.running.len()) as u32;
+                self.jobs_running -= stopped;
+                if stopped > 0 { Observation::RunningChanged } else { Observation::Recorded }
+            }
+        }
+    }
+
+    /// Where the log of a failed job is, for the failure message.
+    pub fn note_failed_log(&mut self, jobid: &JobId, log: String) {
+        self.last_failed_log = Some((jobid.clone(), log));
+    }
+
+    /// A job of a live sequence ended and its metrics were read: counts it, records its
+    /// statistics, evaluates the rules and says what the sequence does next. Once the run is
+    /// over or ending nothing is counted and the answer is [`Next::Stop`]. Returns the firings
+    /// too, for logs and events.
+    pub fn job_ended(
+        &mut self,
+        jobid: &JobId,
+        step: usize,
+        phase: &JobPhase,
+        duration: Option<f64>,
+        metrics: &[(String, f64)],
+    ) -> (Next, Vec<Firing>) {
+        if !self.accepting() {
+            return (Next::Stop, Vec::new());
+        }
+        self.count_job(step, phase);
+        let name = self.step_name(step).to_string();
+        let key = match phase {
+            JobPhase::Succeeded => "success",
+            _ => "failure",
+        };
+        self.stats.increment(&name, key);
+        if let Some(d) = duration {
+            self.stats.record(&name, "duration", d);
+        }
+        for (metric, value) in metrics {
+            self.stats.record(&name, metric, *value);
+        }
+        let mut firings = self.evaluate(&name, Scope::Sequence);
+        let repeat = firings.iter().any(|f| matches!(f.effect, RuleEffect::Repeat { .. }));
+        // Workflow rules act on the metric the moment it crosses its threshold: evaluated here,
+        // no other job's end can slip in between.
+        for firing in self.evaluate(&name, Scope::Workflow) {
+            let finish = matches!(firing.effect, RuleEffect::FinishWorkflow);
+            if let RuleEffect::Resize { step, to, .. } = &firing.effect
+                && let Some(i) = self.workflow.step_index(step)
+                && let Some(n) = self.nodes.get_mut(i)
+            {
+                *n = *to;
+            }
+            let reason = format!("rule {firing} fired");
+            firings.push(firing);
+            if finish {
+                let outcome = RunOutcome::Succeeded { reason };
+                if self.live.contains_key(jobid) {
+                    self.finishing = Some((jobid.clone(), outcome));
+                    return (Next::Conclude, firings);
+                }
+                self.outcome = Some(outcome);
+                return (Next::Stop, firings);
+            }
+        }
+        (Next::Continue { repeat }, firings)
+    }
+
+    /// A live sequence ended as `supervision` says. Returns the outcome of the run if this ends
+    /// it (the sequence that concluded a finish-workflow rule has reported).
+    pub fn sequence_ended(&mut self, jobid: &JobId, supervision: Supervision) -> Option<RunOutcome> {
+        let live = self.live.remove(jobid)?;
+        self.jobs_running -= live.running.len() as u32;
+        match supervision {
+            Supervision::Completed => self.completed += 1,
+            Supervision::Failed { reason } => {
+                self.failed += 1;
+                let log = match &self.last_failed_log {
+                    Some((id, log)) if id == jobid => format!(" (log: {log})"),
+                    _ => String::new(),
+                };
+                self.last_failure = Some(format!("{jobid}: {reason}{log}"));
+            }
+            Supervision::Ignore => {}
+        }
+        if self.finishing.as_ref().is_some_and(|(id, _)| id == jobid) {
+            let (_, outcome) = self.finishing.take()?;
+            return self.end(outcome);
+        }
+        None
+    }
+
+    /// Whether `jobid` is the sequence whose job fired a finish-workflow rule (the run ends when
+    /// it has reported).
+    pub fn is_concluding(&self, jobid: &JobId) -> bool {
+        self.finishing.as_ref().is_some_and(|(id, _)| id == jobid)
+    }
+
+    /// Whether `jobid` is a live sequence.
+    pub fn is_live(&self, jobid: &JobId) -> bool {
+        self.live.contains_key(jobid)
+    }
+
+    /// How many sequences to start now (none once the run is over or ending).
+    pub fn decide(&self) -> SlotDecision {
+        if !self.accepting() {
+            return SlotDecision::default();
+        }
+        slots::decide(&self.slot_input())
+    }
+
+    /// Whether the counts end the run: the required completions reached, or the failure cap with
+    /// nothing left running. Ends it if so and returns the outcome.
+    pub fn conclude(&mut self) -> Option<RunOutcome> {
+        if !self.accepting() {
+            return None;
+        }
+        match slots::verdict(&self.slot_input()) {
+            Verdict::Running => None,
+            Verdict::Succeeded => {
+                let reason = format!("{}/{} sequences completed", self.completed, self.workflow.completed);
+                self.end(RunOutcome::Succeeded { reason })
+            }
+            Verdict::Failed { reason } => {
+                let reason = match &self.last_failure {
+                    Some(last) => format!("{reason}; last failure: {last}"),
+                    None => reason,
+                };
+                self.end(RunOutcome::Failed { reason })
+            }
+        }
+    }
+
+    /// Ends the run with `outcome` unless it has ended already; returns it if it did end now.
+    pub fn end(&mut self, outcome: RunOutcome) -> Option<RunOutcome> {
+        if self.outcome.is_some() {
+            return None;
+        }
+        self.finishing = None;
+        self.outcome = Some(outcome.clone());
+        Some(outcome)
+    }
+
+    /// The report of the run (its outcome: as ended, or `Interrupted` if it has not).
+    pub fn report(&self) -> RunReport {
+        let outcome = self
+            .outcome
+            .clone()
+            .unwrap_or(RunOutcome::Interrupted { reason: "the run has not ended".into(), exit_code: 1 });
+        RunReport {
+            outcome,
+            completed: self.completed,
+            failed: self.failed,
+            started: self.started,
+            steps: self.steps.clone(),
+            nodes: self.nodes.clone(),
+            stats: self.stats.clone(),
+            rules: self.tallies.clone(),
+            recent_firings: self.recent.iter().cloned().collect(),
+        }
+    }
+
+    fn step_name(&self, step: usize) -> &str {
+        self.workflow.steps.get(step).map(|s| s.name.as_str()).unwrap_or("?")
+    }
+
+    fn count_job(&mut self, step: usize, phase: &JobPhase) {
+        if let Some(c) = self.steps.get_mut(step) {
+            c.runs += 1;
+            match phase {
+                JobPhase::Succeeded => c.succeeded += 1,
+                _ => c.failed += 1,
+            }
+        }
+    }
+
+    fn slot_input(&self) -> SlotInput {
+        SlotInput {
+            completions_needed: self.workflow.completed,
+            completed: self.completed,
+            active: self.live.len() as u32,
+            failed: self.failed,
+            max_failures: self.workflow.max_failures,
+            first_step_nodes: self.nodes.first().copied().unwrap_or(1),
+            max_size: self.workflow.max_size,
+        }
+    }
+
+    fn evaluate(&mut self, step: &str, scope: Scope) -> Vec<Firing> {
+        let (nodes, workflow) = (&self.nodes, &self.workflow);
+        let lookup = |s: &str| workflow.step_index(s).and_then(|i| nodes.get(i)).copied().unwrap_or(1);
+        let facts = Facts { completions: self.completed, cluster_max: self.workflow.max_size, nodes: &lookup };
+        let firings = self.rulebook.evaluate(step, scope, &self.stats, &facts);
+        for f in &firings {
+            if let Some(t) = self.tallies.get_mut(f.rule) {
+                t.fired += 1;
+                t.last = Some(f.clone());
+            }
+            if self.recent.len() == RECENT_FIRINGS {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(f.clone());
+        }
+        firings
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,163 @@
+use super::*;
+use crate::workflow::documents::from_manifest_text;
+
+/// A workflow of steps `a` and `b`, 3 completions, 2 nodes of budget, with `rules` (YAML list
+/// items under `events:`).
+fn workflow(rules: &str) -> Arc<Workflow> {
+    let text = format!(
+        "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata: {{name: wf}}\nspec:\n  workflow:\n    completed: 3\n    maxFailures: 2\n{rules}  cluster: {{maxSize: 2}}\n  jobs:\n  - {{name: a, image: x, script: echo}}\n  - {{name: b, image: x, script: echo}}\n"
+    );
+    Arc::new(from_manifest_text(&text, "m.yaml").unwrap_or_else(|p| panic!("{p}")).0)
+}
+
+fn id(n: u32) -> JobId {
+    JobId::new(format!("job_{n:09}"))
+}
+
+const FAILED: JobPhase = JobPhase::Failed { reason: String::new() };
+
+#[test]
+fn starts_as_many_as_the_budget_allows_and_succeeds_at_the_wanted_completions() {
+    let mut ledger = Ledger::new(workflow(""));
+    assert_eq!(ledger.decide().start, 2);
+    for n in 0..3 {
+        ledger.sequence_started(id(n));
+        for step in 0..2 {
+            ledger.job_observed(&id(n), step, 1, &JobPhase::Running);
+            ledger.job_observed(&id(n), step, 1, &JobPhase::Succeeded);
+            assert_eq!(
+                ledger.job_ended(&id(n), step, &JobPhase::Succeeded, Some(1.0), &[]).0,
+                Next::Continue { repeat: false }
+            );
+        }
+        assert_eq!(ledger.sequence_ended(&id(n), Supervision::Completed), None);
+    }
+    let outcome = ledger.conclude().expect("3/3 completed");
+    assert_eq!(outcome, RunOutcome::Succeeded { reason: "3/3 sequences completed".into() });
+    let report = ledger.report();
+    assert_eq!((report.completed, report.failed, report.started), (3, 0, 3));
+    assert_eq!(report.steps[1], StepCounts { runs: 3, succeeded: 3, failed: 0 });
+    assert_eq!(ledger.counts().jobs_running, 0);
+    assert_eq!(ledger.decide().start, 0, "nothing starts after the end");
+}
+
+#[test]
+fn a_running_event_after_the_jobs_end_leaves_no_running_job_behind() {
+    let mut ledger = Ledger::new(workflow(""));
+    ledger.sequence_started(id(1));
+    assert_eq!(ledger.job_observed(&id(1), 0, 1, &JobPhase::Running), Observation::RunningChanged);
+    assert_eq!(ledger.job_observed(&id(1), 0, 1, &JobPhase::Succeeded), Observation::RunningChanged);
+    // A re-list delivers the old Running again, then a duplicate end.
+    assert_eq!(ledger.job_observed(&id(1), 0, 1, &JobPhase::Running), Observation::Stale);
+    assert_eq!(ledger.job_observed(&id(1), 0, 1, &JobPhase::Succeeded), Observation::Stale);
+    assert_eq!(ledger.counts().jobs_running, 0);
+    // The next step's events still count.
+    assert_eq!(ledger.job_observed(&id(1), 1, 1, &JobPhase::Running), Observation::RunningChanged);
+    assert_eq!(ledger.counts().jobs_running, 1);
+    // A sequence that ends takes its running jobs with it; later events of it are stale.
+    ledger.sequence_ended(&id(1), Supervision::Failed { reason: "x".into() });
+    assert_eq!(ledger.counts().jobs_running, 0);
+    assert_eq!(ledger.job_observed(&id(1), 1, 1, &JobPhase::Running), Observation::Stale);
+}
+
+#[test]
+fn the_failure_cap_ends_the_run_naming_the_last_failure_and_its_log() {
+    let mut ledger = Ledger::new(workflow(""));
+    for n in 0..2 {
+        ledger.sequence_started(id(n));
+        ledger.job_observed(&id(n), 0, 1, &FAILED);
+        ledger.note_failed_log(&id(n), format!("/logs/{n}.out"));
+        ledger.job_ended(&id(n), 0, &FAILED, None, &[]);
+        ledger.sequence_ended(&id(n), Supervision::Failed { reason: "step a failed: exit code 1".into() });
+    }
+    let outcome = ledger.conclude().expect("cap reached, nothing running");
+    let reason = outcome.reason();
+    assert!(reason.contains("reaching workflow.maxFailures (2)"), "{reason}");
+    assert!(reason.ends_with("last failure: job_000000001: step a failed: exit code 1 (log: /logs/1.out)"), "{reason}");
+    assert_eq!(outcome.exit_code(), 1);
+}
+
+#[test]
+fn finish_workflow_on_a_non_last_step_concludes_that_sequence_and_stops_the_others() {
+    let rules = "    events:\n    - {metric: count.a.success, action: finish-workflow, when: '>= 1'}\n";
+    let mut ledger = Ledger::new(workflow(rules));
+    ledger.sequence_started(id(1));
+    ledger.sequence_started(id(2));
+    let (next, firings) = ledger.job_ended(&id(1), 0, &JobPhase::Succeeded, Some(2.0), &[]);
+    assert_eq!(next, Next::Conclude, "the asking sequence applies its job but submits nothing more");
+    assert_eq!(firings.len(), 1);
+    assert!(!ledger.accepting());
+    assert_eq!(ledger.decide().start, 0);
+    // Another sequence's job ending meanwhile is neither counted nor continued.
+    assert_eq!(ledger.job_ended(&id(2), 0, &JobPhase::Succeeded, None, &[]).0, Next::Stop);
+    assert_eq!(ledger.step_counts()[0].runs, 1);
+    // The run ends once the concluding sequence has reported.
+    assert_eq!(ledger.sequence_ended(&id(2), Supervision::Ignore), None);
+    let outcome = ledger.sequence_ended(&id(1), Supervision::Ignore).expect("ends the run");
+    assert!(outcome.reason().starts_with("rule finish-workflow: count.a.success"), "{}", outcome.reason());
+}
+
+#[test]
+fn grow_changes_the_nodes_later_jobs_get_and_firings_are_tallied_within_a_bound() {
+    let rules =
+        "    events:\n    - {metric: count.a.success, action: grow, when: '>= 1', repetitions: 1000, maxSize: 2}\n";
+    let mut ledger = Ledger::new(workflow(rules));
+    for n in 0..(RECENT_FIRINGS as u32 + 5) {
+        ledger.sequence_started(id(n));
+        ledger.job_ended(&id(n), 0, &JobPhase::Succeeded, None, &[]);
+        ledger.sequence_ended(&id(n), Supervision::Ignore);
+    }
+    assert_eq!(ledger.nodes(0), 2, "grown to the rule's maxSize, no further");
+    let report = ledger.report();
+    assert_eq!(report.rules[0].fired, 1, "a grow at its bound does not fire again");
+    assert!(report.recent_firings.len() <= RECENT_FIRINGS);
+}
+
+#[test]
+fn repeat_rules_answer_the_asking_sequence() {
+    let rules = "    events:\n    - {metric: count.b.success, action: repeat, when: '== 1', repetitions: 1}\n";
+    let mut ledger = Ledger::new(workflow(rules));
+    ledger.sequence_started(id(1));
+    assert_eq!(ledger.job_ended(&id(1), 1, &JobPhase::Succeeded, None, &[]).0, Next::Continue { repeat: true });
+    assert_eq!(ledger.job_ended(&id(1), 1, &JobPhase::Succeeded, None, &[]).0, Next::Continue { repeat: false });
+}
+
+#[test]
+fn restored_sequences_and_jobs_count_as_they_ended() {
+    let mut ledger = Ledger::new(workflow(""));
+    ledger.sequence_restored_ended(&SequenceOutcome::Completed);
+    ledger.sequence_restored_ended(&SequenceOutcome::Failed { step: 0, reason: "x".into() });
+    ledger.job_restored_ended(0, &JobPhase::Succeeded);
+    ledger.job_restored_ended(0, &FAILED);
+    let counts = ledger.counts();
+    assert_eq!((counts.completed, counts.failed, counts.active), (1, 1, 0));
+    assert_eq!(ledger.step_counts()[0], StepCounts { runs: 2, succeeded: 1, failed: 1 });
+    // 2 still wanted, budget 2, one failure left before the cap.
+    assert_eq!(ledger.decide().start, 2);
+}
+
+#[test]
+fn supervision_table() {
+    let failed = SequenceOutcome::Failed { step: 1, reason: "exit code 1".into() };
+    let cases: &[(Option<&SequenceOutcome>, Option<&str>, bool, Supervision)] = &[
+        (Some(&SequenceOutcome::Completed), None, false, Supervision::Completed),
+        (Some(&failed), None, false, Supervision::Failed { reason: "exit code 1".into() }),
+        (None, Some("crashed"), false, Supervision::Failed { reason: "crashed".into() }),
+        // A report wins over a stop notice: the sequence did end as reported.
+        (Some(&SequenceOutcome::Completed), Some("stopped"), false, Supervision::Completed),
+        (None, None, false, Supervision::Ignore),
+        // After the run ended nothing is counted any more.
+        (Some(&SequenceOutcome::Completed), None, true, Supervision::Ignore),
+        (None, Some("crashed"), true, Supervision::Ignore),
+    ];
+    for (reported, stopped, over, want) in cases {
+        assert_eq!(&supervise(*reported, *stopped, *over), want, "{reported:?} {stopped:?} {over}");
+    }
+}
+
+#[test]
+fn exit_codes_follow_the_outcome() {
+    assert_eq!(RunOutcome::Succeeded { reason: String::new() }.exit_code(), 0);
+    assert_eq!(RunOutcome::Failed { reason: String::new() }.exit_code(), 1);
+    assert_eq!(RunOutcome::Interrupted { reason: String::new(), exit_code: 130 }.exit_code(), 130);
+}

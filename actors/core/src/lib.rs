@@ -1,0 +1,57 @@
+//! The pure core of `smo`, the state-machine operator.
+//!
+//! A *workflow* is an ordered list of job steps (A → B → C). `smo` runs many *job sequences*
+//! concurrently, each a small state machine that submits one job per step, hands artifacts from
+//! step to step, and completes after the last step. This crate decides everything about that
+//! and does nothing: no I/O, no actix, no tokio, no kube client, no files, no processes. Its
+//! dependency list is the boundary (the compiler refuses anything else) and `tests/purity.rs`
+//! refuses std's file, process and network APIs. The actors of `smo-actors` carry out what it
+//! decides.
+//!
+//! # Layout
+//!
+//! | module | what |
+//! |---|---|
+//! | [`api`] | the `StateMachine` CRD: spec (every field of the original) and status |
+//! | [`workflow`] | the typed [`Workflow`](workflow::Workflow) from either input form, parsed from text |
+//! | [`validate`] | problems with file + field path; the schema-driven structural check |
+//! | [`defaults`] | every default of the original, with the layer it mirrors |
+//! | [`names`] | job ids (a never-repeating source), object names and their syntax rules |
+//! | [`labels`] | the labels every object of a workflow carries |
+//! | [`walltime`] | `walltime` syntax (`HH:MM:SS`, seconds) |
+//! | [`template`] | step scripts as Jinja templates (bash's `${#` kept as bash) |
+//! | [`fsm`] | one sequence's state machine: observed job phases in, effects out |
+//! | [`slots`] | how many sequences may start; when the run is over |
+//! | [`rules`] | metric rules: `<model>.<step>.<key>`, conditions, actions |
+//! | [`rulebook`] | evaluates the rules against the statistics |
+//! | [`stats`] | streaming statistics per step and key, bounded memory |
+//! | [`ledger`] | the run's bookkeeping: counters, statistics, firings, verdict, report |
+//! | [`log_metrics`] | custom metrics from a job's log, line by line |
+//! | [`times`] | `workflow-times.json`, the original's record of when things happened |
+//! | [`jobs`] | the step script and the ConfigMap / Job / JobSet / MiniCluster builders |
+//! | [`classify`] | a Kubernetes Job's status → the phase the state machine reads |
+//! | [`error`] | the core's error enum |
+
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod classify;
+pub mod defaults;
+pub mod error;
+pub mod fsm;
+pub mod jobs;
+pub mod labels;
+pub mod ledger;
+pub mod log_metrics;
+pub mod names;
+pub mod rulebook;
+pub mod rules;
+pub mod slots;
+pub mod stats;
+pub mod template;
+pub mod times;
+pub mod validate;
+pub mod walltime;
+pub mod workflow;
+
+pub use error::{Error, Result};

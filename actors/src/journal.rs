@@ -1,0 +1,136 @@
+//! The run's timestamps, streamed to the run directory as they happen.
+//!
+//! The Manager marks events (`workflow_start`, `<jobid>_<step>_start`, …); a [`Journal`] appends
+//! each as one JSON line (`["key", seconds]`) to `<run-dir>/times.jsonl` from a task of its own,
+//! so the actors' thread never waits on the disk and the run keeps no timestamp in memory.
+//! `workflow-times.json` (the original's format) is built from the journal when the run ends
+//! ([`read_times`]), and a resumed run appends to the same journal.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use smo_core::times::Times;
+use tokio::io::AsyncWriteExt as _;
+use tokio::sync::{mpsc, oneshot};
+
+/// Seconds since the Unix epoch, now.
+pub fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+enum Entry {
+    Mark(String, f64),
+    Close(oneshot::Sender<()>),
+}
+
+/// Appends timestamps to a journal file without blocking the caller.
+#[derive(Clone, Debug)]
+pub struct Journal {
+    entries: mpsc::UnboundedSender<Entry>,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Entry::Mark(key, t) => write!(f, "Mark({key}, {t})"),
+            Entry::Close(_) => f.write_str("Close"),
+        }
+    }
+}
+
+impl Journal {
+    /// A journal appending to `path`; its writer runs on the current tokio runtime (an actix
+    /// system). A write error is logged once and later marks are dropped: losing timestamps
+    /// must not stop a run.
+    pub fn open(path: PathBuf) -> Journal {
+        let (entries, mut rx) = mpsc::unbounded_channel::<Entry>();
+        tokio::spawn(async move {
+            let file = tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await;
+            let mut out = match file {
+                Ok(f) => Some(tokio::io::BufWriter::new(f)),
+                Err(e) => {
+                    tracing::warn!(journal = %path.display(), error = %e, "cannot open the timestamp journal; times are not recorded");
+                    None
+                }
+            };
+            while let Some(entry) = rx.recv().await {
+                match entry {
+                    Entry::Mark(key, t) => {
+                        let Some(w) = out.as_mut() else { continue };
+                        let line = serde_json::json!([key, t]).to_string() + "\n";
+                        if let Err(e) = w.write_all(line.as_bytes()).await {
+                            tracing::warn!(journal = %path.display(), error = %e, "cannot write the timestamp journal");
+                            out = None;
+                        }
+                    }
+                    Entry::Close(done) => {
+                        if let Some(w) = out.as_mut()
+                            && let Err(e) = w.flush().await
+                        {
+                            tracing::warn!(journal = %path.display(), error = %e, "cannot write the timestamp journal");
+                        }
+                        let _ = done.send(());
+                    }
+                }
+            }
+        });
+        Journal { entries }
+    }
+
+    /// Records `key` at `t`.
+    pub fn mark(&self, key: String, t: f64) {
+        let _ = self.entries.send(Entry::Mark(key, t));
+    }
+
+    /// Resolves once everything marked so far is on disk.
+    pub fn flush(&self) -> impl Future<Output = ()> + 'static {
+        let (done, flushed) = oneshot::channel();
+        let sent = self.entries.send(Entry::Close(done)).is_ok();
+        async move {
+            if sent {
+                let _ = flushed.await;
+            }
+        }
+    }
+}
+
+/// The timestamps of a journal as the original's `workflow-times.json` record: the first value
+/// of a key wins (a resumed run may mark a key again). Lines that do not parse (a line cut off
+/// by a crash) are skipped. Not for the actors' thread: it reads the whole file.
+pub fn read_times(path: &Path) -> std::io::Result<Times> {
+    use std::io::BufRead as _;
+    let mut times = Times::default();
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(times),
+        Err(e) => return Err(e),
+    };
+    for line in std::io::BufReader::new(file).lines() {
+        if let Ok((key, t)) = serde_json::from_str::<(String, f64)>(&line?) {
+            times.mark(key, t);
+        }
+    }
+    Ok(times)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_rt::test]
+    async fn marks_reach_the_file_and_read_back_first_value_wins() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("times.jsonl");
+        let journal = Journal::open(path.clone());
+        journal.mark("workflow_start".into(), 1.5);
+        journal.mark("job_000000001_a_start".into(), 2.0);
+        journal.mark("workflow_start".into(), 9.0);
+        journal.flush().await;
+        // A crash can cut the last line.
+        std::fs::write(&path, std::fs::read_to_string(&path).expect("journal") + "[\"cut").expect("append");
+        let times = read_times(&path).expect("readable");
+        assert_eq!(times.timestamps.len(), 2);
+        assert_eq!(times.timestamps["workflow_start"], 1.5);
+        assert!(read_times(&dir.path().join("none.jsonl")).expect("absent is empty").timestamps.is_empty());
+    }
+}

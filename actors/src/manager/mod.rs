@@ -1,0 +1,457 @@
+//! The Manager actor: one per workflow run, a thin shell around the core's [`Ledger`].
+//!
+//! It tells the ledger what happened and carries out the answers: starts a StateMachine actor
+//! per new sequence (as many as the ledger's slots allow), answers each finished job with what
+//! its sequence does next, ends the run when the ledger says so, and supervises its children: a
+//! StateMachine that stops without reporting how its sequence ended counts as a failed sequence
+//! and is replaced ([`supervise`]).
+//!
+//! ```text
+//! executor --JobObserved--> JobWatcher --JobObserved--> Manager --JobObserved--> StateMachine
+//!                                                          ^  <--StepFinished (awaits StepDecision)--
+//!                                                          |  <--SequenceProgress / SequenceStopped--
+//! ```
+//!
+//! A restarted run ([`ManagerConfig::restore`]) first asks the executor which jobs exist and
+//! rebuilds every sequence from them ([`Sequence::restore`]): ended sequences are counted as they
+//! ended, live ones carry on from where their jobs are, and new job ids never repeat old ones.
+//! When the run ends the Manager stops the executor's jobs and the StateMachines, flushes the
+//! journal and hands a [`RunReport`] to whoever started it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use smo_core::fsm::{Effect, JobPhase, Sequence, SequenceOutcome};
+use smo_core::ledger::{Ledger, Next, Observation, RunOutcome, RunReport, supervise};
+use smo_core::names::{JobId, JobIdSource};
+use smo_core::times;
+use smo_core::workflow::Workflow;
+use tokio::sync::oneshot;
+
+use crate::executor::{Executor, ExistingJob};
+use crate::journal::{self, Journal};
+use crate::messages::{
+    Forget, JobObserved, Progress, SequenceProgress, SequenceStopped, Shutdown, StepDecision, StepFinished, Stop,
+};
+use crate::state_machine::{ManagerLinks, StateMachine};
+
+#[cfg(test)]
+mod tests;
+
+/// Mailbox capacity: every sequence may have a question pending at once (the default of 16
+/// would make thousands of StateMachines queue behind each other).
+pub const MAILBOX: usize = 1 << 16;
+
+/// Test hook type: called with every StateMachine the Manager starts.
+#[cfg(test)]
+pub(crate) type StartHook = Box<dyn Fn(&JobId, &Addr<StateMachine>)>;
+
+/// Settings of a Manager beyond the workflow.
+pub struct ManagerConfig {
+    /// Runs the jobs.
+    pub executor: Rc<dyn Executor>,
+    /// Receives counters after every change (a progress bar), if any.
+    pub progress: Option<Recipient<Progress>>,
+    /// Chooses the job ids (a run directory keeps it, so a resumed run continues the ids).
+    pub seed: u64,
+    /// Receives the report when the run ends.
+    pub done: oneshot::Sender<RunReport>,
+    /// Told when a sequence has ended, so that it can forget it (the JobWatcher).
+    pub forget: Option<Recipient<Forget>>,
+    /// Where timestamps go as they happen (None: not recorded).
+    pub journal: Option<Journal>,
+    /// Rebuild the run from the executor's existing jobs before starting anything new.
+    pub restore: bool,
+}
+
+/// The workflow's manager.
+pub struct Manager {
+    ledger: Ledger,
+    executor: Rc<dyn Executor>,
+    progress: Option<Recipient<Progress>>,
+    done: Option<oneshot::Sender<RunReport>>,
+    forget: Option<Recipient<Forget>>,
+    journal: Option<Journal>,
+    ids: JobIdSource,
+    seed: u64,
+    restore: bool,
+    /// The ledger's node counts as handed to sequences (rebuilt only when a rule resizes a step).
+    nodes: Arc<[u32]>,
+    sequences: HashMap<JobId, Addr<StateMachine>>,
+    /// The run has ended and is shutting down.
+    closing: bool,
+    /// Test hook: told about every StateMachine started.
+    #[cfg(test)]
+    pub(crate) on_start: Option<StartHook>,
+}
+
+impl Manager {
+    /// A manager for `workflow`.
+    pub fn new(workflow: Arc<Workflow>, config: ManagerConfig) -> Manager {
+        let ledger = Ledger::new(workflow.clone());
+        Manager {
+            nodes: ledger.all_nodes().into(),
+            ledger,
+            ids: JobIdSource::new(&workflow.prefix, config.seed),
+            seed: config.seed,
+            restore: config.restore,
+            executor: config.executor,
+            progress: config.progress,
+            done: Some(config.done),
+            forget: config.forget,
+            journal: config.journal,
+            sequences: HashMap::new(),
+            closing: false,
+            #[cfg(test)]
+            on_start: None,
+        }
+    }
+
+    fn workflow(&self) -> Arc<Workflow> {
+        self.ledger.workflow().clone()
+    }
+
+    fn links(ctx: &Context<Self>) -> ManagerLinks {
+        ManagerLinks {
+            finished: ctx.address().recipient(),
+            progress: ctx.address().recipient(),
+            stopped: ctx.address().recipient(),
+        }
+    }
+
+    fn mark(&self, key: String) {
+        if let Some(j) = &self.journal {
+            j.mark(key, journal::now());
+        }
+    }
+
+    /// Starts as many sequences as the ledger's slots allow.
+    fn fill(&mut self, ctx: &mut Context<Self>) {
+        let decision = self.ledger.decide();
+        if decision.start == 0 {
+            return;
+        }
+        tracing::debug!(
+            jobs_needed = decision.jobs_needed,
+            nodes_allowed = decision.nodes_allowed,
+            jobs_allowed = decision.jobs_allowed,
+            active = self.sequences.len(),
+            starting = decision.start,
+            "starting sequences"
+        );
+        let links = Self::links(ctx);
+        let workflow = self.workflow();
+        for _ in 0..decision.start {
+            let Some(id) = self.ids.next_id() else {
+                let reason = "all 10^9 job ids of this prefix and seed are used; start a new run".to_string();
+                self.close(RunOutcome::Failed { reason }, ctx);
+                return;
+            };
+            let (fsm, effects) = Sequence::start(id.clone(), workflow.steps.len());
+            let machine = StateMachine::new(
+                fsm,
+                effects,
+                workflow.clone(),
+                self.executor.clone(),
+                self.nodes.clone(),
+                links.clone(),
+            );
+            self.adopt(id, machine);
+        }
+        self.report_progress();
+    }
+
+    /// Starts a StateMachine actor and counts its sequence as live.
+    fn adopt(&mut self, id: JobId, machine: StateMachine) {
+        self.ledger.sequence_started(id.clone());
+        let addr = machine.start();
+        #[cfg(test)]
+        if let Some(hook) = &self.on_start {
+            hook(&id, &addr);
+        }
+        self.sequences.insert(id, addr);
+    }
+
+    fn report_progress(&self) {
+        if let Some(p) = &self.progress {
+            p.do_send(Progress(self.ledger.counts()));
+        }
+    }
+
+    /// After every change: end the run if the ledger says it is over, else start what may start.
+    fn carry_on(&mut self, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
+        if let Some(outcome) = self.ledger.conclude() {
+            return self.close(outcome, ctx);
+        }
+        if let Some(outcome) = self.ledger.outcome().cloned() {
+            return self.close(outcome, ctx);
+        }
+        self.fill(ctx);
+    }
+
+    /// Ends the run once: stops jobs and children, flushes the journal, hands over the report.
+    fn close(&mut self, outcome: RunOutcome, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        self.ledger.end(outcome);
+        let report = self.ledger.report();
+        tracing::info!(reason = report.outcome.reason(), "workflow {}", report.outcome.verb());
+        self.mark("workflow_complete".into());
+        for (_, addr) in self.sequences.drain() {
+            addr.do_send(Stop);
+        }
+        self.report_progress();
+        let shutdown = self.executor.shutdown();
+        let flushed = self.journal.as_ref().map(Journal::flush);
+        let done = self.done.take();
+        async move {
+            shutdown.await;
+            if let Some(flushed) = flushed {
+                flushed.await;
+            }
+        }
+        .into_actor(self)
+        .map(move |(), _, ctx| {
+            if let Some(done) = done {
+                let _ = done.send(report);
+            }
+            ctx.stop();
+        })
+        .wait(ctx);
+    }
+
+    fn forget(&self, jobid: &JobId) {
+        if let Some(f) = &self.forget {
+            f.do_send(Forget { jobid: jobid.clone() });
+        }
+    }
+
+    fn step_name(&self, step: usize) -> String {
+        self.ledger.workflow().steps.get(step).map(|s| s.name.clone()).unwrap_or_else(|| "?".into())
+    }
+
+    /// Rebuilds the run from the executor's jobs (see the module docs).
+    fn restore_from(&mut self, existing: Vec<ExistingJob>, ctx: &mut Context<Self>) {
+        let workflow = self.workflow();
+        self.ids = JobIdSource::resume(&workflow.prefix, self.seed, existing.iter().map(|j| &j.jobid));
+        let always_succeed: Vec<bool> = workflow.steps.iter().map(|s| s.properties.always_succeed).collect();
+        let mut by_sequence: BTreeMap<JobId, Vec<(usize, u32, JobPhase)>> = BTreeMap::new();
+        for job in existing {
+            by_sequence.entry(job.jobid).or_default().push((job.step, job.attempt, job.phase));
+        }
+        let links = Self::links(ctx);
+        let (mut ended, mut live) = (0, 0);
+        for (id, jobs) in by_sequence {
+            for (step, _, phase) in jobs.iter().filter(|(_, _, p)| p.is_terminal()) {
+                self.ledger.job_restored_ended(*step, phase);
+            }
+            let (fsm, effects) = Sequence::restore(id.clone(), workflow.steps.len(), &always_succeed, &jobs);
+            let outcome = effects.iter().find_map(|e| match e {
+                Effect::Finished(outcome) => Some(outcome.clone()),
+                _ => None,
+            });
+            if let Some(outcome) = outcome {
+                ended += 1;
+                self.ledger.sequence_restored_ended(&outcome);
+                if matches!(outcome, SequenceOutcome::Failed { .. }) {
+                    let cleanup = self.executor.cleanup(&id);
+                    actix::spawn(async move {
+                        let _ = cleanup.await;
+                    });
+                }
+                continue;
+            }
+            live += 1;
+            let running: Vec<(usize, u32)> =
+                jobs.iter().filter(|(_, _, p)| *p == JobPhase::Running).map(|(s, a, _)| (*s, *a)).collect();
+            let machine = StateMachine::new(
+                fsm,
+                effects,
+                workflow.clone(),
+                self.executor.clone(),
+                self.nodes.clone(),
+                links.clone(),
+            );
+            self.adopt(id.clone(), machine);
+            for (step, attempt) in running {
+                self.ledger.job_observed(&id, step, attempt, &JobPhase::Running);
+            }
+        }
+        let counts = self.ledger.counts();
+        tracing::info!(
+            ended,
+            live,
+            completed = counts.completed,
+            failed = counts.failed,
+            "run restored from the executor's jobs"
+        );
+        self.report_progress();
+        self.carry_on(ctx);
+    }
+}
+
+impl Actor for Manager {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Thousands of StateMachines report here; the default mailbox of 16 would make
+        // their sends wait on each other.
+        ctx.set_mailbox_capacity(MAILBOX);
+        let workflow = self.workflow();
+        tracing::info!(
+            workflow = %workflow.name,
+            completions = workflow.completed,
+            max_size = workflow.max_size,
+            steps = workflow.steps.len(),
+            restore = self.restore,
+            "workflow started"
+        );
+        if !self.restore {
+            self.mark("workflow_start".into());
+            return self.carry_on(ctx);
+        }
+        // Nothing else is handled until the run is rebuilt.
+        self.executor
+            .existing()
+            .into_actor(self)
+            .map(|found, act, ctx| match found {
+                Ok(jobs) => act.restore_from(jobs, ctx),
+                Err(e) => {
+                    let reason = format!("cannot list the run's existing jobs to resume it: {e}");
+                    act.close(RunOutcome::Interrupted { reason, exit_code: 2 }, ctx);
+                }
+            })
+            .wait(ctx);
+    }
+}
+
+impl Handler<JobObserved> for Manager {
+    type Result = ();
+
+    fn handle(&mut self, msg: JobObserved, _: &mut Self::Context) {
+        let accepting = self.ledger.accepting();
+        let seen = self.ledger.job_observed(&msg.jobid, msg.step, msg.attempt, &msg.phase);
+        if seen == Observation::Stale {
+            tracing::debug!(jobid = %msg.jobid, step = msg.step, phase = ?msg.phase, "stale event of a job ignored");
+            return;
+        }
+        // A job starts when it runs, not while it waits for node slots, and ends when the
+        // executor sees it end (metrics parsed from its log afterwards are not part of it).
+        // Once the run is ending, jobs still in flight are no part of it.
+        if accepting {
+            let key = times::job_key(msg.jobid.as_str(), &self.step_name(msg.step), msg.attempt);
+            match msg.phase {
+                JobPhase::Pending => {}
+                JobPhase::Running => self.mark(format!("{key}_start")),
+                JobPhase::Succeeded => self.mark(format!("{key}_succeeded")),
+                JobPhase::Failed { .. } => self.mark(format!("{key}_failed")),
+            }
+        }
+        if let (JobPhase::Failed { .. }, Some(log)) = (&msg.phase, &msg.log) {
+            self.ledger.note_failed_log(&msg.jobid, log.display().to_string());
+        }
+        if seen == Observation::RunningChanged {
+            self.report_progress();
+        }
+        if msg.phase.is_terminal()
+            && let Some(addr) = self.sequences.get(&msg.jobid)
+        {
+            addr.do_send(msg);
+        }
+    }
+}
+
+impl Handler<StepFinished> for Manager {
+    type Result = StepDecision;
+
+    fn handle(&mut self, msg: StepFinished, ctx: &mut Self::Context) -> StepDecision {
+        let duration = msg.duration.map(|d| d.as_secs_f64());
+        let (next, firings) = self.ledger.job_ended(&msg.jobid, msg.step, &msg.phase, duration, &msg.metrics);
+        for f in &firings {
+            tracing::info!(rule = f.rule, "rule fired: {f}");
+        }
+        if *self.nodes != *self.ledger.all_nodes() {
+            self.nodes = self.ledger.all_nodes().into();
+        }
+        // A finish-workflow rule fired on behalf of a sequence no longer live ends the run now.
+        if next == Next::Stop && self.ledger.outcome().is_some() {
+            self.carry_on(ctx);
+        }
+        StepDecision { next, nodes: self.nodes.clone() }
+    }
+}
+
+impl Handler<SequenceProgress> for Manager {
+    type Result = ();
+
+    fn handle(&mut self, msg: SequenceProgress, ctx: &mut Self::Context) {
+        let run_over = self.ledger.outcome().is_some();
+        let supervision = match &msg.finished {
+            // Name the step in the reason: it ends up in the run's failure message.
+            Some(SequenceOutcome::Failed { step, reason }) => supervise(
+                Some(&SequenceOutcome::Failed {
+                    step: *step,
+                    reason: format!("step {} failed: {reason}", self.step_name(*step)),
+                }),
+                None,
+                run_over,
+            ),
+            Some(finished) => supervise(Some(finished), None, run_over),
+            // The sequence that concluded a finish-workflow rule has applied its job and stops
+            // without submitting more: it has ended as far as this run is concerned.
+            None if self.ledger.is_concluding(&msg.jobid) => supervise(None, None, run_over),
+            None => {
+                self.report_progress();
+                return;
+            }
+        };
+        self.sequences.remove(&msg.jobid);
+        self.forget(&msg.jobid);
+        if let Some(SequenceOutcome::Failed { .. }) = &msg.finished {
+            tracing::info!(jobid = %msg.jobid, "sequence failed");
+        }
+        if let Some(outcome) = self.ledger.sequence_ended(&msg.jobid, supervision) {
+            return self.close(outcome, ctx);
+        }
+        self.report_progress();
+        self.carry_on(ctx);
+    }
+}
+
+impl Handler<SequenceStopped> for Manager {
+    type Result = ();
+
+    fn handle(&mut self, msg: SequenceStopped, ctx: &mut Self::Context) {
+        // Only a child still on the books stopped unexpectedly; one that reported is gone already.
+        if self.sequences.remove(&msg.jobid).is_none() {
+            return;
+        }
+        self.forget(&msg.jobid);
+        tracing::warn!(jobid = %msg.jobid, reason = %msg.reason, "sequence actor stopped; cleaning up and replacing it");
+        let cleanup = self.executor.cleanup(&msg.jobid);
+        actix::spawn(async move {
+            let _ = cleanup.await;
+        });
+        let supervision = supervise(None, Some(&msg.reason), self.ledger.outcome().is_some());
+        if let Some(outcome) = self.ledger.sequence_ended(&msg.jobid, supervision) {
+            return self.close(outcome, ctx);
+        }
+        self.report_progress();
+        self.carry_on(ctx);
+    }
+}
+
+impl Handler<Shutdown> for Manager {
+    type Result = ();
+
+    fn handle(&mut self, msg: Shutdown, ctx: &mut Self::Context) {
+        self.close(RunOutcome::Interrupted { reason: msg.reason, exit_code: msg.exit_code }, ctx);
+    }
+}
