@@ -375,11 +375,7 @@ fn chain_through_a_real_registry() {
 /// 4 at a time, prefix `structure_`) runs unchanged and exits 0, every step writing its file.
 #[test]
 fn the_originals_local_workflow_runs_unchanged() {
-    let wf = root().join("../shared/spec/examples/local/state-machine-workflow.yaml");
-    if !wf.is_file() {
-        eprintln!("skipping: {} is not present on this checkout", wf.display());
-        return;
-    }
+    let Some(wf) = common::spec_example("local/state-machine-workflow.yaml") else { return };
     let (out, dir) = run(&wf, &[]);
     assert!(out.status.success(), "{}", text(&out));
     for step in ["job_a", "job_b", "job_c"] {
@@ -447,11 +443,7 @@ fn jobs_never_hold_more_nodes_than_the_budget() {
 /// exactly 12 successful jobs, and the files handed along.
 #[test]
 fn the_originals_state_machine_manifest_runs_locally() {
-    let manifest = root().join("../shared/spec/examples/state-machine.yaml");
-    if !manifest.is_file() {
-        eprintln!("skipping: {} is not present on this checkout", manifest.display());
-        return;
-    }
+    let Some(manifest) = common::spec_example("state-machine.yaml") else { return };
     let (out, dir) = run(&manifest, &[]);
     assert!(out.status.success(), "{}", text(&out));
     let spans = times(&dir).spans();

@@ -1,15 +1,9 @@
 //! `smo validate` from the outside: the real binary on real files.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn smo() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_smo"))
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::{root, smo};
 
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -38,11 +32,7 @@ fn validate(files: &[(&str, &str)], main: &str) -> (bool, String) {
 
 #[test]
 fn the_originals_example_files_validate_cleanly() {
-    let dir = root().join("../shared/spec/examples");
-    if !dir.is_dir() {
-        eprintln!("skipping: {} is not present on this checkout", dir.display());
-        return;
-    }
+    let Some(dir) = common::spec_example("") else { return };
     let files = yaml_files(&dir);
     assert!(files.len() >= 5, "expected the original's examples in {}", dir.display());
     let out = smo().arg("validate").args(&files).output().expect("run smo");

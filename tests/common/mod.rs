@@ -24,6 +24,22 @@ pub fn services_required() -> bool {
     std::env::var("SMO_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
 }
 
+/// A file of the original project's examples (`../shared/spec/examples/<relative>`), or None
+/// (after saying why) when this checkout has no `shared/` beside it. Under `make test`
+/// (SMO_REQUIRE_SERVICES=1) a missing fixture fails the test instead: CI must never pass a
+/// compatibility test it did not run.
+pub fn spec_example(relative: &str) -> Option<PathBuf> {
+    let path = root().join("../shared/spec/examples").join(relative);
+    if path.exists() {
+        return Some(path);
+    }
+    if services_required() {
+        panic!("{} is missing: the original's examples must be beside the checkout under `make test`", path.display());
+    }
+    eprintln!("skipping: {} is not present on this checkout", path.display());
+    None
+}
+
 /// A `docker-registry` (Debian's distribution 2.8) serving on a free loopback port, with its
 /// storage in a temp dir; killed when dropped.
 pub struct Registry {
