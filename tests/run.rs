@@ -455,3 +455,102 @@ fn the_originals_state_machine_manifest_runs_locally() {
         assert!(c.join(format!("{jobid}-b.txt")).is_file() && c.join(format!("{jobid}-c.txt")).is_file());
     }
 }
+
+/// `smo run` killed outright (SIGKILL: no handler runs) in the middle of a run, then
+/// `smo run --resume`: the run ends with exactly the wanted completions, every step whose end was
+/// recorded ran once, steps that were cut off ran again (their directories set aside), and
+/// artifacts handed over before the kill are pulled after it.
+#[test]
+fn a_run_killed_outright_resumes_with_exactly_the_wanted_completions() {
+    let src = tempfile::tempdir().expect("tempdir");
+    let done = src.path().join("done.txt");
+    // Each step checks the artifact of the one before, writes its own, and only at its very end
+    // appends "<jobid> <step>" to `done`: a step that was cut off leaves no line.
+    let step = |name: &str, pull: Option<&str>| {
+        let check = pull.map(|p| format!("  test -f {p}.txt || exit 1\n")).unwrap_or_default();
+        let registry = match pull {
+            Some(p) => format!("{{pull: {p}, push: {name}}}"),
+            None => format!("{{push: {name}}}"),
+        };
+        format!(
+            "name: {name}\nconfig: {{nnodes: 1}}\nregistry: {registry}\nscript: |\n  sleep 0.$((RANDOM % 4 + 3))\n{check}  echo \"$jobid\" > {name}.txt\n  echo \"$jobid {name}\" >> {}\n",
+            done.display()
+        )
+    };
+    let wf = workflow_file(
+        src.path(),
+        "workflow:\n  completed: 6\n  maxFailures: 1\ncluster:\n  max_size: 2\n",
+        &[("a", &step("a", None)), ("b", &step("b", Some("a"))), ("c", &step("c", Some("b")))],
+    );
+    let run_dir = src.path().join("run");
+    let mut child = smo()
+        .arg("run")
+        .arg(&wf)
+        .arg("--run-dir")
+        .arg(&run_dir)
+        .args(["--seed", "5", "--no-progress"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start smo");
+    // Wait until several jobs have ended and been recorded, then kill smo in the middle.
+    let ended = |dir: &Path| -> usize {
+        std::fs::read_dir(dir.join("jobs"))
+            .map(|entries| entries.filter_map(Result::ok).filter(|e| e.path().join("end.json").is_file()).count())
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ended(&run_dir) < 5 {
+        assert!(Instant::now() < deadline, "the run made no progress");
+        assert!(child.try_wait().expect("smo status").is_none(), "smo ended before it was killed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL smo");
+    child.wait().expect("reap smo");
+    let lines = |path: &Path| -> Vec<String> {
+        std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect()
+    };
+    let before = lines(&done);
+    assert!(before.len() >= 5 && before.len() < 18, "killed mid-run: {before:?}");
+    // The scripts that were running died with smo: nothing is added while nobody runs.
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(lines(&done), before, "a step outlived the smo that ran it");
+
+    let out = smo().arg("run").arg("--resume").arg(&run_dir).arg("--no-progress").output().expect("resume");
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("sequences: 6 completed, 0 failed"), "{}", text(&out));
+
+    let after = lines(&done);
+    let mut counts = std::collections::BTreeMap::new();
+    for line in &after {
+        *counts.entry(line.clone()).or_insert(0) += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "steps that finished ran again: {twice:?}");
+    assert!(before.iter().all(|l| counts.contains_key(l)), "what finished before the kill still counts");
+    let completed = after.iter().filter(|l| l.ends_with(" c")).count();
+    assert_eq!(completed, 6, "exactly the wanted completions: {after:?}");
+    // Something was cut off by the kill, and was set aside rather than counted.
+    let aside = std::fs::read_dir(run_dir.join("jobs"))
+        .expect("jobs dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains(".interrupted-"))
+        .count();
+    assert!(aside >= 1, "a job was running when smo was killed");
+    // The timeline covers both halves of the run.
+    let times = Times::from_json(&std::fs::read_to_string(run_dir.join("workflow-times.json")).expect("times"))
+        .expect("parses");
+    let succeeded = times.spans().iter().filter(|s| s.outcome == SpanEnd::Succeeded).count();
+    assert_eq!(succeeded, after.len(), "one succeeded span per finished step");
+}
+
+/// `--resume` of a directory that holds no run says so and starts nothing.
+#[test]
+fn resume_of_a_directory_without_a_run_says_what_is_missing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = smo().arg("run").arg("--resume").arg(dir.path()).output().expect("run smo");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no readable run.json there") && stderr.contains("is it a run directory?"), "{stderr}");
+}

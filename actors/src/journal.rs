@@ -2,7 +2,8 @@
 //!
 //! The Manager marks events (`workflow_start`, `<jobid>_<step>_start`, …); a [`Journal`] appends
 //! each as one JSON line (`["key", seconds]`) to `<run-dir>/times.jsonl` from a task of its own,
-//! so the actors' thread never waits on the disk and the run keeps no timestamp in memory.
+//! so the actors' thread never waits on the disk and the run keeps no timestamp in memory. The
+//! writer flushes whenever it has nothing more queued, so a crash loses at most the last moment.
 //! `workflow-times.json` (the original's format) is built from the journal when the run ends
 //! ([`read_times`]), and a resumed run appends to the same journal.
 
@@ -58,7 +59,13 @@ impl Journal {
                     Entry::Mark(key, t) => {
                         let Some(w) = out.as_mut() else { continue };
                         let line = serde_json::json!([key, t]).to_string() + "\n";
-                        if let Err(e) = w.write_all(line.as_bytes()).await {
+                        let mut written = w.write_all(line.as_bytes()).await;
+                        // Flushed whenever nothing more is waiting: batches under load, and a
+                        // crash loses at most the marks of the last moment.
+                        if written.is_ok() && rx.is_empty() {
+                            written = w.flush().await;
+                        }
+                        if let Err(e) = written {
                             tracing::warn!(journal = %path.display(), error = %e, "cannot write the timestamp journal");
                             out = None;
                         }

@@ -241,6 +241,7 @@ fn execute(workflow: Arc<Workflow>, plan: &Plan, bar: Option<ProgressBar>) -> Re
         store: store.clone(),
         smo: plan.smo.clone(),
         max_nodes: workflow.max_size,
+        setpriv: smo_actors::executor::local::find_setpriv(),
     };
     let (seed, restore) = (plan.record.seed, plan.resume);
     let journal_path = plan.run_dir.join("times.jsonl");

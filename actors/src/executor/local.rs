@@ -19,11 +19,14 @@
 //! process group is also listed in a process-wide registry, [`kill_all`], which the binary
 //! calls when it is terminated or panics, so that no step outlives `smo`.
 //!
-//! An `smo` killed outright (SIGKILL, a power cut) cannot stop its steps. A resumed run finds
-//! each job that has `job.json` but no `end.json`: if its process group still runs (same pid,
-//! same start time) it is killed — its end would have gone unrecorded — and the job directory
-//! and log are kept aside as `<stem>.interrupted-N`; its sequence then runs that step again.
-//! Jobs with `end.json` count as they ended; nothing that finished runs twice.
+//! An `smo` killed outright (SIGKILL, a power cut) cannot stop its steps itself. Each script
+//! runs under `setpriv --pdeathsig TERM` (where util-linux's `setpriv` exists): when `smo` dies
+//! the kernel signals the job's first process, which kills the job's process group — its jobs
+//! die with it. A resumed run finds each job that has
+//! `job.json` but no `end.json`: if its process group still runs (same pid, same start time —
+//! a program the script left in the background, or no `setpriv`) it is killed, and the job
+//! directory and log are kept aside as `<stem>.interrupted-N`; its sequence then runs that step
+//! again. Jobs with `end.json` count as they ended; nothing whose end was recorded runs twice.
 //!
 //! File work is done with tokio's file API, so the actors' thread never waits on the disk.
 
@@ -64,6 +67,23 @@ pub struct LocalConfig {
     pub smo: PathBuf,
     /// Node budget (the workflow's `maxSize`).
     pub max_nodes: u32,
+    /// `setpriv`, if this machine has it ([`find_setpriv`]): step scripts then run under
+    /// `setpriv --pdeathsig TERM` ([`DIE_WITH_SMO`]), so a job dies with an `smo` that is killed
+    /// outright.
+    pub setpriv: Option<PathBuf>,
+}
+
+/// The job's first process when `setpriv` exists: it gets SIGTERM from the kernel when `smo`
+/// dies (`--pdeathsig TERM`), and then kills its whole process group — the script, its
+/// subshells and whatever they started. The script runs as its child (`wait` can be
+/// interrupted by the trap, a foreground command could not) and its exit status is passed on.
+const DIE_WITH_SMO: &str = r#"trap 'kill -KILL 0' TERM; bash "$0" & wait $!"#;
+
+/// Where `setpriv` (util-linux) is, if on the `PATH`. Call before the actors start: it looks at
+/// the file system.
+pub fn find_setpriv() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join("setpriv")).find(|p| p.is_file())
 }
 
 type JobKey = (JobId, usize, u32);
@@ -227,7 +247,7 @@ async fn prepare(config: &LocalConfig, job: &StepJob) -> Result<Prepared> {
 }
 
 /// Runs one prepared job to its end and returns its phase.
-async fn run(prepared: &Prepared, running: &Rc<RefCell<HashMap<JobKey, i32>>>) -> JobPhase {
+async fn run(prepared: &Prepared, setpriv: Option<&Path>, running: &Rc<RefCell<HashMap<JobKey, i32>>>) -> JobPhase {
     let log = match tokio::fs::File::create(&prepared.log).await {
         Ok(f) => f.into_std().await,
         Err(e) => return JobPhase::Failed { reason: format!("cannot create log {}: {e}", prepared.log.display()) },
@@ -236,7 +256,14 @@ async fn run(prepared: &Prepared, running: &Rc<RefCell<HashMap<JobKey, i32>>>) -
         Ok(f) => f,
         Err(e) => return JobPhase::Failed { reason: format!("cannot share log {}: {e}", prepared.log.display()) },
     };
-    let mut command = tokio::process::Command::new("bash");
+    let mut command = match setpriv {
+        Some(setpriv) => {
+            let mut c = tokio::process::Command::new(setpriv);
+            c.args(["--pdeathsig", "TERM", "bash", "-c", DIE_WITH_SMO]);
+            c
+        }
+        None => tokio::process::Command::new("bash"),
+    };
     command
         .arg(&prepared.script)
         .current_dir(&prepared.outpath)
@@ -372,6 +399,7 @@ impl Executor for LocalExecutor {
         let queued = self.queued.clone();
         Box::pin(async move {
             let prepared = prepare(&config, &job).await?;
+            let setpriv = config.setpriv.clone();
             queued.borrow_mut().insert(prepared.key.clone());
             let observe = move |phase: JobPhase, duration: Option<Duration>, log: Option<PathBuf>| JobObserved {
                 jobid: job.jobid.clone(),
@@ -393,7 +421,7 @@ impl Executor for LocalExecutor {
                 };
                 events.do_send(observe(JobPhase::Running, None, None));
                 let started = Instant::now();
-                let phase = run(&prepared, &running).await;
+                let phase = run(&prepared, setpriv.as_deref(), &running).await;
                 let duration = started.elapsed();
                 record_end(&prepared, &phase).await;
                 if let Some(saved) = &prepared.saved_log {
