@@ -4,11 +4,16 @@
 //! count and keeps `max_size / nodes` sequences in flight, never more than still needed:
 //!
 //! ```text
-//! jobs_needed   = completions_needed - completed          (not below 0)
-//! nodes_allowed = max_size / max(first_step_nodes, 1)      (integer division)
+//! jobs_needed   = completions_needed - completed                  (not below 0)
+//! nodes_allowed = max(max_size / max(first_step_nodes, 1), 1)      (integer division)
 //! jobs_allowed  = min(nodes_allowed, jobs_needed)
-//! start         = min(jobs_needed, jobs_allowed - active)  (not below 0)
+//! start         = min(jobs_needed, jobs_allowed - active)          (not below 0)
 //! ```
+//!
+//! One difference: when the first step asks for more nodes than `max_size`, the original's
+//! division gave 0 and no sequence ever started, so the workflow hung. `maxSize` only sizes how
+//! many sequences start (it never refused a larger step), so here at least one sequence may run:
+//! such a workflow runs one sequence at a time (validation warns about the step).
 //!
 //! The original replaced failed sequences without bound, so a step that always fails looped
 //! forever. Here, once `failed >= max_failures` no new sequence starts (`capped`); the running
@@ -41,7 +46,8 @@ pub struct SlotDecision {
     pub start: u32,
     /// Completions still missing.
     pub jobs_needed: u32,
-    /// Sequences the node budget holds at once.
+    /// Sequences the node budget holds at once (at least 1, even for a first step larger than
+    /// the budget).
     pub nodes_allowed: u32,
     /// Sequences allowed in flight: the smaller of `nodes_allowed` and `jobs_needed`.
     pub jobs_allowed: u32,
@@ -53,7 +59,9 @@ pub struct SlotDecision {
 pub fn decide(input: &SlotInput) -> SlotDecision {
     let jobs_needed = input.completions_needed.saturating_sub(input.completed);
     // A step of 0 nodes would divide by zero; validation forbids it, the guard keeps this total.
-    let nodes_allowed = input.max_size / input.first_step_nodes.max(1);
+    // At least one: a first step larger than the budget must still run (one sequence at a
+    // time), or the workflow would wait forever.
+    let nodes_allowed = (input.max_size / input.first_step_nodes.max(1)).max(1);
     let jobs_allowed = nodes_allowed.min(jobs_needed);
     let capped = failure_cap_reached(input);
     let start = if capped { 0 } else { jobs_needed.min(jobs_allowed.saturating_sub(input.active)) };
@@ -114,6 +122,13 @@ mod tests {
         SlotInput { completions_needed, max_size, first_step_nodes, max_failures: 10, ..SlotInput::default() }
     }
 
+    /// True if `active` sequences whose first step has `nodes` nodes fit `max_size`; a step
+    /// larger than the budget fits alone.
+    fn within_budget(active: u32, nodes: u32, max_size: u32) -> bool {
+        let nodes = nodes.max(1);
+        if nodes > max_size { active <= 1 } else { active * nodes <= max_size }
+    }
+
     /// What a simulated run did.
     #[derive(Debug)]
     struct Run {
@@ -134,7 +149,7 @@ mod tests {
             started += d.start;
             s.active += d.start;
             max_active = max_active.max(s.active);
-            assert!(s.active * s.first_step_nodes.max(1) <= s.max_size, "over the node budget: {s:?}");
+            assert!(within_budget(s.active, s.first_step_nodes, s.max_size), "over the node budget: {s:?}");
             match verdict(&s) {
                 Verdict::Running => {}
                 verdict => return Run { started, max_active, verdict },
@@ -163,7 +178,8 @@ mod tests {
             ((10, 0, 2, 2, 6), (1, 10, 3, 3)),
             ((10, 0, 5, 2, 6), (0, 10, 3, 3)), // a shrink left more active than allowed
             ((10, 0, 0, 4, 4), (1, 10, 1, 1)),
-            ((10, 0, 0, 5, 4), (0, 10, 0, 0)), // a step larger than the budget never starts
+            ((10, 0, 0, 5, 4), (1, 10, 1, 1)), // a step larger than the budget runs alone
+            ((10, 0, 1, 5, 4), (0, 10, 1, 1)), // … and only one at a time
             ((4, 4, 0, 1, 6), (0, 0, 6, 0)),
             ((4, 6, 0, 1, 6), (0, 0, 6, 0)), // more completed than needed: saturates
             ((0, 0, 0, 1, 6), (0, 0, 6, 0)),
@@ -212,13 +228,24 @@ mod tests {
                             );
                             if d.start > 0 {
                                 assert!(active + d.start <= d.jobs_allowed, "{i:?} {d:?}");
-                                assert!((active + d.start) * nodes.max(1) <= max_size, "over budget: {i:?} {d:?}");
+                                assert!(within_budget(active + d.start, nodes, max_size), "over budget: {i:?} {d:?}");
                             }
                         }
                     }
                 }
             }
         }
+    }
+
+    #[test]
+    fn first_step_larger_than_the_budget_still_runs_one_sequence_at_a_time() {
+        // The original computed 0 sequences allowed here and never started one (a hang).
+        let d = decide(&input(3, 2, 5));
+        assert_eq!((d.nodes_allowed, d.jobs_allowed, d.start), (1, 1, 1));
+        let run = simulate(input(3, 2, 5), |_| true);
+        assert_eq!(run.max_active, 1);
+        assert_eq!(run.started, 3);
+        assert_eq!(run.verdict, Verdict::Succeeded);
     }
 
     #[test]

@@ -6,8 +6,13 @@
 //! unknown steps, prefixes that cannot name a registry repository, …). Problems print as
 //!
 //! ```text
-//! state-machine.yaml: spec.jobs[1].registry.pull: tag `job_x` is not pushed by an earlier step (pushed before: job_a)
+//! state-machine.yaml: spec.workflow.prefix: contains upper-case letters; job ids like `Run_000000000` name OCI repositories, which must be lower case (try `run_`)
+//! state-machine.yaml: spec.jobs[1].registry.pull: warning: tag `job_x` is not pushed by an earlier step (pushed before: job_a); …
 //! ```
+//!
+//! An error means the workflow cannot run. Whatever the original accepted and could run is at
+//! most a warning (a stray key, a step larger than `maxSize`, a tag the application pushes
+//! itself), so the original's inputs load unchanged; `smo validate --strict` fails on warnings.
 
 use std::fmt;
 

@@ -5,9 +5,13 @@
 //! the parser cannot disagree. Unlike a deserializer it reports *every* problem, and it says what
 //! would be right: the allowed keys (with a suggestion for a typo), the expected type, the bound.
 //!
-//! Objects with `properties` are closed: an unknown key is an error (the API server would prune
-//! it silently, which hides typos). `x-kubernetes-preserve-unknown-fields` opens an object, and
-//! `additionalProperties` with a schema makes it a map.
+//! An unknown key in an object with `properties` is a warning with the allowed keys and a
+//! suggestion for a typo: the original passed such keys through (the API server prunes them, the
+//! Python manager never read them), so its inputs with stray keys still load, while a typo does
+//! not go unnoticed (`smo validate --strict` fails on it). Where the original's own schema
+//! refused unknown keys, the object is marked [`CLOSED`] and they stay errors.
+//! `x-kubernetes-preserve-unknown-fields` opens an object, and `additionalProperties` with a
+//! schema makes it a map.
 //!
 //! After a problem the check recovers, so that later checks still run: an unknown key, or a value
 //! of the wrong type, is removed from the document (the field then takes its default), and the
@@ -30,6 +34,29 @@ pub enum Mode {
     /// The original's workflow and job files, read by PyYAML 1.1 and Python: scalars where text
     /// is expected are text, and yes/no/on/off are booleans.
     File,
+}
+
+/// Schema extension marking an object whose unknown keys are errors, not warnings: the
+/// original refused unknown keys there too (its JSON schema closed the object). Everywhere else
+/// an unknown key is a warning and is dropped, since the original passed it through.
+pub const CLOSED: &str = "x-smo-closed";
+
+/// Marks the object schema at `pointer` (and the object branches of an `anyOf`/`allOf`/`oneOf`
+/// there) as [`CLOSED`]. A pointer that does not exist is left alone.
+pub fn close(schema: &mut Value, pointer: &str) {
+    fn mark(node: &mut Value) {
+        for combinator in ["anyOf", "allOf", "oneOf"] {
+            if let Some(branches) = node.get_mut(combinator).and_then(Value::as_array_mut) {
+                branches.iter_mut().for_each(mark);
+            }
+        }
+        if let Some(obj) = node.as_object_mut().filter(|o| o.contains_key("properties")) {
+            obj.insert(CLOSED.to_string(), Value::Bool(true));
+        }
+    }
+    if let Some(node) = schema.pointer_mut(pointer) {
+        mark(node);
+    }
 }
 
 /// Checks `value` against `schema`; problems go to `problems` under `file` and `path`.
@@ -296,7 +323,19 @@ impl Walker<'_> {
             } else if props.is_some() && !open && additional.and_then(Value::as_bool) != Some(true) {
                 let names: Vec<&str> = props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
                 let hint = did_you_mean(&key, names.iter().copied());
-                self.error(&child_path, format!("unknown field{hint}; allowed here: {}", names.join(", ")));
+                if schema.get(CLOSED).and_then(Value::as_bool) == Some(true) {
+                    self.error(&child_path, format!("unknown field{hint}; allowed here: {}", names.join(", ")));
+                } else {
+                    // The original let such a key through (the API server prunes it, the
+                    // manager never read it), so refusing it would refuse the original's own
+                    // inputs; a warning still catches the typo, and `--strict` fails on it.
+                    self.problems.warn(
+                        self.file,
+                        &child_path,
+                        format!("unknown field, ignored{hint}; allowed here: {}", names.join(", ")),
+                    );
+                }
+                // Either way the key goes, as Kubernetes prunes it: the field keeps its default.
                 false
             } else {
                 true
@@ -316,7 +355,11 @@ mod tests {
     fn run(mut doc: Value, schema: Value, mode: Mode) -> (Value, Vec<String>) {
         let mut p = Problems::new();
         check(&mut doc, &schema, "f.yaml", "", mode, &mut p);
-        (doc, p.0.iter().map(|p| format!("{}: {}", p.path, p.message)).collect())
+        let line = |p: &super::super::Problem| {
+            let level = if p.severity == super::super::Severity::Warning { "warning: " } else { "" };
+            format!("{}: {level}{}", p.path, p.message)
+        };
+        (doc, p.0.iter().map(line).collect())
     }
 
     fn schema() -> Value {
@@ -344,12 +387,49 @@ mod tests {
             Mode::Manifest,
         );
         assert!(errs.contains(&"size: must be at least 1, found 0".to_string()), "{errs:?}");
-        assert!(errs.iter().any(|e| e.starts_with("sizee: unknown field (did you mean `size`?)")), "{errs:?}");
+        assert!(
+            errs.iter().any(|e| e.starts_with("sizee: warning: unknown field, ignored (did you mean `size`?)")),
+            "{errs:?}"
+        );
         assert!(errs.contains(&"flag: expected true or false, found a string (\"maybe\")".to_string()), "{errs:?}");
-        assert!(errs.iter().any(|e| e.starts_with("items[1].tg: unknown field")), "{errs:?}");
+        assert!(errs.iter().any(|e| e.starts_with("items[1].tg: warning: unknown field, ignored")), "{errs:?}");
         assert!(errs.iter().any(|e| e.starts_with("kind: must be one of: a, b")), "{errs:?}");
         assert!(errs.iter().any(|e| e.starts_with("when: expected a number or text")), "{errs:?}");
         assert_eq!(errs.len(), 6, "{errs:?}");
+    }
+
+    #[test]
+    fn unknown_keys_are_warnings_and_are_dropped() {
+        // The original passed unknown keys through (Kubernetes prunes them), so they must not
+        // refuse a document; they are dropped, leaving the rest usable.
+        for mode in [Mode::Manifest, Mode::File] {
+            let mut p = Problems::new();
+            let mut doc = json!({"size": 2, "colour": "blue", "items": [{"tag": "x", "tga": "y"}]});
+            check(&mut doc, &schema(), "f.yaml", "", mode, &mut p);
+            assert!(!p.has_errors(), "{p}");
+            assert_eq!(p.warnings().count(), 2, "{p}");
+            assert!(
+                p.to_string()
+                    .contains("items[0].tga: warning: unknown field, ignored (did you mean `tag`?); allowed here: tag"),
+                "{p}"
+            );
+            assert_eq!(doc, json!({"size": 2, "items": [{"tag": "x"}]}));
+        }
+    }
+
+    #[test]
+    fn closed_objects_refuse_unknown_keys() {
+        // Where the original's schema refused unknown keys, smo does too.
+        let mut closed = schema();
+        close(&mut closed, "/properties/items/items");
+        close(&mut closed, "/no/such/pointer");
+        let (_, errs) = run(json!({"size": 1, "items": [{"tg": "y"}], "extra": 1}), closed, Mode::File);
+        assert!(
+            errs.contains(&"items[0].tg: unknown field (did you mean `tag`?); allowed here: tag".to_string()),
+            "{errs:?}"
+        );
+        assert!(errs.iter().any(|e| e.starts_with("extra: warning: unknown field, ignored")), "{errs:?}");
+        assert_eq!(errs.len(), 2, "{errs:?}");
     }
 
     #[test]

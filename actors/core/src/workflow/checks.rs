@@ -285,10 +285,27 @@ fn check_step<'a>(
         problems.error(file, step.origin.path("namespace"), format!("`{}` {e}", step.namespace));
     }
     if step.nodes > workflow.max_size {
-        problems.error(
+        // The original used maxSize only to size how many sequences start (inventory §3.5); it
+        // never refused a larger step, and its own workflows have such steps. So this runs:
+        // say how, instead of refusing it.
+        let max_size = match step.origin.style {
+            super::KeyStyle::Crd => "cluster.maxSize",
+            super::KeyStyle::File => "cluster.max_size",
+        };
+        let first = workflow.steps.first().is_some_and(|s| std::ptr::eq(s, step));
+        problems.warn(
             file,
             step.origin.path("config.nodes"),
-            format!("{} nodes can never fit the node budget (cluster maxSize {})", step.nodes, workflow.max_size),
+            format!(
+                "{} nodes are more than {max_size} ({}): on Kubernetes the job is submitted with {} nodes as asked; \
+                 a local run gives it all {} node slots while it runs{}; lower `config.nodes` or raise `{max_size}` \
+                 if that is not meant",
+                step.nodes,
+                workflow.max_size,
+                step.nodes,
+                workflow.max_size,
+                if first { " (and, as the first step, one sequence starts at a time)" } else { "" },
+            ),
         );
     }
     for (key, tag) in [("registry.push", &step.push), ("registry.pull", &step.pull)] {
@@ -306,10 +323,16 @@ fn check_step<'a>(
         } else {
             format!("pushed before: {}", pushed.join(", "))
         };
-        problems.error(
+        // Not an error: the step's own application may push the tag (a real science workflow of
+        // the original does), and the original ran such steps. If nothing pushes it, the pull
+        // fails when the job runs and the job fails with a message naming the artifact.
+        problems.warn(
             file,
             step.origin.path("registry.pull"),
-            format!("tag `{tag}` is not pushed by an earlier step ({before})"),
+            format!(
+                "tag `{tag}` is not pushed by an earlier step ({before}); the job's pull fails unless the \
+                 application pushes `<jobid>:{tag}` itself before this step runs"
+            ),
         );
     }
     for key in step.environment.keys() {

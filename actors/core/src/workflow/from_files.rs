@@ -43,14 +43,25 @@ pub fn parse_job_file(mut doc: Value, file: &str) -> (Option<JobFile>, Problems)
             }
         }
     }
-    schema::check(&mut doc, &file_schema::<JobFile>(), file, "", Mode::File, &mut problems);
+    let mut job_schema = file_schema::<JobFile>();
+    // The original's job schema closed `registry` (inventory §2.2): a stray key there was an
+    // error then too. Elsewhere it ignored unknown keys, so they are warnings.
+    schema::close(&mut job_schema, "/properties/registry");
+    schema::check(&mut doc, &job_schema, file, "", Mode::File, &mut problems);
     crate::validate::deserialize_checked(doc, file, "a job file", problems)
 }
 
 /// Checks and parses a workflow file's document (see [`parse_job_file`]).
 pub fn parse_workflow_file(mut doc: Value, file: &str) -> (Option<WorkflowFile>, Problems) {
     let mut problems = Problems::new();
-    schema::check(&mut doc, &file_schema::<WorkflowFile>(), file, "", Mode::File, &mut problems);
+    let mut workflow_schema = file_schema::<WorkflowFile>();
+    // The original's workflow schema closed `workflow`, `cluster` and `registry` (inventory
+    // §2.1): stray keys there were errors then too. Its top level was open (a misplaced
+    // `additionalProperties`), so unknown keys elsewhere are warnings.
+    for pointer in ["/properties/workflow", "/properties/cluster", "/properties/registry"] {
+        schema::close(&mut workflow_schema, pointer);
+    }
+    schema::check(&mut doc, &workflow_schema, file, "", Mode::File, &mut problems);
     crate::validate::deserialize_checked(doc, file, "a workflow file", problems)
 }
 
@@ -229,5 +240,59 @@ pub fn step_from_file(job: JobFile, origin: Origin, problems: &mut Problems) -> 
         environment,
         script: job.script,
         origin,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unknown_key_lines(problems: &Problems) -> Vec<String> {
+        problems.0.iter().filter(|p| p.message.contains("unknown field")).map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_only_where_the_original_refused_them() {
+        let doc = serde_json::json!({
+            "workflow": {"completed": 1, "extra": 1},
+            "cluster": {"max_size": 2, "maxsize": 3},
+            "registry": {"hots": "x"},
+            "jobs": [{"config": "a.yaml", "note": "x"}],
+            "comment": "the original ignored top-level keys",
+        });
+        let (parsed, problems) = parse_workflow_file(doc, "wf.yaml");
+        assert!(parsed.is_some(), "{problems}");
+        let lines = unknown_key_lines(&problems);
+        for closed in ["workflow.extra", "cluster.maxsize", "registry.hots"] {
+            assert!(
+                lines.iter().any(|l| l.starts_with(&format!("wf.yaml: {closed}: unknown field"))),
+                "{closed}: {lines:?}"
+            );
+        }
+        for open in ["jobs[0].note", "comment"] {
+            assert!(
+                lines.iter().any(|l| l.starts_with(&format!("wf.yaml: {open}: warning: unknown field, ignored"))),
+                "{open}: {lines:?}"
+            );
+        }
+        assert_eq!(lines.len(), 5, "{lines:?}");
+
+        let job = serde_json::json!({
+            "name": "a", "config": {"nnodes": 1, "memory": "2G"}, "script": "echo", "owner": "me",
+            "registry": {"push": "a", "pul": "b"},
+        });
+        let (parsed, problems) = parse_job_file(job, "a.yaml");
+        assert!(parsed.is_some(), "{problems}");
+        let lines = unknown_key_lines(&problems);
+        assert!(
+            lines.iter().any(|l| l.starts_with("a.yaml: registry.pul: unknown field (did you mean `pull`?)")),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with("a.yaml: config.memory: warning: unknown field, ignored")),
+            "{lines:?}"
+        );
+        assert!(lines.iter().any(|l| l.starts_with("a.yaml: owner: warning: unknown field, ignored")), "{lines:?}");
+        assert_eq!(lines.len(), 3, "{lines:?}");
     }
 }

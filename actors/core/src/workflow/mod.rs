@@ -252,26 +252,34 @@ impl Workflow {
         for step in &self.steps {
             let mut note = |what: &'static str| uses.entry(what).or_default().push(step.name.as_str());
             if step.image.is_some() {
-                note("`image` (steps run on this machine, not in a container)");
+                note("`image` is not used by a local run (steps run on this machine, not in a container)");
             }
             if step.command.is_some() {
-                note("`command` (locally the step's script runs)");
+                note("`command` is not used by a local run (locally the step's script runs)");
             }
             if step.gpus > 0 {
-                note("`gpus` (no GPUs are reserved locally)");
+                note("`gpus` is not used by a local run (no GPUs are reserved locally)");
             }
             if !step.properties.node_selector.is_empty() {
-                note("`node-selector` (there is one node)");
+                note("`node-selector` is not used by a local run (there is one node)");
             }
             match step.properties.workload {
                 WorkloadKind::Job => {}
-                WorkloadKind::JobSet => note("`jobset` (locally a step is one process)"),
-                WorkloadKind::MiniCluster => note("`minicluster` (locally a step is one process)"),
+                WorkloadKind::JobSet => note("`jobset` is not used by a local run (locally a step is one process)"),
+                WorkloadKind::MiniCluster => {
+                    note("`minicluster` is not used by a local run (locally a step is one process)")
+                }
+            }
+            // The original's JobSet example sets `RANK: from:metadata.annotations[…]`: Kubernetes
+            // fills such a variable from the pod (a downward-API fieldRef); there is no pod here.
+            if step.environment.values().any(|v| crate::jobs::is_field_ref(v)) {
+                note(
+                    "`environment` values `from:<field>` are not filled in by a local run (Kubernetes takes them \
+                     from the pod's fields; locally the variable holds the text as written)",
+                );
             }
         }
-        uses.into_iter()
-            .map(|(what, steps)| format!("{what} is not used by a local run; set on step(s) {}", steps.join(", ")))
-            .collect()
+        uses.into_iter().map(|(what, steps)| format!("{what}; set on step(s) {}", steps.join(", "))).collect()
     }
 
     /// The step called `name`.
@@ -332,6 +340,48 @@ mod tests {
         let tls = manifest(&format!("  registry: {{host: reg.example.com, plainHttp: false}}\n{MINIMAL}"));
         assert_eq!(tls.registry.host.as_deref(), Some("reg.example.com"));
         assert!(!tls.registry.plain_http);
+    }
+
+    #[test]
+    fn local_run_warnings_name_each_unusable_setting_once_with_its_steps() {
+        let wf = manifest(
+            r#"  workflow: {completed: 1}
+  cluster: {maxSize: 4}
+  jobs:
+  - {name: a, image: busybox, script: echo, config: {command: 'python run.py', gpus: 1}}
+  - name: b
+    image: busybox
+    script: echo
+    properties: {jobset: 'yes', ports: '3389', node-selector: 'x=y'}
+    environment: {RANK: "from:metadata.annotations['batch.kubernetes.io/job-completion-index']", EPOCHS: '1'}
+  - {name: c, image: busybox, script: echo, properties: {minicluster: 'yes'}}
+"#,
+        );
+        let warnings = wf.local_run_warnings();
+        let find = |start: &str| -> &str {
+            warnings
+                .iter()
+                .find(|w| w.starts_with(start))
+                .map(String::as_str)
+                .unwrap_or_else(|| panic!("{start}: {warnings:?}"))
+        };
+        assert!(find("`image` is not used by a local run").ends_with("set on step(s) a, b, c"), "{warnings:?}");
+        assert!(find("`command`").ends_with("set on step(s) a"));
+        assert!(find("`gpus`").ends_with("set on step(s) a"));
+        assert!(find("`node-selector`").ends_with("set on step(s) b"));
+        assert!(find("`jobset`").ends_with("set on step(s) b"));
+        assert!(find("`minicluster`").ends_with("set on step(s) c"));
+        let from = find("`environment` values `from:<field>` are not filled in by a local run");
+        assert!(from.ends_with("set on step(s) b"), "{from}");
+        assert_eq!(warnings.len(), 7, "one line per setting: {warnings:?}");
+
+        // Only `from:` at the start is a field reference; an image is always there in a manifest.
+        let plain = manifest(
+            "  workflow: {completed: 1}\n  cluster: {maxSize: 4}\n  jobs:\n  - {name: a, image: busybox, script: echo, environment: {A: 'from here'}}\n",
+        );
+        let only_image = plain.local_run_warnings();
+        assert_eq!(only_image.len(), 1, "{only_image:?}");
+        assert!(only_image[0].starts_with("`image`"), "{only_image:?}");
     }
 
     #[test]
