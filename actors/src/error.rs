@@ -54,16 +54,6 @@ pub enum Error {
         /// What the store said.
         detail: String,
     },
-
-    /// A Kubernetes object could not be serialised.
-    #[error("cannot serialise {what}: {source}")]
-    Serialize {
-        /// What was being serialised.
-        what: String,
-        /// The serialiser's error.
-        #[source]
-        source: serde_json::Error,
-    },
 }
 
 impl Error {
@@ -71,7 +61,6 @@ impl Error {
     pub fn category(&self) -> &'static str {
         match self {
             Error::Core(e) => e.category(),
-            Error::Serialize { .. } => "serialize",
             Error::Executor(_) => "executor",
             Error::Io { .. } => "io",
             Error::ArtifactReference { .. } => "artifact_reference",

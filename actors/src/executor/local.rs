@@ -224,7 +224,7 @@ async fn prepare(config: &LocalConfig, job: &StepJob) -> Result<Prepared> {
     let script = job_dir.join("entrypoint.sh");
     write(&script, &text).await?;
     let record = JobRecord { jobid: job.jobid.clone(), step: step.name.clone(), attempt: job.attempt };
-    let record = serde_json::to_string(&record).map_err(|e| Error::Serialize { what: "job.json".into(), source: e })?;
+    let record = serde_json::to_string(&record).map_err(|source| smo_core::Error::Serialize { what: "job.json".into(), source })?;
     write(&job_dir.join("job.json"), &record).await?;
     let saved_log = step
         .properties

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use smo_core::fsm::{Effect, JobPhase, Sequence, SequenceOutcome};
-use smo_core::ledger::{Ledger, Next, Observation, RunOutcome, RunReport, supervise};
+use smo_core::ledger::{Ledger, Next, Observation, RunOutcome, RunReport, Supervision, supervise};
 use smo_core::names::{JobId, JobIdSource};
 use smo_core::times;
 use smo_core::workflow::Workflow;
@@ -227,10 +227,29 @@ impl Manager {
         .wait(ctx);
     }
 
-    fn forget(&self, jobid: &JobId) {
+    /// A child sequence has ended: off the books, forgotten by the watcher, counted; then the
+    /// run ends or carries on.
+    fn sequence_ended(&mut self, jobid: &JobId, supervision: Supervision, ctx: &mut Context<Self>) {
+        self.sequences.remove(jobid);
         if let Some(f) = &self.forget {
             f.do_send(Forget { jobid: jobid.clone() });
         }
+        if let Some(outcome) = self.ledger.sequence_ended(jobid, supervision) {
+            return self.close(outcome, ctx);
+        }
+        self.report_progress();
+        self.carry_on(ctx);
+    }
+
+    /// Removes what the executor has of a failed sequence, in the background.
+    fn clean_up(&self, jobid: &JobId) {
+        let cleanup = self.executor.cleanup(jobid);
+        let id = jobid.clone();
+        actix::spawn(async move {
+            if let Err(e) = cleanup.await {
+                tracing::warn!(jobid = %id, error = %e, "cleanup of a failed sequence failed");
+            }
+        });
     }
 
     fn step_name(&self, step: usize) -> String {
@@ -261,10 +280,7 @@ impl Manager {
                 ended += 1;
                 self.ledger.sequence_restored_ended(&outcome);
                 if matches!(outcome, SequenceOutcome::Failed { .. }) {
-                    let cleanup = self.executor.cleanup(&id);
-                    actix::spawn(async move {
-                        let _ = cleanup.await;
-                    });
+                    self.clean_up(&id);
                 }
                 continue;
             }
@@ -412,16 +428,10 @@ impl Handler<SequenceProgress> for Manager {
                 return;
             }
         };
-        self.sequences.remove(&msg.jobid);
-        self.forget(&msg.jobid);
         if let Some(SequenceOutcome::Failed { .. }) = &msg.finished {
             tracing::info!(jobid = %msg.jobid, "sequence failed");
         }
-        if let Some(outcome) = self.ledger.sequence_ended(&msg.jobid, supervision) {
-            return self.close(outcome, ctx);
-        }
-        self.report_progress();
-        self.carry_on(ctx);
+        self.sequence_ended(&msg.jobid, supervision, ctx);
     }
 }
 
@@ -430,21 +440,13 @@ impl Handler<SequenceStopped> for Manager {
 
     fn handle(&mut self, msg: SequenceStopped, ctx: &mut Self::Context) {
         // Only a child still on the books stopped unexpectedly; one that reported is gone already.
-        if self.sequences.remove(&msg.jobid).is_none() {
+        if !self.sequences.contains_key(&msg.jobid) {
             return;
         }
-        self.forget(&msg.jobid);
         tracing::warn!(jobid = %msg.jobid, reason = %msg.reason, "sequence actor stopped; cleaning up and replacing it");
-        let cleanup = self.executor.cleanup(&msg.jobid);
-        actix::spawn(async move {
-            let _ = cleanup.await;
-        });
+        self.clean_up(&msg.jobid);
         let supervision = supervise(None, Some(&msg.reason), self.ledger.outcome().is_some());
-        if let Some(outcome) = self.ledger.sequence_ended(&msg.jobid, supervision) {
-            return self.close(outcome, ctx);
-        }
-        self.report_progress();
-        self.carry_on(ctx);
+        self.sequence_ended(&msg.jobid, supervision, ctx);
     }
 }
 
