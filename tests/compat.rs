@@ -309,6 +309,7 @@ spec:
       EPOCHS: "1"
     script: |
       echo "$EPOCHS" > epochs.txt
+      echo "${RANK-unset}" > rank.txt
 "#;
     let dir = write(&[("m.yaml", manifest_text)]);
     let manifest = dir.path().join("m.yaml");
@@ -321,4 +322,5 @@ spec:
     assert_eq!(run.stderr.matches(warning).count(), 1, "named once: {}", run.text());
     assert!(run.stderr.contains("set on step(s) a"), "{}", run.text());
     assert_eq!(run.outputs("a", "epochs.txt"), vec!["1"], "{}", run.text());
+    assert_eq!(run.outputs("a", "rank.txt"), vec!["0"], "the one local process has index 0: {}", run.text());
 }

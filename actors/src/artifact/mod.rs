@@ -234,7 +234,8 @@ fn manifest(layer: &pack::Packed) -> OciImageManifest {
 
 /// The manifest's bytes as stored and pushed (its digest is the artifact's digest).
 fn manifest_bytes(manifest: &OciImageManifest) -> Result<Vec<u8>> {
-    serde_json::to_vec(manifest).map_err(|source| smo_core::Error::Serialize { what: "the artifact manifest".into(), source }.into())
+    serde_json::to_vec(manifest)
+        .map_err(|source| smo_core::Error::Serialize { what: "the artifact manifest".into(), source }.into())
 }
 
 /// `t` as an RFC 3339 UTC timestamp with seconds, e.g. `2026-11-25T09:30:00Z`.

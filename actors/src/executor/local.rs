@@ -224,7 +224,8 @@ async fn prepare(config: &LocalConfig, job: &StepJob) -> Result<Prepared> {
     let script = job_dir.join("entrypoint.sh");
     write(&script, &text).await?;
     let record = JobRecord { jobid: job.jobid.clone(), step: step.name.clone(), attempt: job.attempt };
-    let record = serde_json::to_string(&record).map_err(|source| smo_core::Error::Serialize { what: "job.json".into(), source })?;
+    let record = serde_json::to_string(&record)
+        .map_err(|source| smo_core::Error::Serialize { what: "job.json".into(), source })?;
     write(&job_dir.join("job.json"), &record).await?;
     let saved_log = step
         .properties
@@ -240,7 +241,7 @@ async fn prepare(config: &LocalConfig, job: &StepJob) -> Result<Prepared> {
         outpath,
         log: logs.join(format!("{stem}.out")),
         saved_log,
-        environment: step.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        environment: smo_core::jobs::local_environment(&step.environment, &stem),
         walltime: step.walltime,
         nodes: job.nodes.clamp(1, config.max_nodes.max(1)),
     })

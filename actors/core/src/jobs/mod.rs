@@ -28,6 +28,7 @@ pub use batch::batch_job;
 pub use configmap::config_map;
 pub use jobset::jobset;
 pub use minicluster::minicluster;
+pub use pod::local_environment;
 
 /// True if an environment value is `from:<field path>`: a pod field Kubernetes fills in (the
 /// original's JobSet form, e.g. `from:metadata.annotations['batch.kubernetes.io/job-completion-index']`).

@@ -51,6 +51,24 @@ pub(crate) fn int32(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
+/// A step's environment for a local run, where there is no pod to read `from:` fields of: the
+/// completion index of the one process is `0`, `metadata.name` is the job's name, and any
+/// other `from:` value is left unset (`smo run` names them in a warning).
+pub fn local_environment(environment: &BTreeMap<String, String>, job_name: &str) -> Vec<(String, String)> {
+    environment
+        .iter()
+        .filter_map(|(key, value)| {
+            let value = match field_ref(value) {
+                None => value.clone(),
+                Some(path) if path.contains("job-completion-index") => "0".into(),
+                Some("metadata.name") => job_name.to_string(),
+                Some(_) => return None,
+            };
+            Some((key.clone(), value))
+        })
+        .collect()
+}
+
 /// The field path of an environment value `from:<path>`, if it is one.
 pub(crate) fn field_ref(value: &str) -> Option<&str> {
     value.strip_prefix("from:").map(str::trim)
@@ -203,5 +221,29 @@ pub(crate) fn job_spec(ctx: &JobContext, template: PodTemplateSpec) -> JobSpec {
         active_deadline_seconds: deadline_seconds(step),
         template,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_runs_fill_from_values_they_can_and_leave_out_the_rest() {
+        let env: BTreeMap<String, String> = [
+            ("RANK", "from:metadata.annotations['batch.kubernetes.io/job-completion-index']"),
+            ("POD", "from: metadata.name"),
+            ("NODE", "from:spec.nodeName"),
+            ("EPOCHS", "3"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let got = local_environment(&env, "train-job-000000001");
+        let want: Vec<(String, String)> = [("EPOCHS", "3"), ("POD", "train-job-000000001"), ("RANK", "0")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(got, want);
     }
 }

@@ -274,8 +274,9 @@ impl Workflow {
             // fills such a variable from the pod (a downward-API fieldRef); there is no pod here.
             if step.environment.values().any(|v| crate::jobs::is_field_ref(v)) {
                 note(
-                    "`environment` values `from:<field>` are not filled in by a local run (Kubernetes takes them \
-                     from the pod's fields; locally the variable holds the text as written)",
+                    "`environment` values `from:<field>` are not filled in by a local run as on Kubernetes (there \
+                     is no pod: a completion index is 0, `metadata.name` is the job's name, any other field \
+                     leaves the variable unset)",
                 );
             }
         }
