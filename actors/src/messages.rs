@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use smo_core::fsm::{JobPhase, SequenceOutcome, StepOutcome};
+use smo_core::fsm::{JobPhase, SequenceOutcome};
 use smo_core::jobs::script::ArtifactStore;
 use smo_core::ledger::{Counts, Next};
 use smo_core::names::JobId;
@@ -70,16 +70,13 @@ pub struct StepDecision {
     pub nodes: Arc<[u32]>,
 }
 
-/// What a sequence did after a job ended (or after a submission failed).
+/// A sequence applied a job's end (or a failed submission): it carries on (`finished` is
+/// None) or has ended.
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]
 pub struct SequenceProgress {
     /// The sequence.
     pub jobid: JobId,
-    /// Index of the step concerned.
-    pub step: usize,
-    /// How the step's job ended, if one did (None: e.g. its submission failed).
-    pub step_outcome: Option<StepOutcome>,
     /// How the sequence ended, if it did.
     pub finished: Option<SequenceOutcome>,
 }

@@ -52,18 +52,11 @@ pub const REGISTRY_NAME: &str = "registry";
 /// Image of the in-cluster registry (CRD default).
 pub const REGISTRY_IMAGE: &str = "ghcr.io/oras-project/registry:latest";
 
-/// Port of the in-cluster registry (operator default).
-pub const REGISTRY_PORT: i32 = 5000;
-
 /// Replicas of the in-cluster registry and of the manager (CRD defaults).
 pub const REPLICAS: i32 = 1;
 
 /// `manager.coresPerNode` (CRD default; unused by the original and by `smo`).
 pub const MANAGER_CORES_PER_NODE: i32 = 4;
-
-/// Registry host a workflow file falls back to when neither the file nor the command line names
-/// one (manager default).
-pub const FILE_REGISTRY_HOST: &str = "registry-0.state-machine.default.svc.cluster.local:5000";
 
 /// Namespace of workload objects when a workflow file sets none (operator rendering).
 pub const NAMESPACE: &str = "default";

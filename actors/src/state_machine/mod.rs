@@ -19,7 +19,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use smo_core::fsm::{Effect, Sequence, SequenceOutcome, StepOutcome};
+use smo_core::fsm::{Effect, Sequence, SequenceOutcome};
 use smo_core::ledger::Next;
 use smo_core::names::JobId;
 use smo_core::workflow::Workflow;
@@ -84,7 +84,7 @@ impl StateMachine {
     /// Carries out effects in order, then reports what the sequence did. With `submit` false
     /// (the run is ending) no job is submitted. Returns whether it reported anything.
     fn execute(&mut self, effects: Vec<Effect>, submit: bool, ctx: &mut Context<Self>) -> bool {
-        let mut step_outcome: Option<(usize, StepOutcome)> = None;
+        let mut applied = false;
         let mut finished: Option<SequenceOutcome> = None;
         for effect in effects {
             match effect {
@@ -105,7 +105,7 @@ impl StateMachine {
                         ctx,
                     );
                 }
-                Effect::StepFinished { step, outcome, .. } => step_outcome = Some((step, outcome)),
+                Effect::StepFinished { .. } => applied = true,
                 Effect::Cleanup => {
                     let cleanup = self.executor.cleanup(self.fsm.id());
                     let id = self.fsm.id().clone();
@@ -118,24 +118,11 @@ impl StateMachine {
                 Effect::Finished(outcome) => finished = Some(outcome),
             }
         }
-        if step_outcome.is_none() && finished.is_none() {
+        if !applied && finished.is_none() {
             return false;
         }
-        let step = step_outcome
-            .as_ref()
-            .map(|(s, _)| *s)
-            .or(match &finished {
-                Some(SequenceOutcome::Failed { step, .. }) => Some(*step),
-                _ => None,
-            })
-            .unwrap_or(0);
         let done = finished.is_some();
-        self.links.progress.do_send(SequenceProgress {
-            jobid: self.fsm.id().clone(),
-            step,
-            step_outcome: step_outcome.map(|(_, o)| o),
-            finished,
-        });
+        self.links.progress.do_send(SequenceProgress { jobid: self.fsm.id().clone(), finished });
         if done {
             self.reported = true;
             ctx.stop();
@@ -219,12 +206,7 @@ impl Handler<JobObserved> for StateMachine {
                     // This job ended the workflow: apply and report it, submit nothing, stop.
                     let effects = act.fsm.observe(step, attempt, phase, always_succeed);
                     if !act.execute(effects, false, ctx) {
-                        act.links.progress.do_send(SequenceProgress {
-                            jobid: act.fsm.id().clone(),
-                            step,
-                            step_outcome: None,
-                            finished: None,
-                        });
+                        act.links.progress.do_send(SequenceProgress { jobid: act.fsm.id().clone(), finished: None });
                     }
                     act.reported = true;
                     ctx.stop();
