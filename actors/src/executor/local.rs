@@ -4,8 +4,9 @@
 //! * a working directory `<workdir>/<jobid>/<step>` (the script's `$outpath`),
 //! * its rendered script and `app-config` under `<run-dir>/jobs/<step>-<jobid>-<attempt>/`
 //!   (outside the working directory, which artifacts are pulled into and pushed from), with
-//!   `job.json` (which job it is), `pid` (its process group while it runs) and, once it ended,
-//!   `end.json` (how) — what a resumed run reads back ([`Executor::existing`]),
+//!   `job.json` (which job it is), `pid` (its process group while it runs), `exit` (the script's
+//!   exit status, written by the job itself as it ends) and `end.json` (how `smo` saw it end) —
+//!   what a resumed run reads back ([`Executor::existing`]),
 //! * a log of stdout and stderr at `<run-dir>/logs/<step>-<jobid>-<attempt>.out`, also copied to
 //!   `<save-path>/logs/<step>-<jobid>-0.out` when the step sets `save-path` (the original's name),
 //! * the step's environment, and its own process group, so that a walltime, a repeat, a cleanup
@@ -22,11 +23,11 @@
 //! An `smo` killed outright (SIGKILL, a power cut) cannot stop its steps itself. Each script
 //! runs under `setpriv --pdeathsig TERM` (where util-linux's `setpriv` exists): when `smo` dies
 //! the kernel signals the job's first process, which kills the job's process group — its jobs
-//! die with it. A resumed run finds each job that has
-//! `job.json` but no `end.json`: if its process group still runs (same pid, same start time —
-//! a program the script left in the background, or no `setpriv`) it is killed, and the job
-//! directory and log are kept aside as `<stem>.interrupted-N`; its sequence then runs that step
-//! again. Jobs with `end.json` count as they ended; nothing whose end was recorded runs twice.
+//! die with it. A resumed run counts a job with `end.json` or `exit` as it ended: nothing that
+//! finished runs twice (short of `smo` dying in the instant between a script's end and its
+//! wrapper writing `exit`). A job with neither was cut off: if its process group still runs
+//! (same pid, same start time — no `setpriv` here) it is killed, its directory and log are kept
+//! aside as `<stem>.interrupted-N`, and its sequence runs that step again.
 //!
 //! File work is done with tokio's file API, so the actors' thread never waits on the disk.
 
@@ -68,16 +69,30 @@ pub struct LocalConfig {
     /// Node budget (the workflow's `maxSize`).
     pub max_nodes: u32,
     /// `setpriv`, if this machine has it ([`find_setpriv`]): step scripts then run under
-    /// `setpriv --pdeathsig TERM` ([`DIE_WITH_SMO`]), so a job dies with an `smo` that is killed
+    /// `setpriv --pdeathsig TERM` ([`JOB_WRAPPER`]), so a job dies with an `smo` that is killed
     /// outright.
     pub setpriv: Option<PathBuf>,
 }
 
-/// The job's first process when `setpriv` exists: it gets SIGTERM from the kernel when `smo`
-/// dies (`--pdeathsig TERM`), and then kills its whole process group — the script, its
-/// subshells and whatever they started. The script runs as its child (`wait` can be
-/// interrupted by the trap, a foreground command could not) and its exit status is passed on.
-const DIE_WITH_SMO: &str = r#"trap 'kill -KILL 0' TERM; bash "$0" & wait $!"#;
+/// The job's first process. It runs the script as its child (`wait` can be interrupted by a
+/// trap, a foreground command could not), writes the script's exit status to the job's `exit`
+/// file the moment it is known — so a resumed run knows the job ended even if `smo` died before
+/// it could record that — and passes the status on.
+///
+/// Under `setpriv --pdeathsig TERM` the kernel sends it SIGTERM when `smo` dies, which
+/// interrupts `wait`. What counts is whether the script is still running then, not when bash
+/// gets round to the trap: a script still running is killed with the whole process group and
+/// nothing is recorded (the job was cut off: it runs again); a script that has ended has its
+/// own status recorded (bash keeps it for a second `wait`), then the group goes, with whatever
+/// the script left behind.
+const JOB_WRAPPER: &str = r#"trap 'stop=1' TERM
+bash "$0" & child=$!
+wait "$child"
+if kill -0 "$child" 2>/dev/null; then kill -KILL 0; fi
+wait "$child"; rc=$?
+echo "$rc" > "$1"
+[ -n "$stop" ] && kill -KILL 0
+exit "$rc""#;
 
 /// Where `setpriv` (util-linux) is, if on the `PATH`. Call before the actors start: it looks at
 /// the file system.
@@ -159,6 +174,15 @@ struct EndRecord {
     succeeded: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+    /// When, seconds since the epoch.
+    #[serde(default)]
+    at: Option<f64>,
+}
+
+/// A file's modification time, seconds since the epoch.
+async fn modified(path: &Path) -> Option<f64> {
+    let time = tokio::fs::metadata(path).await.ok()?.modified().ok()?;
+    time.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs_f64())
 }
 
 async fn write(path: &Path, text: &str) -> Result<()> {
@@ -260,13 +284,15 @@ async fn run(prepared: &Prepared, setpriv: Option<&Path>, running: &Rc<RefCell<H
     let mut command = match setpriv {
         Some(setpriv) => {
             let mut c = tokio::process::Command::new(setpriv);
-            c.args(["--pdeathsig", "TERM", "bash", "-c", DIE_WITH_SMO]);
+            c.args(["--pdeathsig", "TERM", "bash"]);
             c
         }
         None => tokio::process::Command::new("bash"),
     };
     command
+        .args(["-c", JOB_WRAPPER])
         .arg(&prepared.script)
+        .arg(prepared.job_dir.join("exit"))
         .current_dir(&prepared.outpath)
         .envs(prepared.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
@@ -317,9 +343,10 @@ async fn run(prepared: &Prepared, setpriv: Option<&Path>, running: &Rc<RefCell<H
 
 /// Records how a job ended, for a resumed run.
 async fn record_end(prepared: &Prepared, phase: &JobPhase) {
+    let at = Some(crate::journal::now());
     let record = match phase {
-        JobPhase::Failed { reason } => EndRecord { succeeded: false, reason: Some(reason.clone()) },
-        _ => EndRecord { succeeded: true, reason: None },
+        JobPhase::Failed { reason } => EndRecord { succeeded: false, reason: Some(reason.clone()), at },
+        _ => EndRecord { succeeded: true, reason: None, at },
     };
     let text = serde_json::to_string(&record).unwrap_or_default();
     if let Err(e) = write_atomically(&prepared.job_dir.join("end.json"), &text).await {
@@ -348,15 +375,36 @@ async fn existing_jobs(run_dir: &Path, workflow: &Workflow) -> Result<Vec<Existi
         let Some(step) = workflow.step_index(&record.step).filter(|_| entry.file_name() == stem.as_str()) else {
             continue;
         };
-        let end = tokio::fs::read_to_string(dir.join("end.json")).await.ok();
-        match end.and_then(|t| serde_json::from_str::<EndRecord>(&t).ok()) {
+        let end = match tokio::fs::read_to_string(dir.join("end.json")).await {
+            Ok(text) => serde_json::from_str::<EndRecord>(&text).ok(),
+            // smo died before it recorded the end; the job's own record of its exit status.
+            Err(_) => {
+                match tokio::fs::read_to_string(dir.join("exit")).await.ok().and_then(|t| t.trim().parse::<i32>().ok())
+                {
+                    Some(code) => Some(EndRecord {
+                        succeeded: code == 0,
+                        reason: (code != 0).then(|| format!("exit code {code}")),
+                        at: modified(&dir.join("exit")).await,
+                    }),
+                    None => None,
+                }
+            }
+        };
+        match end {
             Some(end) => {
                 let phase = if end.succeeded {
                     JobPhase::Succeeded
                 } else {
                     JobPhase::Failed { reason: end.reason.unwrap_or_else(|| "failed".into()) }
                 };
-                found.push(ExistingJob { jobid: record.jobid, step, attempt: record.attempt, phase });
+                found.push(ExistingJob {
+                    jobid: record.jobid,
+                    step,
+                    attempt: record.attempt,
+                    phase,
+                    started_at: modified(&dir.join("pid")).await,
+                    ended_at: end.at,
+                });
             }
             None => set_aside(run_dir, &dir, &stem).await,
         }

@@ -51,6 +51,11 @@ pub struct ExistingJob {
     pub attempt: u32,
     /// Its phase now.
     pub phase: JobPhase,
+    /// When it started running, seconds since the epoch, if known (the restored run's timeline
+    /// gets it even if the earlier `smo` died before writing it down).
+    pub started_at: Option<f64>,
+    /// When it ended, if it did and that is known.
+    pub ended_at: Option<f64>,
 }
 
 /// Runs step jobs and reports their phases as [`JobObserved`].

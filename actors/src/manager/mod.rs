@@ -263,6 +263,19 @@ impl Manager {
         let always_succeed: Vec<bool> = workflow.steps.iter().map(|s| s.properties.always_succeed).collect();
         let mut by_sequence: BTreeMap<JobId, Vec<(usize, u32, JobPhase)>> = BTreeMap::new();
         for job in existing {
+            // The timeline keeps what the earlier run may not have written down before it died
+            // (the journal keeps the first time of each key).
+            if let Some(journal) = &self.journal {
+                let key = times::job_key(job.jobid.as_str(), &self.step_name(job.step), job.attempt);
+                if let Some(t) = job.started_at {
+                    journal.mark(format!("{key}_start"), t);
+                }
+                match (&job.phase, job.ended_at) {
+                    (JobPhase::Succeeded, Some(t)) => journal.mark(format!("{key}_succeeded"), t),
+                    (JobPhase::Failed { .. }, Some(t)) => journal.mark(format!("{key}_failed"), t),
+                    _ => {}
+                }
+            }
             by_sequence.entry(job.jobid).or_default().push((job.step, job.attempt, job.phase));
         }
         let links = Self::links(ctx);

@@ -400,7 +400,14 @@ async fn a_sequence_without_an_answer_to_its_question_stops_instead_of_carrying_
 
 #[actix::test]
 async fn a_restored_run_counts_what_ended_and_carries_on_where_sequences_were() {
-    let existing = |id: &str, step, phase| ExistingJob { jobid: JobId::new(id), step, attempt: 1, phase };
+    let existing = |id: &str, step, phase| ExistingJob {
+        jobid: JobId::new(id),
+        step,
+        attempt: 1,
+        phase,
+        started_at: None,
+        ended_at: None,
+    };
     let failed = JobPhase::Failed { reason: "exit code 1".into() };
     let jobs = vec![
         // Completed before the restart: counted, nothing runs again.
