@@ -100,6 +100,32 @@ pub struct RunArgs {
     /// Plain log lines instead of a progress bar, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+
+    /// Where the steps run: `local` (bash processes on this machine) or `kubernetes` (a
+    /// ConfigMap and a Job per step in the cluster of the current kubeconfig; artifacts then go
+    /// through --registry, which the cluster's Pods must reach). Running the same kubernetes
+    /// command again carries on with the sequences whose Jobs exist.
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Local, conflicts_with = "resume")]
+    pub executor: ExecutorKind,
+
+    /// Namespace of the step Jobs (kubernetes executor; default: the kubeconfig's).
+    #[arg(long, value_name = "NS", conflicts_with = "resume")]
+    pub namespace: Option<String>,
+
+    /// Image whose `smo` binary an init container copies into every step pod (kubernetes
+    /// executor); without it the step images must have `smo` on their PATH.
+    #[arg(long, value_name = "IMAGE", env = "SMO_IMAGE", conflicts_with = "resume")]
+    pub smo_image: Option<String>,
+}
+
+/// Where `smo run` runs the steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorKind {
+    /// Bash processes on this machine.
+    Local,
+    /// Jobs in a Kubernetes cluster.
+    Kubernetes,
 }
 
 /// `smo artifact push|pull`.

@@ -21,6 +21,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
+use smo_actors::executor::Executor;
+use smo_actors::executor::kubernetes::{self, KubernetesConfig, KubernetesExecutor};
 use smo_actors::executor::local::{LocalConfig, LocalExecutor};
 use smo_actors::job_watcher::JobWatcher;
 use smo_actors::journal::{self, Journal};
@@ -34,7 +36,7 @@ use smo_core::validate::Problems;
 use smo_core::workflow::Workflow;
 use smo_core::workflow::documents::{self, Sources};
 
-use crate::cli::RunArgs;
+use crate::cli::{ExecutorKind, RunArgs};
 use crate::ui::ProgressDisplay;
 
 /// Exit code when the run could not start (invalid workflow, unusable directories, no registry).
@@ -57,6 +59,19 @@ struct RunRecord {
     /// `--max-failures`, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     max_failures: Option<u32>,
+    /// Where the steps run.
+    #[serde(default = "local")]
+    executor: ExecutorKind,
+    /// Namespace of the step Jobs (kubernetes executor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    namespace: Option<String>,
+    /// Image delivering `smo` to step pods (kubernetes executor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    smo_image: Option<String>,
+}
+
+fn local() -> ExecutorKind {
+    ExecutorKind::Local
 }
 
 /// [`ArtifactStore`] as `run.json` keeps it.
@@ -176,8 +191,28 @@ fn new_plan(args: &RunArgs) -> Result<(Workflow, Plan), String> {
     } else {
         StoreRecord::Directory(run_dir.join("artifacts"))
     };
-    let seed = args.seed.unwrap_or_else(random_seed);
-    let record = RunRecord { sources, workdir, store, seed, max_failures: args.max_failures };
+    if args.executor == ExecutorKind::Kubernetes && matches!(store, StoreRecord::Directory(_)) {
+        return Err(format!(
+            "smo run: the kubernetes executor needs an OCI registry its Pods reach for the artifacts: pass --registry HOST:PORT (and --plain-http for plain HTTP), or set registry.host in {}",
+            path.display()
+        ));
+    }
+    // A kubernetes run started again finds its sequences' Jobs and continues their ids, which
+    // needs the same id permutation: by default the seed comes from the namespace and workflow.
+    let seed = args.seed.unwrap_or_else(|| match args.executor {
+        ExecutorKind::Local => random_seed(),
+        ExecutorKind::Kubernetes => stable_seed(&format!("{:?}/{}", args.namespace, workflow.name)),
+    });
+    let record = RunRecord {
+        sources,
+        workdir,
+        store,
+        seed,
+        max_failures: args.max_failures,
+        executor: args.executor,
+        namespace: args.namespace.clone(),
+        smo_image: args.smo_image.clone(),
+    };
     for dir in [&run_dir, &record.workdir] {
         std::fs::create_dir_all(dir).map_err(|e| format!("smo run: cannot create {}: {e}", dir.display()))?;
     }
@@ -224,6 +259,11 @@ fn timestamp() -> String {
     smo_core::times::Utc::of(std::time::SystemTime::now()).compact()
 }
 
+/// A seed that is the same for the same text in every run (FNV-1a).
+fn stable_seed(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
 /// A seed from std's per-process random keys.
 fn random_seed() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -234,37 +274,55 @@ fn random_seed() -> u64 {
 /// Starts the actors and waits for the run to end.
 fn execute(workflow: Arc<Workflow>, plan: &Plan, bar: Option<ProgressBar>) -> Result<RunReport, String> {
     let system = actix::System::new();
-    let store = ArtifactStore::from(&plan.record.store);
-    let config = LocalConfig {
+    let record = plan.record.clone();
+    let store = ArtifactStore::from(&record.store);
+    let local = LocalConfig {
         run_dir: plan.run_dir.clone(),
-        workdir: plan.record.workdir.clone(),
+        workdir: record.workdir.clone(),
         store: store.clone(),
         smo: plan.smo.clone(),
         max_nodes: workflow.max_size,
         setpriv: smo_actors::executor::local::find_setpriv(),
     };
-    let (seed, restore) = (plan.record.seed, plan.resume);
+    // A kubernetes run always starts from what the cluster has: the same command run again
+    // carries on with the sequences whose Jobs exist.
+    let restore = plan.resume || record.executor == ExecutorKind::Kubernetes;
     let journal_path = plan.run_dir.join("times.jsonl");
     system.block_on(async move {
         // The artifact store must be usable before the first step pushes to it.
-        Registry::new(store, REGISTRY_PATIENCE)
+        Registry::new(store.clone(), REGISTRY_PATIENCE)
             .start()
             .send(EnsureStore)
             .await
             .map_err(|e| format!("the registry actor failed: {e}"))?
             .map_err(|e| e.to_string())?;
+        let cluster = match record.executor {
+            ExecutorKind::Local => None,
+            ExecutorKind::Kubernetes => {
+                let (client, default_namespace) = kubernetes::connect().await.map_err(|e| e.to_string())?;
+                let namespace = record.namespace.clone().unwrap_or(default_namespace);
+                Some(KubernetesConfig { client, namespace, store, smo_image: record.smo_image.clone() })
+            }
+        };
+        let workflow = match &cluster {
+            Some(c) => Arc::new(in_namespace(&workflow, &c.namespace)),
+            None => workflow,
+        };
         let (done, finished) = tokio::sync::oneshot::channel();
         let display = ProgressDisplay::new(bar).start();
         let journal = Journal::open(journal_path);
         let manager = Manager::create(|ctx| {
             let watcher = JobWatcher::new(ctx.address().recipient()).start();
-            let executor = LocalExecutor::new(config, workflow.clone(), watcher.clone().recipient());
+            let executor: Rc<dyn Executor> = match cluster {
+                Some(config) => Rc::new(KubernetesExecutor::new(config, workflow.clone(), watcher.clone().recipient())),
+                None => Rc::new(LocalExecutor::new(local, workflow.clone(), watcher.clone().recipient())),
+            };
             Manager::new(
                 workflow,
                 ManagerConfig {
-                    executor: Rc::new(executor),
+                    executor,
                     progress: Some(display.clone().recipient()),
-                    seed,
+                    seed: record.seed,
                     done,
                     forget: Some(watcher.recipient()),
                     journal: Some(journal),
@@ -275,6 +333,16 @@ fn execute(workflow: Arc<Workflow>, plan: &Plan, bar: Option<ProgressBar>) -> Re
         actix::spawn(forward_signals(manager.clone()));
         finished.await.map_err(|_| "the workflow manager stopped without a report".to_string())
     })
+}
+
+/// The workflow with every step in `namespace` (the objects of a kubernetes run all live there).
+fn in_namespace(workflow: &Workflow, namespace: &str) -> Workflow {
+    let mut workflow = workflow.clone();
+    workflow.namespace = Some(namespace.to_string());
+    for step in &mut workflow.steps {
+        step.namespace = namespace.to_string();
+    }
+    workflow
 }
 
 /// Turns Ctrl-C, SIGTERM and SIGHUP into a [`Shutdown`] of the run: running steps are stopped,

@@ -3,7 +3,8 @@
 //! * [`local::LocalExecutor`] runs each step's script with bash on this machine;
 //! * [`memory::MemoryExecutor`] finishes jobs at once without running anything (tests and
 //!   benchmarks of the engine itself);
-//! * the Kubernetes executor (ConfigMap + Job / JobSet / MiniCluster) is the next to come.
+//! * [`kubernetes::KubernetesExecutor`] creates a ConfigMap and a Job (or JobSet / MiniCluster)
+//!   per step job and watches the workflow's Jobs.
 //!
 //! A restarted run rebuilds its state from what the executor still has ([`Executor::existing`]):
 //! the Manager restores every sequence from its jobs instead of starting over.
@@ -19,6 +20,7 @@ use smo_core::fsm::JobPhase;
 use smo_core::names::JobId;
 use smo_core::workflow::Workflow;
 
+pub mod kubernetes;
 pub mod local;
 pub mod memory;
 

@@ -62,11 +62,19 @@ pub struct JobContext<'a> {
     pub smo_image: Option<&'a str>,
 }
 
+/// Name of the objects of one step job: `<step>-<jobid>` dashed (the original's name) for a
+/// first attempt, `<step>-<jobid>-<attempt>` for a repeat — so a repeat's Job is never mistaken
+/// for the previous attempt's, which may still be being deleted.
+pub fn object_name(step: &str, jobid: &JobId, attempt: u32) -> String {
+    let name = names::job_name(step, jobid);
+    if attempt > 1 { format!("{name}-{attempt}") } else { name }
+}
+
 impl JobContext<'_> {
-    /// Name of the job's objects (Job, JobSet or MiniCluster, and its ConfigMap):
-    /// `<step>-<jobid>` dashed.
+    /// Name of the job's objects (Job, JobSet or MiniCluster, and its ConfigMap), see
+    /// [`object_name`].
     pub fn name(&self) -> String {
-        names::job_name(&self.step.name, self.jobid)
+        object_name(&self.step.name, self.jobid, self.attempt)
     }
 
     /// Metadata shared by every top-level object of the job: name, namespace, labels, owner.

@@ -1,0 +1,356 @@
+//! Runs step jobs on Kubernetes: a ConfigMap and a `batch/v1` Job (or a JobSet / MiniCluster)
+//! per step job, built by the core's builders, and one label-selected watch of the workflow's
+//! Jobs that turns their status into [`JobObserved`].
+//!
+//! * Objects carry the workflow's labels (`managed-by`, workflow name, `app`, `jobid`, attempt),
+//!   so two workflows in one namespace never see each other's Jobs, and a restarted `smo` finds
+//!   every sequence again from the labels alone ([`Executor::existing`]).
+//! * A repeat's Job is named after its attempt (`<step>-<jobid>-2`): the previous attempt's Job,
+//!   still being deleted, can never be mistaken for it.
+//! * Phases come from the Job's `Complete` / `Failed` conditions (the core's
+//!   [`classify`](smo_core::classify)), so failed Jobs are seen as failed. The watch is kube's
+//!   `watcher` with its default backoff: a dropped connection or a 410 Gone re-lists, and what a
+//!   re-list repeats is dropped downstream by the JobWatcher.
+//! * Creating an object that already exists is not an error (a restarted run re-submits); other
+//!   API errors are retried with backoff a few times, then reported with the object and the
+//!   reason (the sequence then fails and is replaced).
+//!
+//! Not yet here (the Kubernetes executor issue goes on): job logs through `pods/log` for
+//! `save-path` and custom metrics, JobSet / MiniCluster status, telling evicted Pods from failed
+//! steps, and a client request rate limit.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Recipient;
+use futures::StreamExt as _;
+use futures::future::LocalBoxFuture;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams, PropagationPolicy};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::{WatchStreamExt as _, watcher as watch};
+use kube::{Client, Resource as _};
+use smo_core::classify::{self, ObservedJob};
+use smo_core::fsm::JobPhase;
+use smo_core::jobs::script::{self, ArtifactStore, ScriptContext};
+use smo_core::jobs::{self, JobContext, SMO_BIN, Workload};
+use smo_core::names::JobId;
+use smo_core::workflow::Workflow;
+use smo_core::{defaults, labels};
+
+use super::{Executor, ExistingJob, StepJob};
+use crate::messages::JobObserved;
+use crate::{Error, Result};
+
+/// How often an API call that failed for a reason other than the request itself is retried.
+const RETRIES: u32 = 4;
+
+/// Where and how step jobs run.
+#[derive(Clone)]
+pub struct KubernetesConfig {
+    /// The cluster.
+    pub client: Client,
+    /// Namespace of every object.
+    pub namespace: String,
+    /// Artifact store the step scripts pull from and push to (a registry Pods reach).
+    pub store: ArtifactStore,
+    /// Image that delivers `smo` to step pods (an init container copies it in); without it the
+    /// step image must have `smo` on its PATH.
+    pub smo_image: Option<String>,
+}
+
+/// Runs step jobs as Kubernetes objects.
+pub struct KubernetesExecutor {
+    config: Arc<KubernetesConfig>,
+    workflow: Arc<Workflow>,
+    /// The watch of the workflow's Jobs, stopped by [`Executor::shutdown`].
+    watch: RefCell<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// A client for the cluster of the current kubeconfig (or the in-cluster service account), and
+/// the namespace it names (`default` if none). Call inside the actor system.
+pub async fn connect() -> Result<(Client, String)> {
+    // Both rustls providers are linked in (kube's ring, and reqwest's); name one, or the client
+    // panics at its first request.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = kube::Config::infer()
+        .await
+        .map_err(|e| Error::Executor(format!("no cluster to run on: {e} (set KUBECONFIG or run inside a cluster)")))?;
+    let namespace = config.default_namespace.clone();
+    let client =
+        Client::try_from(config).map_err(|e| Error::Executor(format!("cannot set up the cluster client: {e}")))?;
+    Ok((client, namespace))
+}
+
+impl KubernetesExecutor {
+    /// An executor for `workflow`, reporting to `events`; starts watching the workflow's Jobs
+    /// (call inside the actor system).
+    pub fn new(config: KubernetesConfig, workflow: Arc<Workflow>, events: Recipient<JobObserved>) -> Self {
+        let config = Arc::new(config);
+        let jobs: Api<Job> = Api::namespaced(config.client.clone(), &config.namespace);
+        let selector = labels::workflow_selector(&workflow.name);
+        let stream = watch(jobs, watcher::Config::default().labels(&selector)).default_backoff();
+        let wf = workflow.clone();
+        let handle = actix::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(Event::Apply(job) | Event::InitApply(job)) => {
+                        if let Some(seen) = observed(&job, &wf) {
+                            events.do_send(seen);
+                        }
+                    }
+                    Ok(Event::Delete(_) | Event::Init | Event::InitDone) => {}
+                    Err(e) => tracing::warn!(error = %e, "the watch of Jobs failed; it restarts with backoff"),
+                }
+            }
+        });
+        KubernetesExecutor { config, workflow, watch: RefCell::new(Some(handle)) }
+    }
+
+    fn jobs(&self) -> Api<Job> {
+        Api::namespaced(self.config.client.clone(), &self.config.namespace)
+    }
+
+    fn config_maps(&self) -> Api<ConfigMap> {
+        Api::namespaced(self.config.client.clone(), &self.config.namespace)
+    }
+
+    /// Selector of every object of one sequence.
+    fn sequence_selector(&self, jobid: &JobId) -> String {
+        format!("{},{}={}", labels::workflow_selector(&self.workflow.name), labels::JOB_ID, jobid)
+    }
+}
+
+/// A Job of the workflow as a [`JobObserved`] (None: not a step of this workflow).
+fn observed(job: &Job, workflow: &Workflow) -> Option<JobObserved> {
+    let ObservedJob { jobid, step, attempt, phase, duration, .. } = classify::classify(job)?;
+    let step = workflow.step_index(&step)?;
+    Some(JobObserved { jobid, step, attempt, phase, duration, log: None })
+}
+
+/// Seconds since the epoch of a Kubernetes time.
+fn seconds(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> f64 {
+    t.0.as_millisecond() as f64 / 1000.0
+}
+
+/// Whether an API error is about the request itself (retrying cannot help).
+fn is_final(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(status) if (400..500).contains(&status.code) && status.code != 429)
+}
+
+/// Runs `call` until it succeeds, fails for good, or [`RETRIES`] retries with exponential
+/// backoff (0.2 s, 0.4 s, …) have failed.
+async fn with_retries<T, F, Fut>(mut call: F) -> std::result::Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, kube::Error>>,
+{
+    let mut delay = Duration::from_millis(200);
+    let mut tries = 0;
+    loop {
+        match call().await {
+            Err(e) if !is_final(&e) && tries < RETRIES => {
+                tracing::debug!(error = %e, "API call failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Creates `object` unless it exists already.
+async fn create<K>(api: &Api<K>, object: &K, what: &str) -> Result<()>
+where
+    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let params = PostParams::default();
+    match with_retries(|| api.create(&params, object)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(()),
+        Err(e) => Err(Error::Executor(format!("cannot create {what}: {e}"))),
+    }
+}
+
+/// Deletes `name` unless it is gone already; its Pods go too (in the background).
+async fn delete<K>(api: &Api<K>, name: &str, what: &str) -> Result<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let params = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
+    match with_retries(|| api.delete(name, &params)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+        Err(e) => Err(Error::Executor(format!("cannot delete {what}: {e}"))),
+    }
+}
+
+/// Deletes every object `selector` matches (Pods of Jobs in the background).
+async fn delete_all<K>(api: &Api<K>, selector: &str, what: &str) -> Result<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let params = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
+    let list = ListParams::default().labels(selector);
+    with_retries(|| api.delete_collection(&params, &list))
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::Executor(format!("cannot delete the {what} of `{selector}`: {e}")))
+}
+
+impl Executor for KubernetesExecutor {
+    fn submit(&self, job: StepJob) -> LocalBoxFuture<'static, Result<()>> {
+        let Some(step) = job.workflow.steps.get(job.step) else {
+            let message = format!("step {} does not exist", job.step);
+            return Box::pin(async move { Err(Error::Executor(message)) });
+        };
+        let ctx = JobContext {
+            workflow: &job.workflow,
+            step,
+            jobid: &job.jobid,
+            attempt: job.attempt,
+            nodes: job.nodes,
+            owner: None,
+            smo_image: self.config.smo_image.as_deref(),
+        };
+        let store = self.config.store.for_step(step);
+        let smo = if self.config.smo_image.is_some() { SMO_BIN } else { "smo" };
+        let config_file = format!("{}/app-config", defaults::CONFIG_MOUNT);
+        let built = script::render(&ScriptContext {
+            step,
+            jobid: &job.jobid,
+            nodes: job.nodes,
+            store: &store,
+            smo,
+            outpath: &step.workdir,
+            config_file: &config_file,
+        })
+        .and_then(|text| Ok((jobs::config_map(&ctx, &text), jobs::workload(&ctx)?)));
+        let (mut config_map, workload) = match built {
+            Ok(b) => b,
+            Err(e) => return Box::pin(async move { Err(e.into()) }),
+        };
+        let name = ctx.name();
+        let namespace = self.config.namespace.clone();
+        config_map.metadata.namespace = Some(namespace.clone());
+        let client = self.config.client.clone();
+        let config_maps = self.config_maps();
+        Box::pin(async move {
+            create(&config_maps, &config_map, &format!("ConfigMap {namespace}/{name}")).await?;
+            let what = |kind: &str| format!("{kind} {namespace}/{name}");
+            match workload {
+                Workload::Job(mut object) => {
+                    object.metadata.namespace = Some(namespace.clone());
+                    create(&Api::<Job>::namespaced(client, &namespace), &object, &what("Job")).await
+                }
+                Workload::JobSet(value) | Workload::MiniCluster(value) => {
+                    let mut object: DynamicObject = serde_json::from_value(value)
+                        .map_err(|e| smo_core::Error::Serialize { what: what("object"), source: e })?;
+                    object.metadata.namespace = Some(namespace.clone());
+                    let types = object.types.clone().unwrap_or_default();
+                    let (group, version) = types.api_version.split_once('/').unwrap_or(("", &types.api_version));
+                    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, &types.kind));
+                    let api: Api<DynamicObject> = Api::namespaced_with(client, &namespace, &resource);
+                    create(&api, &object, &what(&types.kind)).await
+                }
+            }
+        })
+    }
+
+    fn remove(&self, jobid: &JobId, step: usize, attempt: u32) -> LocalBoxFuture<'static, Result<()>> {
+        let Some(step) = self.workflow.steps.get(step) else { return Box::pin(async { Ok(()) }) };
+        let name = jobs::object_name(&step.name, jobid, attempt);
+        let (jobs, config_maps, ns) = (self.jobs(), self.config_maps(), self.config.namespace.clone());
+        Box::pin(async move {
+            delete(&jobs, &name, &format!("Job {ns}/{name}")).await?;
+            delete(&config_maps, &name, &format!("ConfigMap {ns}/{name}")).await
+        })
+    }
+
+    fn cleanup(&self, jobid: &JobId) -> LocalBoxFuture<'static, Result<()>> {
+        let selector = self.sequence_selector(jobid);
+        let (jobs, config_maps) = (self.jobs(), self.config_maps());
+        Box::pin(async move {
+            delete_all(&jobs, &selector, "Jobs").await?;
+            delete_all(&config_maps, &selector, "ConfigMaps").await
+        })
+    }
+
+    fn existing(&self) -> LocalBoxFuture<'static, Result<Vec<ExistingJob>>> {
+        let (jobs, workflow) = (self.jobs(), self.workflow.clone());
+        let selector = labels::workflow_selector(&workflow.name);
+        Box::pin(async move {
+            let params = ListParams::default().labels(&selector);
+            let list = with_retries(|| jobs.list(&params))
+                .await
+                .map_err(|e| Error::Executor(format!("cannot list the Jobs of `{selector}`: {e}")))?;
+            let mut found: Vec<ExistingJob> = list
+                .items
+                .iter()
+                .filter_map(|job| {
+                    let seen = observed(job, &workflow)?;
+                    let status = job.status.as_ref();
+                    let started_at = status.and_then(|s| s.start_time.as_ref()).map(seconds);
+                    let ended_at = match seen.phase {
+                        JobPhase::Succeeded | JobPhase::Failed { .. } => status.and_then(|s| {
+                            s.completion_time.as_ref().map(seconds).or_else(|| {
+                                s.conditions
+                                    .as_deref()?
+                                    .iter()
+                                    .find_map(|c| c.last_transition_time.as_ref())
+                                    .map(seconds)
+                            })
+                        }),
+                        JobPhase::Pending | JobPhase::Running => None,
+                    };
+                    Some(ExistingJob {
+                        jobid: seen.jobid,
+                        step: seen.step,
+                        attempt: seen.attempt,
+                        phase: seen.phase,
+                        started_at,
+                        ended_at,
+                    })
+                })
+                .collect();
+            found.sort_by(|a, b| (&a.jobid, a.step, a.attempt).cmp(&(&b.jobid, b.step, b.attempt)));
+            Ok(found)
+        })
+    }
+
+    fn shutdown(&self) -> LocalBoxFuture<'static, ()> {
+        if let Some(watch) = self.watch.borrow_mut().take() {
+            watch.abort();
+        }
+        // Jobs still running when the run ends are no part of it.
+        let (jobs, config_maps, workflow) = (self.jobs(), self.config_maps(), self.workflow.clone());
+        let selector = labels::workflow_selector(&workflow.name);
+        Box::pin(async move {
+            let list = match jobs.list(&ListParams::default().labels(&selector)).await {
+                Ok(list) => list,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list the workflow's Jobs to stop those still running");
+                    return;
+                }
+            };
+            for job in &list.items {
+                let unfinished =
+                    observed(job, &workflow).is_some_and(|o| matches!(o.phase, JobPhase::Pending | JobPhase::Running));
+                let Some(name) = job.meta().name.clone().filter(|_| unfinished) else { continue };
+                for result in [
+                    delete(&jobs, &name, &format!("Job {name}")).await,
+                    delete(&config_maps, &name, &format!("ConfigMap {name}")).await,
+                ] {
+                    if let Err(e) = result {
+                        tracing::warn!(error = %e, "cannot stop a Job still running at the end of the run");
+                    }
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,203 @@
+//! `smo run --executor kubernetes` against the project's own cluster (`make cluster-up`: a real
+//! kube-apiserver, controller-manager, scheduler and a kubelet running Pods in containers).
+//!
+//! These tests need that cluster, so they are `#[ignore]`d in a plain `cargo test` and run by
+//! `make test-cluster`, which starts it and passes `KUBECONFIG` and `SMO_REGISTRY`. Each test
+//! works in a namespace of its own and deletes it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::smo;
+use serde_json::Value;
+
+/// The image steps run in: Debian 12, made locally by the cluster scripts.
+fn image() -> String {
+    std::env::var("SMO_TEST_IMAGE").unwrap_or_else(|_| "docker.io/library/debian:12-slim".into())
+}
+
+fn registry() -> String {
+    std::env::var("SMO_REGISTRY").expect("SMO_REGISTRY is set by `make test-cluster` (eval \"$(make -s cluster-env)\")")
+}
+
+fn kubectl(args: &[&str]) -> Output {
+    Command::new("kubectl").args(args).output().expect("run kubectl")
+}
+
+/// A namespace of its own for one test, deleted when dropped.
+struct Namespace(String);
+
+impl Namespace {
+    fn new(test: &str) -> Namespace {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let name = format!("smo-{test}-{:05}", nanos % 100_000);
+        let out = kubectl(&["create", "namespace", &name]);
+        assert!(out.status.success(), "cannot create namespace {name}: {}", String::from_utf8_lossy(&out.stderr));
+        // The controller-manager gives every namespace a `default` ServiceAccount; Pods wait for it.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !kubectl(&["-n", &name, "get", "serviceaccount", "default"]).status.success() {
+            assert!(Instant::now() < deadline, "namespace {name} got no default ServiceAccount");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Namespace(name)
+    }
+
+    /// The workflow's Jobs: (jobid, step) → phase (`Complete`, `Failed` or `running`).
+    fn jobs(&self) -> Vec<(String, String, String)> {
+        let out = kubectl(&["-n", &self.0, "get", "jobs", "-o", "json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let list: Value = serde_json::from_slice(&out.stdout).expect("kubectl prints JSON");
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        items
+            .iter()
+            .map(|job| {
+                let label = |k: &str| job["metadata"]["labels"][k].as_str().unwrap_or_default().to_string();
+                let conditions = job["status"]["conditions"].as_array().cloned().unwrap_or_default();
+                let phase = conditions
+                    .iter()
+                    .find(|c| c["status"] == "True" && (c["type"] == "Complete" || c["type"] == "Failed"))
+                    .and_then(|c| c["type"].as_str())
+                    .unwrap_or("running")
+                    .to_string();
+                (label("jobid"), label("app"), phase)
+            })
+            .collect()
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = kubectl(&["delete", "namespace", &self.0, "--wait=false"]);
+    }
+}
+
+/// A StateMachine manifest with `steps` (name, script) in the test image.
+fn manifest(dir: &Path, workflow: &str, steps: &[(&str, &str)]) -> std::path::PathBuf {
+    let mut jobs = String::new();
+    for (name, script) in steps {
+        let script: String = script.lines().map(|l| format!("      {l}\n")).collect();
+        jobs.push_str(&format!("  - name: {name}\n    image: {}\n    script: |\n{script}", image()));
+    }
+    let text = format!(
+        "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: kube-test\nspec:\n{workflow}  jobs:\n{jobs}"
+    );
+    let path = dir.join("state-machine.yaml");
+    std::fs::write(&path, text).expect("write manifest");
+    path
+}
+
+fn run(manifest: &Path, ns: &Namespace, dir: &Path) -> Command {
+    let mut cmd = smo();
+    cmd.arg("run")
+        .arg(manifest)
+        .args(["--executor", "kubernetes", "--namespace", &ns.0, "--no-progress", "--plain-http"])
+        .args(["--registry", &registry()])
+        .arg("--run-dir")
+        .arg(dir.join(format!("run-{}", Instant::now().elapsed().as_nanos())));
+    cmd
+}
+
+fn text(out: &Output) -> String {
+    format!("--- stdout\n{}--- stderr\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// (jobid, step) → how many Jobs, of the Jobs in `jobs`.
+fn per_job(jobs: &[(String, String, String)]) -> BTreeMap<(String, String), usize> {
+    let mut counts = BTreeMap::new();
+    for (jobid, step, _) in jobs {
+        *counts.entry((jobid.clone(), step.clone())).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn sequences_run_as_real_jobs_to_exactly_the_wanted_completions() {
+    let ns = Namespace::new("chain");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wf = manifest(
+        dir.path(),
+        "  workflow: {completed: 3}\n  cluster: {maxSize: 2}\n",
+        &[("job_a", "echo \"a of $jobid on $(hostname)\""), ("job_b", "test -n \"$jobid\"\necho b")],
+    );
+    let out = run(&wf, &ns, dir.path()).output().expect("run smo");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("sequences: 3 completed, 0 failed, 3 started"),
+        "{}",
+        text(&out)
+    );
+    let jobs = ns.jobs();
+    assert_eq!(jobs.len(), 6, "exactly 3 sequences × 2 steps: {jobs:?}");
+    assert!(jobs.iter().all(|(_, _, phase)| phase == "Complete"), "{jobs:?}");
+    assert!(per_job(&jobs).values().all(|n| *n == 1), "one Job per (jobid, step): {jobs:?}");
+}
+
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn a_failing_step_is_detected_cleaned_up_and_capped() {
+    let ns = Namespace::new("fail");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wf = manifest(
+        dir.path(),
+        "  workflow: {completed: 2, maxFailures: 2}\n  cluster: {maxSize: 2}\n",
+        &[("job_a", "echo a"), ("job_b", "echo failing on purpose >&2\nexit 3")],
+    );
+    let out = run(&wf, &ns, dir.path()).output().expect("run smo");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("reaching workflow.maxFailures (2)"), "{}", text(&out));
+    assert!(
+        stderr.contains("step job_b failed: BackoffLimitExceeded"),
+        "the Job's Failed condition is the reason: {}",
+        text(&out)
+    );
+    // A failed sequence's Jobs are deleted (the original left them behind).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let failed: Vec<_> = ns.jobs().into_iter().filter(|(_, step, _)| step == "job_b").collect();
+        if failed.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the failed sequences' Jobs are still there: {failed:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn a_run_killed_outright_is_finished_by_running_the_same_command_again() {
+    let ns = Namespace::new("restart");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wf = manifest(
+        dir.path(),
+        "  workflow: {completed: 4}\n  cluster: {maxSize: 2}\n",
+        &[("job_a", "sleep 2"), ("job_b", "sleep 2"), ("job_c", "sleep 1")],
+    );
+    let mut child = run(&wf, &ns, dir.path()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start smo");
+    // Kill smo once some Jobs have completed and others run.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let jobs = ns.jobs();
+        let done = jobs.iter().filter(|j| j.2 == "Complete").count();
+        if done >= 3 && jobs.iter().any(|j| j.2 == "running") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run made no progress: {jobs:?}");
+        assert!(child.try_wait().expect("smo status").is_none(), "smo ended before it was killed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().expect("SIGKILL smo");
+    child.wait().expect("reap smo");
+    let out = run(&wf, &ns, dir.path()).output().expect("run smo again");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sequences: 4 completed, 0 failed"), "{}", text(&out));
+    let jobs = ns.jobs();
+    assert!(per_job(&jobs).values().all(|n| *n == 1), "no duplicate Job for any (jobid, step): {jobs:?}");
+    let complete = jobs.iter().filter(|j| j.2 == "Complete").count();
+    assert_eq!(complete, 12, "exactly 4 sequences × 3 steps completed: {jobs:?}");
+}
