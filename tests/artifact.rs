@@ -355,3 +355,28 @@ fn artifact_interop_with_python_oras() {
     assert_eq!(fs::read_to_string(out.join("py_dir/x.txt")).unwrap(), "x\n");
     assert_eq!(fs::read_to_string(out.join("py_dir/sub/y.txt")).unwrap(), "y\n");
 }
+
+/// A job image often has no CA certificates; the HTTP client refuses to start without any, even
+/// for a plain-HTTP registry. `smo artifact` then brings its own root and still works.
+#[test]
+fn artifact_plain_http_works_where_the_system_has_no_ca_certificates() {
+    let Some(registry) = Registry::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("a.txt"), "a").unwrap();
+    let empty = tmp.path().join("empty.pem");
+    fs::write(&empty, "").unwrap();
+    let reference = format!("{}/job_000000009:job_a", registry.host);
+    let no_ca = |args: &[&str]| {
+        smo()
+            .arg("artifact")
+            .args(args)
+            .env("SSL_CERT_FILE", &empty)
+            .env("SSL_CERT_DIR", tmp.path().join("no-such-dir"))
+            .output()
+            .expect("run smo")
+    };
+    ok(&no_ca(&["push", &reference, s(tmp.path()), "--plain-http"]));
+    let out = tmp.path().join("out");
+    ok(&no_ca(&["pull", &reference, "--output", s(&out), "--plain-http"]));
+    assert_eq!(fs::read_to_string(out.join("a.txt")).unwrap(), "a");
+}

@@ -10,8 +10,18 @@ use smo_actors::artifact::{self, Reference, Store};
 
 use crate::cli::{ArtifactAction, ArtifactPullArgs, ArtifactPushArgs, ArtifactStoreArgs};
 
+/// A public root certificate (ISRG Root X1), for containers without any CA bundle: the HTTP
+/// client refuses to start without one, even for a plain-HTTP registry.
+const FALLBACK_ROOT: &str = include_str!("ca-root.pem");
+
+/// Set in the environment of the re-executed `smo` (see [`with_a_ca_bundle`]).
+const REEXEC_MARK: &str = "SMO_ARTIFACT_CA_FALLBACK";
+
 /// Runs `smo artifact push` or `smo artifact pull`.
 pub fn run(action: &ArtifactAction) -> ExitCode {
+    if let Some(code) = with_a_ca_bundle() {
+        return code;
+    }
     let outcome = match action {
         ArtifactAction::Push(args) => push(args),
         ArtifactAction::Pull(args) => pull(args),
@@ -96,4 +106,52 @@ mod tests {
     fn artifact_cli_errors_are_one_line() {
         assert_eq!(one_line("a\n  b  c\n"), "a b  c");
     }
+}
+
+/// Whether a file exists and is not empty.
+fn nonempty(path: &std::path::Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() > 0)
+}
+
+/// Whether the HTTP client will find CA certificates: `SSL_CERT_FILE` / `SSL_CERT_DIR` when set
+/// (they replace the system's), else the usual bundle locations.
+fn ca_bundle_present() -> bool {
+    let file = std::env::var_os("SSL_CERT_FILE");
+    let dir = std::env::var_os("SSL_CERT_DIR");
+    if file.is_some() || dir.is_some() {
+        let file_ok = file.is_some_and(|f| nonempty(std::path::Path::new(&f)));
+        let dir_ok =
+            dir.is_some_and(|d| std::fs::read_dir(&d).is_ok_and(|mut entries| entries.next().is_some()));
+        return file_ok || dir_ok;
+    }
+    ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem", "/etc/ssl/ca-bundle.pem"]
+        .iter()
+        .any(|p| nonempty(std::path::Path::new(p)))
+}
+
+/// In an image without CA certificates (a job image `smo` was copied into), runs this same
+/// command again with `SSL_CERT_FILE` naming a bundle written from [`FALLBACK_ROOT`], and
+/// returns its exit code; None when the system has a bundle (or this is the re-run).
+fn with_a_ca_bundle() -> Option<ExitCode> {
+    if ca_bundle_present() || std::env::var_os(REEXEC_MARK).is_some() {
+        return None;
+    }
+    let bundle = std::env::temp_dir().join(format!("smo-ca-{}.pem", std::process::id()));
+    let status = std::fs::write(&bundle, FALLBACK_ROOT).and_then(|()| {
+        let exe = std::env::current_exe()?;
+        std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env("SSL_CERT_FILE", &bundle)
+            .env_remove("SSL_CERT_DIR")
+            .env(REEXEC_MARK, "1")
+            .status()
+    });
+    let _ = std::fs::remove_file(&bundle);
+    Some(match status {
+        Ok(s) => ExitCode::from(s.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("smo: this system has no CA certificates and a fallback could not be used: {e}");
+            ExitCode::FAILURE
+        }
+    })
 }
