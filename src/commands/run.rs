@@ -301,7 +301,8 @@ fn execute(workflow: Arc<Workflow>, plan: &Plan, bar: Option<ProgressBar>) -> Re
             ExecutorKind::Kubernetes => {
                 let (client, default_namespace) = kubernetes::connect().await.map_err(|e| e.to_string())?;
                 let namespace = record.namespace.clone().unwrap_or(default_namespace);
-                Some(KubernetesConfig { client, namespace, store, smo_image: record.smo_image.clone() })
+                let log_dir = local.run_dir.join("logs");
+                Some(KubernetesConfig { client, namespace, store, smo_image: record.smo_image.clone(), log_dir })
             }
         };
         let workflow = match &cluster {

@@ -15,11 +15,15 @@
 //!   API errors are retried with backoff a few times, then reported with the object and the
 //!   reason (the sequence then fails and is replaced).
 //!
-//! Not yet here (the Kubernetes executor issue goes on): job logs through `pods/log` for
-//! `save-path` and custom metrics, JobSet / MiniCluster status, telling evicted Pods from failed
-//! steps, and a client request rate limit.
+//! * The logs of an ended Job's Pods are streamed through `pods/log` into the run directory, one
+//!   file per Pod, when the step needs them (custom metrics, `save-path`), before its end is
+//!   reported — so metrics are read from them as from a local job's log.
+//!
+//! Not yet here (the Kubernetes executor issue goes on): JobSet / MiniCluster status, telling
+//! evicted Pods from failed steps, and a client request rate limit.
 
 use std::cell::RefCell;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,8 +31,8 @@ use actix::Recipient;
 use futures::StreamExt as _;
 use futures::future::LocalBoxFuture;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams, PropagationPolicy};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, LogParams, PostParams, PropagationPolicy};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt as _, watcher as watch};
@@ -38,7 +42,7 @@ use smo_core::fsm::JobPhase;
 use smo_core::jobs::script::{self, ArtifactStore, ScriptContext};
 use smo_core::jobs::{self, JobContext, SMO_BIN, Workload};
 use smo_core::names::JobId;
-use smo_core::workflow::Workflow;
+use smo_core::workflow::{Step, Workflow};
 use smo_core::{defaults, labels};
 
 use super::{Executor, ExistingJob, StepJob};
@@ -60,6 +64,9 @@ pub struct KubernetesConfig {
     /// Image that delivers `smo` to step pods (an init container copies it in); without it the
     /// step image must have `smo` on its PATH.
     pub smo_image: Option<String>,
+    /// Where the logs of ended jobs are written (`<step>-<jobid>-<attempt>-<pod>.out`), for
+    /// custom metrics and `save-path`.
+    pub log_dir: PathBuf,
 }
 
 /// Runs step jobs as Kubernetes objects.
@@ -94,13 +101,25 @@ impl KubernetesExecutor {
         let selector = labels::workflow_selector(&workflow.name);
         let stream = watch(jobs, watcher::Config::default().labels(&selector)).default_backoff();
         let wf = workflow.clone();
+        let pods: Api<Pod> = Api::namespaced(config.client.clone(), &config.namespace);
+        let log_dir = config.log_dir.clone();
         let handle = actix::spawn(async move {
             let mut stream = std::pin::pin!(stream);
             while let Some(event) = stream.next().await {
                 match event {
                     Ok(Event::Apply(job) | Event::InitApply(job)) => {
-                        if let Some(seen) = observed(&job, &wf) {
-                            events.do_send(seen);
+                        let Some(seen) = observed(&job, &wf) else { continue };
+                        match wf.steps.get(seen.step).filter(|s| seen.phase.is_terminal() && wants_logs(s)) {
+                            // The log is read before the end is reported: metrics come from it.
+                            Some(step) => {
+                                let (pods, events, log_dir) = (pods.clone(), events.clone(), log_dir.clone());
+                                let (name, step) = (job.meta().name.clone().unwrap_or_default(), step.clone());
+                                actix::spawn(async move {
+                                    let log = save_logs(&pods, &name, &step, &seen, &log_dir).await;
+                                    events.do_send(JobObserved { log, ..seen });
+                                });
+                            }
+                            None => events.do_send(seen),
                         }
                     }
                     Ok(Event::Delete(_) | Event::Init | Event::InitDone) => {}
@@ -130,6 +149,68 @@ fn observed(job: &Job, workflow: &Workflow) -> Option<JobObserved> {
     let ObservedJob { jobid, step, attempt, phase, duration, .. } = classify::classify(job)?;
     let step = workflow.step_index(&step)?;
     Some(JobObserved { jobid, step, attempt, phase, duration, log: None })
+}
+
+/// Whether a step's job logs are needed: for custom metrics or to keep them (`save-path`).
+fn wants_logs(step: &Step) -> bool {
+    step.events_script.is_some() || !step.log_metrics.is_empty() || step.properties.save_path.is_some()
+}
+
+/// Writes the logs of the Pods of Job `job` (label `job-name`, as the Job controller sets it)
+/// to `<log_dir>/<step>-<jobid>-<attempt>-<n>.out`, and for `save-path` to
+/// `<save-path>/logs/<step>-<jobid>-<n>.out` as the original did; returns the first Pod's log
+/// (what custom metrics are read from). Logs are streamed to the files, never held whole.
+async fn save_logs(pods: &Api<Pod>, job: &str, step: &Step, seen: &JobObserved, log_dir: &Path) -> Option<PathBuf> {
+    let list = match pods.list(&ListParams::default().labels(&format!("job-name={job}"))).await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::warn!(job, error = %e, "cannot list the Job's Pods to read their logs");
+            return None;
+        }
+    };
+    let mut names: Vec<String> = list.items.iter().filter_map(|p| p.meta().name.clone()).collect();
+    names.sort();
+    let mut first = None;
+    for (n, pod) in names.iter().enumerate() {
+        let file = log_dir.join(format!("{}-{}-{}-{n}.out", step.name, seen.jobid, seen.attempt));
+        match copy_log(pods, pod, &file).await {
+            Ok(()) => {
+                if let Some(dir) = &step.properties.save_path {
+                    let kept = dir.join("logs").join(format!("{}-{}-{n}.out", step.name, seen.jobid));
+                    let copied = match kept.parent() {
+                        Some(parent) => {
+                            tokio::fs::create_dir_all(parent).await.and(tokio::fs::copy(&file, &kept).await.map(|_| ()))
+                        }
+                        None => Ok(()),
+                    };
+                    if let Err(e) = copied {
+                        tracing::warn!(log = %kept.display(), error = %e, "cannot keep the job's log at save-path");
+                    }
+                }
+                first.get_or_insert(file);
+            }
+            Err(e) => tracing::warn!(pod, error = %e, "cannot read the Pod's log"),
+        }
+    }
+    first
+}
+
+/// Streams the log of `pod` into `file`.
+async fn copy_log(pods: &Api<Pod>, pod: &str, file: &Path) -> std::result::Result<(), String> {
+    use futures::AsyncBufReadExt as _;
+    use tokio::io::AsyncWriteExt as _;
+    if let Some(parent) = file.parent() {
+        tokio::fs::create_dir_all(parent).await.map_err(|e| e.to_string())?;
+    }
+    let stream = pods.log_stream(pod, &LogParams::default()).await.map_err(|e| e.to_string())?;
+    let mut out = tokio::io::BufWriter::new(tokio::fs::File::create(file).await.map_err(|e| e.to_string())?);
+    let mut lines = stream.lines();
+    while let Some(line) = lines.next().await {
+        let line = line.map_err(|e| e.to_string())?;
+        out.write_all(line.as_bytes()).await.map_err(|e| e.to_string())?;
+        out.write_all(b"\n").await.map_err(|e| e.to_string())?;
+    }
+    out.flush().await.map_err(|e| e.to_string())
 }
 
 /// Seconds since the epoch of a Kubernetes time.
