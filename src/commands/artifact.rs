@@ -90,24 +90,6 @@ fn one_line(text: &str) -> String {
     text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn artifact_cli_sizes_are_human() {
-        assert_eq!(human_size(0), "0 B");
-        assert_eq!(human_size(1023), "1023 B");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(10 * 1024 * 1024), "10.0 MiB");
-    }
-
-    #[test]
-    fn artifact_cli_errors_are_one_line() {
-        assert_eq!(one_line("a\n  b  c\n"), "a b  c");
-    }
-}
-
 /// Whether a file exists and is not empty.
 fn nonempty(path: &std::path::Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.len() > 0)
@@ -120,13 +102,17 @@ fn ca_bundle_present() -> bool {
     let dir = std::env::var_os("SSL_CERT_DIR");
     if file.is_some() || dir.is_some() {
         let file_ok = file.is_some_and(|f| nonempty(std::path::Path::new(&f)));
-        let dir_ok =
-            dir.is_some_and(|d| std::fs::read_dir(&d).is_ok_and(|mut entries| entries.next().is_some()));
+        let dir_ok = dir.is_some_and(|d| std::fs::read_dir(&d).is_ok_and(|mut entries| entries.next().is_some()));
         return file_ok || dir_ok;
     }
-    ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem", "/etc/ssl/ca-bundle.pem"]
-        .iter()
-        .any(|p| nonempty(std::path::Path::new(p)))
+    [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/cert.pem",
+        "/etc/ssl/ca-bundle.pem",
+    ]
+    .iter()
+    .any(|p| nonempty(std::path::Path::new(p)))
 }
 
 /// In an image without CA certificates (a job image `smo` was copied into), runs this same
@@ -154,4 +140,22 @@ fn with_a_ca_bundle() -> Option<ExitCode> {
             ExitCode::FAILURE
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_cli_sizes_are_human() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(10 * 1024 * 1024), "10.0 MiB");
+    }
+
+    #[test]
+    fn artifact_cli_errors_are_one_line() {
+        assert_eq!(one_line("a\n  b  c\n"), "a b  c");
+    }
 }
