@@ -47,3 +47,21 @@ test: services ## Run every test (unit, actors, CLI, registry, examples, generat
 
 .PHONY: ci
 ci: lint test ## What CI runs (.ci/run).
+
+##@ Cluster
+
+.PHONY: cluster-up
+cluster-up: ## Start the local Kubernetes test cluster + registry (root; first run builds ~10 min, later ~15 s).
+	bash tests/cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local test cluster (only what cluster-up started) and clean up after it.
+	bash tests/cluster/down.sh
+
+.PHONY: cluster-env
+cluster-env: ## Print only the export lines (KUBECONFIG, SMO_REGISTRY); use with eval and make -s.
+	@bash tests/cluster/env.sh
+
+.PHONY: cluster-smoke
+cluster-smoke: ## Quick check that the local test cluster runs Pods and reaches its registry.
+	bash tests/cluster/smoke.sh
