@@ -80,7 +80,11 @@ fn manifest(dir: &Path, workflow: &str, steps: &[(&str, &str)]) -> std::path::Pa
     let mut jobs = String::new();
     for (name, script) in steps {
         let script: String = script.lines().map(|l| format!("      {l}\n")).collect();
-        jobs.push_str(&format!("  - name: {name}\n    image: {}\n    script: |\n{script}", image()));
+        // One core each: the test node has two.
+        jobs.push_str(&format!(
+            "  - name: {name}\n    image: {}\n    config: {{coresPerTask: 1}}\n    script: |\n{script}",
+            image()
+        ));
     }
     let text = format!(
         "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: kube-test\nspec:\n{workflow}  jobs:\n{jobs}"

@@ -75,6 +75,9 @@ pub struct KubernetesExecutor {
     workflow: Arc<Workflow>,
     /// The watch of the workflow's Jobs, stopped by [`Executor::shutdown`].
     watch: RefCell<Option<tokio::task::JoinHandle<()>>>,
+    /// Cleanups of failed sequences still under way: the run's end waits for them, so that a
+    /// sequence failing just before the end leaves nothing behind either.
+    cleanups: RefCell<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// A client for the cluster of the current kubeconfig (or the in-cluster service account), and
@@ -127,7 +130,7 @@ impl KubernetesExecutor {
                 }
             }
         });
-        KubernetesExecutor { config, workflow, watch: RefCell::new(Some(handle)) }
+        KubernetesExecutor { config, workflow, watch: RefCell::new(Some(handle)), cleanups: RefCell::default() }
     }
 
     fn jobs(&self) -> Api<Job> {
@@ -356,10 +359,19 @@ impl Executor for KubernetesExecutor {
     fn cleanup(&self, jobid: &JobId) -> LocalBoxFuture<'static, Result<()>> {
         let selector = self.sequence_selector(jobid);
         let (jobs, config_maps) = (self.jobs(), self.config_maps());
-        Box::pin(async move {
-            delete_all(&jobs, &selector, "Jobs").await?;
-            delete_all(&config_maps, &selector, "ConfigMaps").await
-        })
+        let handle = actix::spawn(async move {
+            let deleted = async {
+                delete_all(&jobs, &selector, "Jobs").await?;
+                delete_all(&config_maps, &selector, "ConfigMaps").await
+            };
+            if let Err(e) = deleted.await {
+                tracing::warn!(error = %e, "cleanup of a failed sequence failed");
+            }
+        });
+        let mut cleanups = self.cleanups.borrow_mut();
+        cleanups.retain(|h| !h.is_finished());
+        cleanups.push(handle);
+        Box::pin(async { Ok(()) })
     }
 
     fn existing(&self) -> LocalBoxFuture<'static, Result<Vec<ExistingJob>>> {
@@ -411,7 +423,11 @@ impl Executor for KubernetesExecutor {
         // Jobs still running when the run ends are no part of it.
         let (jobs, config_maps, workflow) = (self.jobs(), self.config_maps(), self.workflow.clone());
         let selector = labels::workflow_selector(&workflow.name);
+        let cleanups = std::mem::take(&mut *self.cleanups.borrow_mut());
         Box::pin(async move {
+            for cleanup in cleanups {
+                let _ = cleanup.await;
+            }
             let list = match jobs.list(&ListParams::default().labels(&selector)).await {
                 Ok(list) => list,
                 Err(e) => {
