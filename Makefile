@@ -41,9 +41,33 @@ services: ## Install what the tests start themselves (docker-registry, python3, 
 	bash tests/services/install.sh
 
 .PHONY: test
-test: services ## Run every test (unit, actors, CLI, registry, examples, generated-file drift).
+test: services ## Run every test: unit, actors, CLI, registry, examples, drift, and the cluster tests.
 	SMO_REQUIRE_SERVICES=1 SMO_ORAS_PYTHON=/var/cache/smo/oras-venv/bin/python $(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+	$(MAKE) test-cluster
+
+.PHONY: test-cluster
+test-cluster: cluster-up image ## Run the tests that need the cluster (smo run --executor kubernetes end to end).
+	eval "$$(bash tests/cluster/env.sh)" && SMO_REQUIRE_SERVICES=1 $(CARGO) test --test kubernetes -- --ignored --test-threads 1
+
+##@ Image
+
+SMO_IMAGE ?= docker.io/library/smo:dev
+IMAGE_TAR ?= /var/cache/smo/k8s/images/smo.tar
+STATIC_TARGET_DIR ?= /var/cache/smo/static-target
+STATIC_SMO := $(STATIC_TARGET_DIR)/x86_64-unknown-linux-gnu/release/smo
+
+.PHONY: image
+image: ## Build the smo image (a static binary, FROM scratch; dist/Containerfile) with buildah; a running test cluster gets it too.
+	command -v buildah >/dev/null || apt-get install -y --no-install-recommends buildah
+	RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR=$(STATIC_TARGET_DIR) $(CARGO) build --release --target x86_64-unknown-linux-gnu --bin smo
+	set -e; ctx=$$(mktemp -d); trap 'rm -rf "$$ctx"' EXIT; \
+	  cp $(STATIC_SMO) "$$ctx/smo"; strip "$$ctx/smo"; \
+	  buildah --storage-driver vfs bud --quiet -f dist/Containerfile -t $(SMO_IMAGE) "$$ctx"; \
+	  mkdir -p $(dir $(IMAGE_TAR)); rm -f $(IMAGE_TAR); \
+	  buildah --storage-driver vfs push --quiet $(SMO_IMAGE) docker-archive:$(IMAGE_TAR):$(SMO_IMAGE); \
+	  if [ -S /run/smo-k8s/containerd.sock ]; then ctr --address /run/smo-k8s/containerd.sock -n k8s.io images import $(IMAGE_TAR) >/dev/null; fi; \
+	  echo "image $(SMO_IMAGE) in $(IMAGE_TAR)"
 
 .PHONY: ci
 ci: lint test ## What CI runs (.ci/run).

@@ -205,3 +205,43 @@ fn a_run_killed_outright_is_finished_by_running_the_same_command_again() {
     let complete = jobs.iter().filter(|j| j.2 == "Complete").count();
     assert_eq!(complete, 12, "exactly 4 sequences × 3 steps completed: {jobs:?}");
 }
+
+/// The original's CI scenario (`state-machine.yaml`: 4 sequences × 3 steps, artifacts handed
+/// A → B → C through the registry), sleeps shortened, its `rockylinux:9` being the cluster's
+/// Debian image: exactly 12 successful Jobs, and every sequence's artifacts in the registry with
+/// the files the steps wrote. `smo` reaches the step pods from its own image (init container).
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn the_originals_ci_scenario_passes_artifacts_through_the_registry() {
+    let Some(original) = common::spec_example("state-machine.yaml") else { return };
+    let ns = Namespace::new("ci");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shortened = std::fs::read_to_string(original).expect("read the original's manifest").replace("sleep 20", "sleep 1");
+    let wf = dir.path().join("state-machine.yaml");
+    std::fs::write(&wf, shortened).expect("write manifest");
+    let smo_image = std::env::var("SMO_TEST_SMO_IMAGE").unwrap_or_else(|_| "docker.io/library/smo:dev".into());
+    let out = run(&wf, &ns, dir.path()).args(["--smo-image", &smo_image]).output().expect("run smo");
+    assert!(out.status.success(), "{}", text(&out));
+    let jobs = ns.jobs();
+    assert_eq!(jobs.len(), 12, "exactly 4 sequences × 3 steps: {jobs:?}");
+    assert!(jobs.iter().all(|(_, _, phase)| phase == "Complete"), "no failed Job: {jobs:?}");
+    let ids: std::collections::BTreeSet<&String> = jobs.iter().map(|(id, _, _)| id).collect();
+    assert_eq!(ids.len(), 4);
+    for id in ids {
+        let tags = common::http_get(&registry(), &format!("/v2/{id}/tags/list")).unwrap_or_default();
+        for tag in ["job_a", "job_b", "job_c"] {
+            assert!(tags.contains(&format!("\"{tag}\"")), "{id} has no artifact {tag}: {tags}");
+        }
+        // The last artifact holds what every step wrote.
+        let pulled = dir.path().join(format!("pulled-{id}"));
+        let reference = format!("{}/{id}:job_c", registry());
+        let out = smo()
+            .args(["artifact", "pull", &reference, "--plain-http", "--output"])
+            .arg(&pulled)
+            .output()
+            .expect("run smo artifact pull");
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(std::fs::read_to_string(pulled.join(format!("{id}-a.txt"))).expect("a's file").trim(), id.as_str());
+        assert!(pulled.join(format!("{id}-b.txt")).is_file() && pulled.join(format!("{id}-c.txt")).is_file());
+    }
+}
