@@ -216,7 +216,8 @@ fn the_originals_ci_scenario_passes_artifacts_through_the_registry() {
     let Some(original) = common::spec_example("state-machine.yaml") else { return };
     let ns = Namespace::new("ci");
     let dir = tempfile::tempdir().expect("tempdir");
-    let shortened = std::fs::read_to_string(original).expect("read the original's manifest").replace("sleep 20", "sleep 1");
+    let shortened =
+        std::fs::read_to_string(original).expect("read the original's manifest").replace("sleep 20", "sleep 1");
     let wf = dir.path().join("state-machine.yaml");
     std::fs::write(&wf, shortened).expect("write manifest");
     let smo_image = std::env::var("SMO_TEST_SMO_IMAGE").unwrap_or_else(|_| "docker.io/library/smo:dev".into());
