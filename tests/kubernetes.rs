@@ -246,3 +246,42 @@ fn the_originals_ci_scenario_passes_artifacts_through_the_registry() {
         assert!(pulled.join(format!("{id}-b.txt")).is_file() && pulled.join(format!("{id}-c.txt")).is_file());
     }
 }
+
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn a_finish_workflow_rule_ends_the_run_before_any_later_step_is_created() {
+    let ns = Namespace::new("finish");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wf = manifest(
+        dir.path(),
+        "  workflow:\n    completed: 4\n    events:\n    - {metric: count.job_a.success, when: '>= 1', action: finish-workflow}\n  cluster: {maxSize: 2}\n",
+        &[("job_a", "echo a"), ("job_b", "echo b")],
+    );
+    let out = run(&wf, &ns, dir.path()).output().expect("run smo");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("count.job_a.success"), "{}", text(&out));
+    let jobs = ns.jobs();
+    assert!(jobs.iter().all(|(_, step, _)| step == "job_a"), "no Job of a later step: {jobs:?}");
+}
+
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn an_always_succeed_step_that_fails_advances_its_sequence() {
+    let ns = Namespace::new("always");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wf = manifest(
+        dir.path(),
+        "  workflow: {completed: 2}\n  cluster: {maxSize: 2}\n",
+        &[("job_a", "exit 1"), ("job_b", "echo b")],
+    );
+    let text_with_property = std::fs::read_to_string(&wf)
+        .expect("manifest")
+        .replacen("    config: {coresPerTask: 1}\n", "    config: {coresPerTask: 1}\n    properties: {always-succeed: '1'}\n", 1);
+    std::fs::write(&wf, text_with_property).expect("write manifest");
+    let out = run(&wf, &ns, dir.path()).output().expect("run smo");
+    assert!(out.status.success(), "{}", text(&out));
+    let jobs = ns.jobs();
+    let (a, b): (Vec<_>, Vec<_>) = jobs.iter().partition(|(_, step, _)| step == "job_a");
+    assert!(a.len() == 2 && a.iter().all(|j| j.2 == "Failed"), "job_a failed twice: {jobs:?}");
+    assert!(b.len() == 2 && b.iter().all(|j| j.2 == "Complete"), "and each sequence went on to job_b: {jobs:?}");
+}
