@@ -274,9 +274,11 @@ fn an_always_succeed_step_that_fails_advances_its_sequence() {
         "  workflow: {completed: 2}\n  cluster: {maxSize: 2}\n",
         &[("job_a", "exit 1"), ("job_b", "echo b")],
     );
-    let text_with_property = std::fs::read_to_string(&wf)
-        .expect("manifest")
-        .replacen("    config: {coresPerTask: 1}\n", "    config: {coresPerTask: 1}\n    properties: {always-succeed: '1'}\n", 1);
+    let text_with_property = std::fs::read_to_string(&wf).expect("manifest").replacen(
+        "    config: {coresPerTask: 1}\n",
+        "    config: {coresPerTask: 1}\n    properties: {always-succeed: '1'}\n",
+        1,
+    );
     std::fs::write(&wf, text_with_property).expect("write manifest");
     let out = run(&wf, &ns, dir.path()).output().expect("run smo");
     assert!(out.status.success(), "{}", text(&out));
