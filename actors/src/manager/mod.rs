@@ -149,23 +149,19 @@ impl Manager {
                 self.close(RunOutcome::Failed { reason }, ctx);
                 return;
             };
-            let (fsm, effects) = Sequence::start(id.clone(), workflow.steps.len());
-            let machine = StateMachine::new(
-                fsm,
-                effects,
-                workflow.clone(),
-                self.executor.clone(),
-                self.nodes.clone(),
-                links.clone(),
-            );
-            self.adopt(id, machine);
+            let (fsm, effects) = Sequence::start(id, workflow.steps.len());
+            self.adopt(fsm, effects, &links);
         }
         self.report_progress();
     }
 
-    /// Starts a StateMachine actor and counts its sequence as live.
-    fn adopt(&mut self, id: JobId, machine: StateMachine) {
+    /// Starts a StateMachine actor for `fsm`, carrying out `effects` first, and counts its
+    /// sequence as live.
+    fn adopt(&mut self, fsm: Sequence, effects: Vec<Effect>, links: &ManagerLinks) {
+        let id = fsm.id().clone();
         self.ledger.sequence_started(id.clone());
+        let machine =
+            StateMachine::new(fsm, effects, self.workflow(), self.executor.clone(), self.nodes.clone(), links.clone());
         let addr = machine.start();
         #[cfg(test)]
         if let Some(hook) = &self.on_start {
@@ -300,15 +296,7 @@ impl Manager {
             live += 1;
             let running: Vec<(usize, u32)> =
                 jobs.iter().filter(|(_, _, p)| *p == JobPhase::Running).map(|(s, a, _)| (*s, *a)).collect();
-            let machine = StateMachine::new(
-                fsm,
-                effects,
-                workflow.clone(),
-                self.executor.clone(),
-                self.nodes.clone(),
-                links.clone(),
-            );
-            self.adopt(id.clone(), machine);
+            self.adopt(fsm, effects, &links);
             for (step, attempt) in running {
                 self.ledger.job_observed(&id, step, attempt, &JobPhase::Running);
             }

@@ -106,7 +106,8 @@ mod tests {
         let id = JobId::new("job_012345678");
         let ctx = JobContext { attempt: 2, nodes: 3, ..context(&wf, &id) };
         let cm = config_map(&ctx, "#!/bin/bash\necho hi\n");
-        assert_eq!(cm.metadata.name.as_deref(), Some("job-b-job-012345678"));
+        // A repeat's objects carry the attempt: the first attempt's may still be being deleted.
+        assert_eq!(cm.metadata.name.as_deref(), Some("job-b-job-012345678-2"));
         assert_eq!(cm.metadata.namespace.as_deref(), Some("default"));
         assert_eq!(cm.metadata.labels, Some(labels(&ctx)));
         let data = cm.data.expect("data");

@@ -294,4 +294,11 @@ mod tests {
         }
         assert_eq!(SMO_BIN, format!("{SMO_BIN_DIR}/smo"));
     }
+
+    #[test]
+    fn a_repeat_is_named_after_its_attempt() {
+        let id = JobId::new("job_012345678");
+        assert_eq!(object_name("job_a", &id, 1), "job-a-job-012345678");
+        assert_eq!(object_name("job_a", &id, 2), "job-a-job-012345678-2");
+    }
 }
