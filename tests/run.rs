@@ -593,3 +593,40 @@ fn resume_of_a_directory_without_a_run_says_what_is_missing() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no readable run.json there") && stderr.contains("is it a run directory?"), "{stderr}");
 }
+
+/// The kubernetes executor's Pods cannot reach a directory of this machine: a workflow that
+/// hands artifacts on needs a registry, and says so before anything starts.
+#[test]
+fn kubernetes_runs_with_artifacts_need_a_registry() {
+    let (out, dir) = run(&root().join("examples/kubernetes/state-machine.yaml"), &["--executor", "kubernetes"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("needs an OCI registry its Pods reach") && stderr.contains("--registry HOST:PORT"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("run/run.json").exists(), "nothing was started");
+}
+
+/// Without a cluster to talk to, a kubernetes run stops at once with one line saying so.
+#[test]
+fn kubernetes_runs_without_a_cluster_say_so() {
+    let src = tempfile::tempdir().expect("tempdir");
+    let wf = workflow_file(
+        src.path(),
+        "workflow:\n  completed: 1\ncluster:\n  max_size: 1\n",
+        &[("a", "name: a\nconfig: {}\nscript: echo\n")],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = smo()
+        .args(["run", "--executor", "kubernetes", "--no-progress", "--run-dir"])
+        .arg(dir.path().join("run"))
+        .arg(&wf)
+        .env("KUBECONFIG", dir.path().join("no-such-kubeconfig"))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("HOME", dir.path())
+        .output()
+        .expect("run smo");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no cluster to run on"), "{}", text(&out));
+}

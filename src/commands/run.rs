@@ -78,13 +78,19 @@ fn local() -> ExecutorKind {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum StoreRecord {
+    /// No store: no step pulls or pushes.
+    None,
     Directory(PathBuf),
-    Registry { host: String, plain_http: bool },
+    Registry {
+        host: String,
+        plain_http: bool,
+    },
 }
 
 impl From<&StoreRecord> for ArtifactStore {
     fn from(r: &StoreRecord) -> ArtifactStore {
         match r {
+            StoreRecord::None => ArtifactStore::None,
             StoreRecord::Directory(d) => ArtifactStore::Directory(d.clone()),
             StoreRecord::Registry { host, plain_http } => {
                 ArtifactStore::Registry { host: host.clone(), plain_http: *plain_http }
@@ -190,6 +196,12 @@ fn new_plan(args: &RunArgs) -> Result<(Workflow, Plan), String> {
         StoreRecord::Directory(absolute(dir)?)
     } else {
         StoreRecord::Directory(run_dir.join("artifacts"))
+    };
+    let uses_artifacts = workflow.steps.iter().any(|s| s.pull.is_some() || s.push.is_some());
+    let store = match store {
+        // Pods cannot reach a directory of this machine; without artifacts none is needed.
+        StoreRecord::Directory(_) if args.executor == ExecutorKind::Kubernetes && !uses_artifacts => StoreRecord::None,
+        other => other,
     };
     if args.executor == ExecutorKind::Kubernetes && matches!(store, StoreRecord::Directory(_)) {
         return Err(format!(
