@@ -287,3 +287,51 @@ fn an_always_succeed_step_that_fails_advances_its_sequence() {
     assert!(a.len() == 2 && a.iter().all(|j| j.2 == "Failed"), "job_a failed twice: {jobs:?}");
     assert!(b.len() == 2 && b.iter().all(|j| j.2 == "Complete"), "and each sequence went on to job_b: {jobs:?}");
 }
+
+/// A Pod the infrastructure ends (here: marked `Evicted` as a kubelet under memory pressure
+/// does) fails its Job, but not the step: the step's Job is replaced and runs again, and no
+/// failure is counted (with `maxFailures: 1` a counted failure would end the run).
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn an_evicted_pod_does_not_fail_the_step() {
+    let ns = Namespace::new("evict");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wf = manifest(
+        dir.path(),
+        "  workflow: {completed: 1, maxFailures: 1}\n  cluster: {maxSize: 1}\n",
+        &[("job_a", "sleep 8\necho done")],
+    );
+    let child = run(&wf, &ns, dir.path()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start smo");
+    // Wait for the step's Pod to run, then evict it the way a kubelet does.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pod = loop {
+        let out = kubectl(&[
+            "-n",
+            &ns.0,
+            "get",
+            "pods",
+            "-o",
+            "jsonpath={.items[?(@.status.phase==\"Running\")].metadata.name}",
+        ]);
+        let names = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if let Some(name) = names.split_whitespace().next() {
+            break name.to_string();
+        }
+        assert!(Instant::now() < deadline, "the step's Pod never ran");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let evicted =
+        r#"{"status":{"phase":"Failed","reason":"Evicted","message":"The node was low on resource: memory."}}"#;
+    let out = kubectl(&["-n", &ns.0, "patch", "pod", &pod, "--subresource=status", "--type=merge", "-p", evicted]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = child.wait_with_output().expect("smo ends");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("sequences: 1 completed, 0 failed, 1 started"),
+        "{}",
+        text(&out)
+    );
+    let jobs = ns.jobs();
+    assert!(jobs.iter().any(|j| j.2 == "Complete"), "the replacement Job completed: {jobs:?}");
+    assert!(jobs.iter().all(|j| j.2 != "Failed"), "the evicted Job is gone: {jobs:?}");
+}

@@ -120,8 +120,10 @@ pub fn run(args: &RunArgs, bar: Option<ProgressBar>) -> ExitCode {
             return ExitCode::from(CANNOT_START);
         }
     };
-    for warning in workflow.local_run_warnings() {
-        eprintln!("smo run: warning: {warning}");
+    if plan.record.executor == ExecutorKind::Local {
+        for warning in workflow.local_run_warnings() {
+            eprintln!("smo run: warning: {warning}");
+        }
     }
     tracing::info!(run_dir = %plan.run_dir.display(), resume = plan.resume, "run directory ready");
     let workflow = Arc::new(workflow);

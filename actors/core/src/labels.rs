@@ -26,6 +26,18 @@ pub const WORKFLOW: &str = "state-machine.converged-computing.org/workflow";
 /// late event of a replaced Job be told apart from its replacement.
 pub const ATTEMPT: &str = "state-machine.converged-computing.org/attempt";
 
+/// Set on a Job whose Pod was lost to the infrastructure (evicted, preempted, its node gone):
+/// the Job is replaced by another and is no part of the workflow any more.
+pub const SUPERSEDED: &str = "state-machine.converged-computing.org/superseded";
+
+/// How many times a step job was resubmitted after infrastructure failures (absent: never).
+pub const INFRA_RETRIES: &str = "state-machine.converged-computing.org/infra-retries";
+
+/// Label selector for the live Jobs of one workflow: the workflow's, and not superseded.
+pub fn live_job_selector(workflow: &str) -> String {
+    format!("{},!{SUPERSEDED}", workflow_selector(workflow))
+}
+
 /// Label selector for everything one workflow created: `managed-by=…,workflow=<name>`.
 pub fn workflow_selector(workflow: &str) -> String {
     format!("{MANAGED_BY}={MANAGER},{WORKFLOW}={workflow}")

@@ -23,7 +23,9 @@
 //! evicted Pods from failed steps, and a client request rate limit.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,11 +34,14 @@ use futures::StreamExt as _;
 use futures::future::LocalBoxFuture;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, LogParams, PostParams, PropagationPolicy};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams, PropagationPolicy,
+};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt as _, watcher as watch};
-use kube::{Client, Resource as _};
+use kube::{Client, Resource as _, ResourceExt as _};
 use smo_core::classify::{self, ObservedJob};
 use smo_core::fsm::JobPhase;
 use smo_core::jobs::script::{self, ArtifactStore, ScriptContext};
@@ -73,8 +78,8 @@ pub struct KubernetesConfig {
 pub struct KubernetesExecutor {
     config: Arc<KubernetesConfig>,
     workflow: Arc<Workflow>,
-    /// The watch of the workflow's Jobs, stopped by [`Executor::shutdown`].
-    watch: RefCell<Option<tokio::task::JoinHandle<()>>>,
+    /// The watches of the workflow's Jobs and Pods, stopped by [`Executor::shutdown`].
+    watch: RefCell<Vec<tokio::task::JoinHandle<()>>>,
     /// Cleanups of failed sequences still under way: the run's end waits for them, so that a
     /// sequence failing just before the end leaves nothing behind either.
     cleanups: RefCell<Vec<tokio::task::JoinHandle<()>>>,
@@ -101,28 +106,38 @@ impl KubernetesExecutor {
     pub fn new(config: KubernetesConfig, workflow: Arc<Workflow>, events: Recipient<JobObserved>) -> Self {
         let config = Arc::new(config);
         let jobs: Api<Job> = Api::namespaced(config.client.clone(), &config.namespace);
-        let selector = labels::workflow_selector(&workflow.name);
-        let stream = watch(jobs, watcher::Config::default().labels(&selector)).default_backoff();
+        let selector = labels::live_job_selector(&workflow.name);
+        let stream = watch(jobs.clone(), watcher::Config::default().labels(&selector)).default_backoff();
         let wf = workflow.clone();
         let pods: Api<Pod> = Api::namespaced(config.client.clone(), &config.namespace);
         let log_dir = config.log_dir.clone();
+        // Pods lost to the infrastructure, by Job name, as the Pod watch saw them (a kubelet may
+        // put a Pod back to Running after the Job controller counted it failed).
+        let lost: Rc<RefCell<HashMap<String, String>>> = Rc::default();
+        let pod_watch = watch_pods(pods.clone(), labels::workflow_selector(&workflow.name), lost.clone());
         let handle = actix::spawn(async move {
             let mut stream = std::pin::pin!(stream);
             while let Some(event) = stream.next().await {
                 match event {
                     Ok(Event::Apply(job) | Event::InitApply(job)) => {
                         let Some(seen) = observed(&job, &wf) else { continue };
-                        match wf.steps.get(seen.step).filter(|s| seen.phase.is_terminal() && wants_logs(s)) {
-                            // The log is read before the end is reported: metrics come from it.
-                            Some(step) => {
-                                let (pods, events, log_dir) = (pods.clone(), events.clone(), log_dir.clone());
-                                let (name, step) = (job.meta().name.clone().unwrap_or_default(), step.clone());
-                                actix::spawn(async move {
-                                    let log = save_logs(&pods, &name, &step, &seen, &log_dir).await;
-                                    events.do_send(JobObserved { log, ..seen });
-                                });
-                            }
-                            None => events.do_send(seen),
+                        if matches!(seen.phase, JobPhase::Failed { .. }) {
+                            let (jobs, pods, lost) = (jobs.clone(), pods.clone(), lost.clone());
+                            let (events, wf, log_dir) = (events.clone(), wf.clone(), log_dir.clone());
+                            actix::spawn(async move {
+                                match lost_to_infrastructure(&job, &pods, &lost).await {
+                                    Some(reason) => resubmit(&jobs, &job, &reason).await,
+                                    None => report(job, seen, &wf, &pods, &events, &log_dir).await,
+                                }
+                            });
+                            continue;
+                        }
+                        if needs_logs(&seen, &wf) {
+                            let (pods, events, wf, log_dir) =
+                                (pods.clone(), events.clone(), wf.clone(), log_dir.clone());
+                            actix::spawn(async move { report(job, seen, &wf, &pods, &events, &log_dir).await });
+                        } else {
+                            events.do_send(seen);
                         }
                     }
                     Ok(Event::Delete(_) | Event::Init | Event::InitDone) => {}
@@ -130,7 +145,12 @@ impl KubernetesExecutor {
                 }
             }
         });
-        KubernetesExecutor { config, workflow, watch: RefCell::new(Some(handle)), cleanups: RefCell::default() }
+        KubernetesExecutor {
+            config,
+            workflow,
+            watch: RefCell::new(vec![handle, pod_watch]),
+            cleanups: RefCell::default(),
+        }
     }
 
     fn jobs(&self) -> Api<Job> {
@@ -152,6 +172,130 @@ fn observed(job: &Job, workflow: &Workflow) -> Option<JobObserved> {
     let ObservedJob { jobid, step, attempt, phase, duration, .. } = classify::classify(job)?;
     let step = workflow.step_index(&step)?;
     Some(JobObserved { jobid, step, attempt, phase, duration, log: None })
+}
+
+/// Pod `reason`s that mean the infrastructure, not the step, ended the Pod.
+const INFRASTRUCTURE_REASONS: [&str; 6] =
+    ["Evicted", "Preempting", "NodeLost", "Shutdown", "NodeShutdown", "UnexpectedAdmissionError"];
+
+/// Why the infrastructure ended `pod`, if it did: an infrastructure reason, or a
+/// `DisruptionTarget` condition (newer clusters).
+fn infrastructure_reason(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    if status.phase.as_deref() == Some("Failed")
+        && let Some(reason) = status.reason.as_deref().filter(|r| INFRASTRUCTURE_REASONS.contains(r))
+    {
+        let message = status.message.as_deref().unwrap_or_default();
+        return Some(format!("{reason}: {message}").trim_end_matches([':', ' ']).to_string());
+    }
+    let disruption =
+        status.conditions.as_deref()?.iter().find(|c| c.type_ == "DisruptionTarget" && c.status == "True")?;
+    Some(format!("DisruptionTarget: {}", disruption.reason.as_deref().unwrap_or("disrupted")))
+}
+
+/// Watches the workflow's Pods and remembers, by Job name, the Pods the infrastructure ended.
+fn watch_pods(
+    pods: Api<Pod>,
+    selector: String,
+    lost: Rc<RefCell<HashMap<String, String>>>,
+) -> tokio::task::JoinHandle<()> {
+    let stream = watch(pods, watcher::Config::default().labels(&selector)).default_backoff();
+    actix::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(Event::Apply(pod) | Event::InitApply(pod)) => {
+                    let job = pod.labels().get("job-name").cloned();
+                    if let (Some(job), Some(reason)) = (job, infrastructure_reason(&pod)) {
+                        lost.borrow_mut().insert(job, reason);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "the watch of Pods failed; it restarts with backoff"),
+            }
+        }
+    })
+}
+
+/// Whether a failed Job failed because the infrastructure ended its Pod: as the Pod watch saw it
+/// (given a moment to catch up with the Job watch), or as its Pods say now.
+async fn lost_to_infrastructure(
+    job: &Job,
+    pods: &Api<Pod>,
+    lost: &Rc<RefCell<HashMap<String, String>>>,
+) -> Option<String> {
+    let name = job.meta().name.clone()?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if let Some(reason) = lost.borrow_mut().remove(&name) {
+        return Some(reason);
+    }
+    let list = pods.list(&ListParams::default().labels(&format!("job-name={name}"))).await.ok()?;
+    list.items.iter().find_map(infrastructure_reason)
+}
+
+/// Replaces a Job the infrastructure failed: marks it superseded (the watches and restores no
+/// longer see it), creates the same Job under a new name, and deletes the old one. The
+/// sequence never hears of the failure and no failure is counted.
+async fn resubmit(jobs: &Api<Job>, old: &Job, reason: &str) {
+    let Some(name) = old.meta().name.clone() else { return };
+    let labels = old.labels().clone();
+    let retries = labels.get(labels::INFRA_RETRIES).and_then(|r| r.parse::<u32>().ok()).unwrap_or(0) + 1;
+    let base = name.rsplit_once("-i").filter(|(_, n)| n.parse::<u32>().is_ok()).map_or(name.as_str(), |(b, _)| b);
+    let new_name = format!("{base}-i{retries}");
+    tracing::warn!(job = %name, reason, replacement = %new_name, "the infrastructure ended the step's Pod; the step runs again, no failure counted");
+    let mark = serde_json::json!({"metadata": {"labels": {labels::SUPERSEDED: "true"}}});
+    let (params, patch) = (PatchParams::default(), Patch::Merge(&mark));
+    if let Err(e) = with_retries(|| jobs.patch(&name, &params, &patch)).await {
+        tracing::warn!(job = %name, error = %e, "cannot mark the Job superseded");
+    }
+    let mut job = Job { metadata: old.metadata.clone(), spec: old.spec.clone(), status: None };
+    job.metadata = ObjectMeta {
+        name: Some(new_name.clone()),
+        namespace: old.metadata.namespace.clone(),
+        labels: Some({
+            let mut l = labels;
+            l.insert(labels::INFRA_RETRIES.to_string(), retries.to_string());
+            l
+        }),
+        owner_references: old.metadata.owner_references.clone(),
+        ..ObjectMeta::default()
+    };
+    // What the Job controller added to the old Job is its own to add to the new one.
+    if let Some(spec) = job.spec.as_mut() {
+        spec.selector = None;
+        if let Some(template_labels) = spec.template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+            template_labels.remove("controller-uid");
+            template_labels.remove("job-name");
+        }
+    }
+    if let Err(e) = create(jobs, &job, &format!("Job {new_name}")).await {
+        tracing::warn!(error = %e, "cannot resubmit the step after an infrastructure failure");
+    }
+    if let Err(e) = delete(jobs, &name, &format!("Job {name}")).await {
+        tracing::warn!(error = %e, "cannot delete the superseded Job");
+    }
+}
+
+/// Whether the end of this job is reported only once its logs are in (see [`report`]).
+fn needs_logs(seen: &JobObserved, workflow: &Workflow) -> bool {
+    seen.phase.is_terminal() && workflow.steps.get(seen.step).is_some_and(wants_logs)
+}
+
+/// Reports a job's phase; an ended job's logs are read first when the step needs them (custom
+/// metrics come from them).
+async fn report(
+    job: Job,
+    seen: JobObserved,
+    workflow: &Workflow,
+    pods: &Api<Pod>,
+    events: &Recipient<JobObserved>,
+    log_dir: &Path,
+) {
+    let log = match workflow.steps.get(seen.step).filter(|_| needs_logs(&seen, workflow)) {
+        Some(step) => save_logs(pods, job.meta().name.as_deref().unwrap_or_default(), step, &seen, log_dir).await,
+        None => None,
+    };
+    events.do_send(JobObserved { log, ..seen });
 }
 
 /// Whether a step's job logs are needed: for custom metrics or to keep them (`save-path`).
@@ -348,11 +492,20 @@ impl Executor for KubernetesExecutor {
 
     fn remove(&self, jobid: &JobId, step: usize, attempt: u32) -> LocalBoxFuture<'static, Result<()>> {
         let Some(step) = self.workflow.steps.get(step) else { return Box::pin(async { Ok(()) }) };
-        let name = jobs::object_name(&step.name, jobid, attempt);
-        let (jobs, config_maps, ns) = (self.jobs(), self.config_maps(), self.config.namespace.clone());
+        // By labels: the attempt's Job may have been replaced after an infrastructure failure.
+        let selector = format!(
+            "{},{}={},{}={},{}={attempt}",
+            labels::workflow_selector(&self.workflow.name),
+            labels::JOB_ID,
+            jobid,
+            labels::STEP,
+            step.name,
+            labels::ATTEMPT
+        );
+        let (jobs, config_maps) = (self.jobs(), self.config_maps());
         Box::pin(async move {
-            delete(&jobs, &name, &format!("Job {ns}/{name}")).await?;
-            delete(&config_maps, &name, &format!("ConfigMap {ns}/{name}")).await
+            delete_all(&jobs, &selector, "Jobs").await?;
+            delete_all(&config_maps, &selector, "ConfigMaps").await
         })
     }
 
@@ -376,7 +529,7 @@ impl Executor for KubernetesExecutor {
 
     fn existing(&self) -> LocalBoxFuture<'static, Result<Vec<ExistingJob>>> {
         let (jobs, workflow) = (self.jobs(), self.workflow.clone());
-        let selector = labels::workflow_selector(&workflow.name);
+        let selector = labels::live_job_selector(&workflow.name);
         Box::pin(async move {
             let params = ListParams::default().labels(&selector);
             let list = with_retries(|| jobs.list(&params))
@@ -417,7 +570,7 @@ impl Executor for KubernetesExecutor {
     }
 
     fn shutdown(&self) -> LocalBoxFuture<'static, ()> {
-        if let Some(watch) = self.watch.borrow_mut().take() {
+        for watch in self.watch.borrow_mut().drain(..) {
             watch.abort();
         }
         // Jobs still running when the run ends are no part of it.
