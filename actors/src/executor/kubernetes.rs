@@ -19,8 +19,14 @@
 //!   file per Pod, when the step needs them (custom metrics, `save-path`), before its end is
 //!   reported — so metrics are read from them as from a local job's log.
 //!
-//! Not yet here (the Kubernetes executor issue goes on): JobSet / MiniCluster status, telling
-//! evicted Pods from failed steps, and a client request rate limit.
+//! * A Pod the infrastructure ended (evicted, preempted, its node lost; or a `DisruptionTarget`
+//!   condition) does not fail the step: the failed Job is marked superseded (no watch or restore
+//!   sees it again), the same Job is created under a new name (`…-i1`), and the old one is
+//!   deleted — no failure is counted. A label-selected Pod watch remembers such Pods, since a
+//!   kubelet may put a Pod's status back after the Job controller counted it.
+//!
+//! Not yet here (the Kubernetes executor issue goes on): JobSet / MiniCluster status and a client
+//! request rate limit.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
