@@ -264,6 +264,17 @@ fn check_step<'a>(
             &name_path,
             format!("makes Job names like `{}` that {e}", names::job_name(&step.name, example)),
         );
+    } else if let Err(e) = names::check_dns_label(&format!("{}-i9", names::job_name(&step.name, example))) {
+        // A repeat's Job is `<name>-<attempt>`, one resubmitted after an infrastructure failure
+        // `<name>-i<n>`: the first attempt fits, those would not.
+        problems.warn(
+            file,
+            &name_path,
+            format!(
+                "leaves no room in Job names like `{}` for the suffix of a repeat (`-2`) or of a job resubmitted after an infrastructure failure (`-i1`): such names {e}; shorten the step name",
+                names::job_name(&step.name, example)
+            ),
+        );
     }
     if step.properties.workload == super::WorkloadKind::JobSet {
         // JobSet pods are named `<job>-jobset-0-<index>-<suffix>`; their hostname

@@ -423,4 +423,20 @@ mod tests {
         assert!(b.properties.always_succeed, "properties may be a JSON string");
         assert_eq!(wf.name, "wf");
     }
+
+    #[test]
+    fn a_step_name_that_leaves_no_room_for_a_repeats_suffix_is_a_warning() {
+        let spec = |name: &str| {
+            format!(
+                "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata: {{name: wf}}\nspec:\n  workflow: {{completed: 1}}\n  cluster: {{maxSize: 1}}\n  jobs:\n  - {{name: {name}, image: x, script: echo}}\n"
+            )
+        };
+        // `<step>-job-000000000` is 61 characters: it fits, `…-i1` would not.
+        let long = "a".repeat(47);
+        let (_, warnings) = from_manifest_text(&spec(&long), "m.yaml").unwrap_or_else(|p| panic!("{p}"));
+        let text = warnings.to_string();
+        assert!(text.contains("leaves no room in Job names") && text.contains("spec.jobs[0].name"), "{text}");
+        let (_, warnings) = from_manifest_text(&spec(&"a".repeat(40)), "m.yaml").unwrap_or_else(|p| panic!("{p}"));
+        assert!(warnings.is_empty(), "{warnings}");
+    }
 }
