@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use smo_actors::executor::kubernetes;
 
 /// Run many concurrent multi-step job sequences on Kubernetes or on this machine.
 #[derive(Debug, Parser)]
@@ -116,6 +117,23 @@ pub struct RunArgs {
     /// executor); without it the step images must have `smo` on their PATH.
     #[arg(long, value_name = "IMAGE", env = "SMO_IMAGE", conflicts_with = "resume")]
     pub smo_image: Option<String>,
+
+    /// Sustained requests per second to the Kubernetes API (kubernetes executor), as client-go's
+    /// flag of the same name.
+    #[arg(long, value_name = "QPS", default_value_t = kubernetes::DEFAULT_QPS, value_parser = positive_rate)]
+    pub kube_api_qps: f32,
+
+    /// Requests allowed at once above --kube-api-qps (kubernetes executor).
+    #[arg(long, value_name = "N", default_value_t = kubernetes::DEFAULT_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    pub kube_api_burst: u32,
+}
+
+/// A request rate: a number above 0.
+fn positive_rate(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(qps) if qps > 0.0 && qps.is_finite() => Ok(qps),
+        _ => Err(format!("`{text}` is no request rate: give a number above 0, e.g. 50")),
+    }
 }
 
 /// Where `smo run` runs the steps.

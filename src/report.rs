@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use smo_actors::executor::kubernetes::ApiRequestCounts;
 use smo_core::ledger::{RunOutcome, RunReport};
 use smo_core::rulebook::RuleEffect;
 use smo_core::stats::{Model, Stats};
@@ -135,6 +136,20 @@ pub fn durations_table(rows: &[StepDurations]) -> String {
 
 /// The summary `smo run` prints when a run ends: the outcome, sequence counts, a per-step table
 /// (jobs, durations from `report.stats`' `duration` samples, nodes at the end) and the rules
+/// One line on the Kubernetes API requests of a run: reads, watches, writes, errors, and writes
+/// per step job.
+pub fn api_summary(counts: &ApiRequestCounts, step_jobs: u64) -> String {
+    let per_job = if step_jobs > 0 {
+        format!(" ({:.2} writes per step job)", counts.writes as f64 / step_jobs as f64)
+    } else {
+        String::new()
+    };
+    format!(
+        "Kubernetes API requests: {} reads, {} watches, {} writes{per_job}, {} errors",
+        counts.reads, counts.watches, counts.writes, counts.errors
+    )
+}
+
 /// that fired.
 pub fn run_summary(report: &RunReport, workflow: &Workflow) -> String {
     let mut out = String::new();

@@ -109,6 +109,22 @@ fn text(out: &Output) -> String {
     format!("--- stdout\n{}--- stderr\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
+/// Runs `command` to its end; kills it and fails the test if that takes longer than `limit`.
+fn within(mut command: Command, limit: Duration) -> Output {
+    let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start smo");
+    let pid = child.id();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(child.wait_with_output()));
+    match receiver.recv_timeout(limit) {
+        Ok(out) => out.expect("smo ends"),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            let out = receiver.recv().expect("smo was killed").expect("smo ends");
+            panic!("smo did not end within {} s:\n{}", limit.as_secs(), text(&out));
+        }
+    }
+}
+
 /// (jobid, step) → how many Jobs, of the Jobs in `jobs`.
 fn per_job(jobs: &[(String, String, String)]) -> BTreeMap<(String, String), usize> {
     let mut counts = BTreeMap::new();
@@ -334,4 +350,332 @@ fn an_evicted_pod_does_not_fail_the_step() {
     let jobs = ns.jobs();
     assert!(jobs.iter().any(|j| j.2 == "Complete"), "the replacement Job completed: {jobs:?}");
     assert!(jobs.iter().all(|j| j.2 != "Failed"), "the evicted Job is gone: {jobs:?}");
+}
+
+/// Restarting the apiserver mid-run: its watch cache starts over, so the executor's watch, which
+/// resumes from an older resourceVersion, gets 410 Gone and re-lists every Job of the workflow.
+/// The run must neither lose a transition (it would hang or come out short) nor double one (a
+/// duplicate Job, or more than 4 completions), and no submission made while the apiserver was
+/// down may fail a sequence.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn an_apiserver_restart_mid_run_neither_loses_nor_doubles_a_transition() {
+    let ns = Namespace::new("relist");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wf = manifest(
+        dir.path(),
+        "  workflow: {completed: 4}\n  cluster: {maxSize: 2}\n",
+        &[("job_a", "sleep 2"), ("job_b", "sleep 2"), ("job_c", "sleep 1")],
+    );
+    let stderr = dir.path().join("smo.stderr");
+    let child = run(&wf, &ns, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+        .spawn()
+        .expect("start smo");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let jobs = ns.jobs();
+        if jobs.iter().filter(|j| j.2 == "Complete").count() >= 3 && jobs.iter().any(|j| j.2 == "running") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run made no progress: {jobs:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let restart = Command::new(common::root().join("tests/cluster/restart.sh"))
+        .arg("apiserver")
+        .output()
+        .expect("run restart.sh");
+    assert!(restart.status.success(), "{}", text(&restart));
+    let out = child.wait_with_output().expect("smo ends");
+    let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+    let all = format!("{}{log}", text(&out));
+    assert!(out.status.success(), "{all}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sequences: 4 completed, 0 failed, 4 started"), "{all}");
+    assert!(
+        log.contains("the watch of Jobs re-lists the workflow's Jobs"),
+        "the restart made the watch re-list: {all}"
+    );
+    let jobs = ns.jobs();
+    assert!(per_job(&jobs).values().all(|n| *n == 1), "no duplicate Job for any (jobid, step): {jobs:?}");
+    assert_eq!(jobs.iter().filter(|j| j.2 == "Complete").count(), 12, "exactly 4 × 3 Jobs completed: {jobs:?}");
+}
+
+/// Minimal CRDs of JobSet (jobset.x-k8s.io) and the Flux Operator's MiniCluster
+/// (flux-framework.org): the API the executor creates objects in. Their controllers are absent
+/// from the test cluster; [`ControllerStandIn`] does what they do for smo.
+const CUSTOM_CRDS: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: jobsets.jobset.x-k8s.io}
+spec:
+  group: jobset.x-k8s.io
+  scope: Namespaced
+  names: {kind: JobSet, listKind: JobSetList, plural: jobsets, singular: jobset}
+  versions:
+  - name: v1alpha2
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: miniclusters.flux-framework.org}
+spec:
+  group: flux-framework.org
+  scope: Namespaced
+  names: {kind: MiniCluster, listKind: MiniClusterList, plural: miniclusters, singular: minicluster}
+  versions:
+  - name: v1alpha2
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+"#;
+
+fn install_custom_crds() {
+    let mut apply = Command::new("kubectl")
+        .args(["apply", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kubectl apply");
+    std::io::Write::write_all(&mut apply.stdin.take().expect("stdin"), CUSTOM_CRDS.as_bytes()).expect("write CRDs");
+    let out = apply.wait_with_output().expect("kubectl apply");
+    assert!(out.status.success(), "{}", text(&out));
+    let out = kubectl(&[
+        "wait",
+        "--for=condition=established",
+        "--timeout=60s",
+        "crd/jobsets.jobset.x-k8s.io",
+        "crd/miniclusters.flux-framework.org",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// Does for the test what the JobSet controller and the Flux Operator do for smo: for every
+/// JobSet, its child Job `<name>-jobset-0` from the replicated Job's template; for every
+/// MiniCluster, a Job `<name>` with its `jobLabels` running its container's command, image,
+/// working directory and ConfigMap volume (without Flux). Both are owned by their object, as the
+/// controllers make them. It records every object it saw: (kind, name, labels).
+struct ControllerStandIn {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<(String, String, Value)>>>,
+}
+
+impl ControllerStandIn {
+    fn start(ns: &str) -> ControllerStandIn {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ns, flag) = (ns.to_string(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut seen: Vec<(String, String, Value)> = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let out = kubectl(&["-n", &ns, "get", "jobsets,miniclusters", "-o", "json"]);
+                let list: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+                for object in list["items"].as_array().cloned().unwrap_or_default() {
+                    let kind = object["kind"].as_str().unwrap_or_default().to_string();
+                    let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                    if seen.iter().any(|(k, n, _)| *k == kind && *n == name) {
+                        continue;
+                    }
+                    let job = Self::job_for(&object);
+                    let mut create = Command::new("kubectl")
+                        // The objects hold fields of newer Kubernetes versions than the test
+                        // cluster's (a Job's `suspend`); the apiserver drops them as a real
+                        // controller's would be, kubectl's client-side check would refuse them.
+                        .args(["-n", &ns, "create", "--validate=false", "-f", "-"])
+                        .stdin(Stdio::piped())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .expect("run kubectl create");
+                    let body = serde_json::to_vec(&job).expect("a Job");
+                    std::io::Write::write_all(&mut create.stdin.take().expect("stdin"), &body).expect("write Job");
+                    let out = create.wait_with_output().expect("kubectl create");
+                    if out.status.success() {
+                        seen.push((kind, name, object["metadata"]["labels"].clone()));
+                    } else {
+                        eprintln!(
+                            "stand-in: cannot create the Job of {kind} {name}: {}",
+                            String::from_utf8_lossy(&out.stderr)
+                        );
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            seen
+        });
+        ControllerStandIn { stop, thread: Some(thread) }
+    }
+
+    /// The Job the controller of `object` would make.
+    fn job_for(object: &Value) -> Value {
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        let owner = serde_json::json!([{
+            "apiVersion": object["apiVersion"], "kind": object["kind"], "name": name,
+            "uid": object["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true,
+        }]);
+        if object["kind"] == "JobSet" {
+            let template = &object["spec"]["replicatedJobs"][0]["template"];
+            return serde_json::json!({
+                "apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": format!("{name}-jobset-0"), "labels": template["metadata"]["labels"], "ownerReferences": owner},
+                "spec": template["spec"],
+            });
+        }
+        let spec = &object["spec"];
+        let container = &spec["containers"][0];
+        let (volume, mount) =
+            container["volumes"].as_object().and_then(|v| v.iter().next()).expect("a ConfigMap volume");
+        let items: Vec<Value> = mount["items"]
+            .as_object()
+            .map(|items| items.iter().map(|(key, path)| serde_json::json!({"key": key, "path": path})).collect())
+            .unwrap_or_default();
+        serde_json::json!({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": name, "labels": spec["jobLabels"], "ownerReferences": owner},
+            "spec": {
+                "parallelism": spec["size"], "completions": spec["size"], "backoffLimit": 0,
+                "template": {
+                    "metadata": {"labels": spec["jobLabels"]},
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{
+                            "name": "step", "image": container["image"], "workingDir": container["workingDir"],
+                            "command": ["/bin/bash", "-c", container["command"]],
+                            "resources": container["resources"],
+                            "volumeMounts": [{"name": volume, "mountPath": mount["path"]}],
+                        }],
+                        "volumes": [{"name": volume, "configMap": {"name": mount["configMapName"], "items": items}}],
+                    },
+                },
+            },
+        })
+    }
+
+    /// Stops it; what it saw: (kind, name, labels).
+    fn stop(mut self) -> Vec<(String, String, Value)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().map(|t| t.join().expect("stand-in thread")).unwrap_or_default()
+    }
+}
+
+impl Drop for ControllerStandIn {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The manifest of [`manifest`] with a JobSet step `job_a` and a MiniCluster step `job_b`.
+fn custom_workload_manifest(dir: &Path, workflow: &str, b_script: &str) -> std::path::PathBuf {
+    let wf = manifest(dir, workflow, &[("job_a", "echo a of $jobid"), ("job_b", b_script)]);
+    let text = std::fs::read_to_string(&wf).expect("manifest");
+    let mut parts = text.splitn(2, "  - name: job_b\n");
+    let (a, b) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let with = |part: &str, property: &str| {
+        part.replacen(
+            "    config: {coresPerTask: 1}\n",
+            &format!("    config: {{coresPerTask: 1}}\n    properties: {{{property}: 'true'}}\n"),
+            1,
+        )
+    };
+    std::fs::write(&wf, format!("{}  - name: job_b\n{}", with(a, "jobset"), with(b, "minicluster")))
+        .expect("write manifest");
+    wf
+}
+
+/// A JobSet step and a MiniCluster step: smo creates the objects with the step job's labels,
+/// follows the Jobs their controllers make (a success advances, a failure fails the sequence
+/// with the Job's reason), and deletes a failed sequence's JobSet and MiniCluster with its Jobs
+/// and ConfigMaps.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn jobset_and_minicluster_steps_run_through_their_controllers_jobs() {
+    install_custom_crds();
+    let ns = Namespace::new("custom");
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let wf = custom_workload_manifest(
+        dir.path(),
+        "  workflow: {completed: 2}\n  cluster: {maxSize: 2}\n",
+        "echo b of $jobid",
+    );
+    let stand_in = ControllerStandIn::start(&ns.0);
+    let out = within(run(&wf, &ns, dir.path()), Duration::from_secs(180));
+    let seen = stand_in.stop();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("sequences: 2 completed, 0 failed, 2 started"),
+        "{}",
+        text(&out)
+    );
+    let kinds: Vec<&str> = seen.iter().map(|(kind, _, _)| kind.as_str()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "JobSet").count(), 2, "{seen:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "MiniCluster").count(), 2, "{seen:?}");
+    for (kind, name, labels) in &seen {
+        assert_eq!(labels["state-machine.converged-computing.org/workflow"], "kube-test", "{kind} {name}: {labels}");
+        let step = if kind == "JobSet" { "job_a" } else { "job_b" };
+        assert_eq!(labels["app"], step, "{kind} {name}: {labels}");
+    }
+    let jobs = ns.jobs();
+    assert_eq!(jobs.len(), 4, "{jobs:?}");
+    assert!(jobs.iter().all(|j| j.2 == "Complete"), "{jobs:?}");
+
+    // A failing MiniCluster step: the sequence fails, and everything of it is deleted.
+    let ns = Namespace::new("custom-fail");
+    let wf = custom_workload_manifest(
+        dir.path(),
+        "  workflow: {completed: 1, maxFailures: 1}\n  cluster: {maxSize: 1}\n",
+        "echo b fails >&2\nexit 3",
+    );
+    let stand_in = ControllerStandIn::start(&ns.0);
+    let out = within(run(&wf, &ns, dir.path()), Duration::from_secs(180));
+    let seen = stand_in.stop();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("step job_b failed"), "{}", text(&out));
+    assert_eq!(seen.len(), 2, "one JobSet and one MiniCluster: {seen:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = kubectl(&[
+            "-n",
+            &ns.0,
+            "get",
+            "jobsets,miniclusters,jobs,configmaps",
+            "-l",
+            "app.kubernetes.io/managed-by=state-machine-operator",
+            "-o",
+            "name",
+        ]);
+        let left = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() && left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the failed sequence left objects behind: {left}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// A workflow with a MiniCluster step on a cluster without the Flux Operator's CRD: one error
+/// before anything runs, naming the step, the API and what to install.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn a_custom_workload_the_cluster_does_not_serve_is_refused_before_the_run() {
+    // JobSets served, MiniClusters not.
+    install_custom_crds();
+    let out = kubectl(&["delete", "crd", "miniclusters.flux-framework.org", "--ignore-not-found", "--wait=true"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let ns = Namespace::new("nocrd");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wf = custom_workload_manifest(dir.path(), "  workflow: {completed: 1}\n  cluster: {maxSize: 1}\n", "echo b");
+    let out = run(&wf, &ns, dir.path()).output().expect("run smo");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("step `job_b` runs as a MiniCluster (property `minicluster`), but the cluster serves no miniclusters in flux-framework.org/v1alpha2: install the Flux Operator"),
+        "{}",
+        text(&out)
+    );
+    assert!(ns.jobs().is_empty(), "nothing ran");
 }

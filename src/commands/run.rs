@@ -22,7 +22,7 @@ use actix::prelude::*;
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use smo_actors::executor::Executor;
-use smo_actors::executor::kubernetes::{self, KubernetesConfig, KubernetesExecutor};
+use smo_actors::executor::kubernetes::{self, ApiRequestCounts, KubernetesConfig, KubernetesExecutor, RequestLimits};
 use smo_actors::executor::local::{LocalConfig, LocalExecutor};
 use smo_actors::job_watcher::JobWatcher;
 use smo_actors::journal::{self, Journal};
@@ -127,13 +127,14 @@ pub fn run(args: &RunArgs, bar: Option<ProgressBar>) -> ExitCode {
     }
     tracing::info!(run_dir = %plan.run_dir.display(), resume = plan.resume, "run directory ready");
     let workflow = Arc::new(workflow);
-    let report = execute(workflow.clone(), &plan, bar.clone());
+    let limits = RequestLimits { qps: args.kube_api_qps, burst: args.kube_api_burst };
+    let report = execute(workflow.clone(), &plan, limits, bar.clone());
     // The display actor may not get to run again once the system returns: clear the bar here,
     // before the summary is printed.
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let report = match report {
+    let (report, api_requests) = match report {
         Ok(r) => r,
         Err(e) => {
             eprintln!("smo run: {e}");
@@ -148,6 +149,17 @@ pub fn run(args: &RunArgs, bar: Option<ProgressBar>) -> ExitCode {
         eprintln!("smo run: cannot write {}: {e}", times_path.display());
     }
     println!("{}", crate::report::run_summary(&report, &workflow));
+    if let Some(counts) = api_requests {
+        let path = plan.run_dir.join("api-requests.json");
+        let written = serde_json::to_string_pretty(&counts)
+            .map_err(|e| e.to_string())
+            .and_then(|text| std::fs::write(&path, text).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!("smo run: cannot write {}: {e}", path.display());
+        }
+        let jobs: u64 = report.steps.iter().map(|s| u64::from(s.runs)).sum();
+        println!("{}", crate::report::api_summary(&counts, jobs));
+    }
     eprintln!("times: {}", times_path.display());
     let code = report.outcome.exit_code();
     if code != 0 {
@@ -286,7 +298,12 @@ fn random_seed() -> u64 {
 }
 
 /// Starts the actors and waits for the run to end.
-fn execute(workflow: Arc<Workflow>, plan: &Plan, bar: Option<ProgressBar>) -> Result<RunReport, String> {
+fn execute(
+    workflow: Arc<Workflow>,
+    plan: &Plan,
+    limits: RequestLimits,
+    bar: Option<ProgressBar>,
+) -> Result<(RunReport, Option<ApiRequestCounts>), String> {
     let system = actix::System::new();
     let record = plan.record.clone();
     let store = ArtifactStore::from(&record.store);
@@ -313,12 +330,19 @@ fn execute(workflow: Arc<Workflow>, plan: &Plan, bar: Option<ProgressBar>) -> Re
         let cluster = match record.executor {
             ExecutorKind::Local => None,
             ExecutorKind::Kubernetes => {
-                let (client, default_namespace) = kubernetes::connect().await.map_err(|e| e.to_string())?;
+                let (client, default_namespace, requests) =
+                    kubernetes::connect(limits).await.map_err(|e| e.to_string())?;
+                kubernetes::check_installed(&client, &workflow).await.map_err(|e| e.to_string())?;
                 let namespace = record.namespace.clone().unwrap_or(default_namespace);
                 let log_dir = local.run_dir.join("logs");
-                Some(KubernetesConfig { client, namespace, store, smo_image: record.smo_image.clone(), log_dir })
+                Some((
+                    KubernetesConfig { client, namespace, store, smo_image: record.smo_image.clone(), log_dir },
+                    requests,
+                ))
             }
         };
+        let requests = cluster.as_ref().map(|(_, requests)| requests.clone());
+        let cluster = cluster.map(|(config, _)| config);
         let workflow = match &cluster {
             Some(c) => Arc::new(in_namespace(&workflow, &c.namespace)),
             None => workflow,
@@ -346,7 +370,8 @@ fn execute(workflow: Arc<Workflow>, plan: &Plan, bar: Option<ProgressBar>) -> Re
             )
         });
         actix::spawn(forward_signals(manager.clone()));
-        finished.await.map_err(|_| "the workflow manager stopped without a report".to_string())
+        let report = finished.await.map_err(|_| "the workflow manager stopped without a report".to_string())?;
+        Ok((report, requests.map(|r| r.counts())))
     })
 }
 

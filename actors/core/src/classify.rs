@@ -7,6 +7,7 @@
 //! successful Jobs, so failed Jobs were never seen as failed; and it called a Job with
 //! `status.failed > 0` failed even while it was still retrying (or had succeeded after retries).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{Job, JobCondition};
@@ -33,15 +34,33 @@ pub struct ObservedJob {
     pub duration: Option<Duration>,
 }
 
-/// Classifies a Job; None when it lacks the `jobid` or `app` label (not one of ours to track).
-pub fn classify(job: &Job) -> Option<ObservedJob> {
-    let labels = job.metadata.labels.as_ref()?;
+/// Which step job an object's labels name: its sequence, step and attempt.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StepJobKey {
+    /// Sequence (label `jobid`).
+    pub jobid: JobId,
+    /// Step (label `app`).
+    pub step: String,
+    /// Attempt (attempt label; 1 when absent or not a positive number).
+    pub attempt: u32,
+}
+
+/// The step job an object's labels name; None without a `jobid` or `app` label. Works for any
+/// object of a step job (Job, JobSet, MiniCluster, ConfigMap).
+pub fn step_job_key(labels: &BTreeMap<String, String>) -> Option<StepJobKey> {
     let non_empty = |key: &str| non_blank(labels.get(key).map(String::as_str));
     let jobid = JobId::new(non_empty(labels::JOB_ID)?);
     let step = non_empty(labels::STEP)?.to_owned();
     // Jobs created before attempts were labelled, or by hand, are first attempts.
     let attempt = non_empty(labels::ATTEMPT).and_then(|v| v.parse::<u32>().ok()).filter(|&a| a >= 1).unwrap_or(1);
-    let always_succeed = non_empty(labels::ALWAYS_SUCCEED)
+    Some(StepJobKey { jobid, step, attempt })
+}
+
+/// Classifies a Job; None when it lacks the `jobid` or `app` label (not one of ours to track).
+pub fn classify(job: &Job) -> Option<ObservedJob> {
+    let labels = job.metadata.labels.as_ref()?;
+    let StepJobKey { jobid, step, attempt } = step_job_key(labels)?;
+    let always_succeed = non_blank(labels.get(labels::ALWAYS_SUCCEED).map(String::as_str))
         .is_some_and(|v| ["1", "true", "yes"].iter().any(|t| v.eq_ignore_ascii_case(t)));
     let (phase, duration) = phase_and_duration(job);
     Some(ObservedJob { jobid, step, attempt, phase, always_succeed, duration })

@@ -42,3 +42,14 @@ pub fn live_job_selector(workflow: &str) -> String {
 pub fn workflow_selector(workflow: &str) -> String {
     format!("{MANAGED_BY}={MANAGER},{WORKFLOW}={workflow}")
 }
+
+/// Label selector for every object of one sequence of a workflow.
+pub fn sequence_selector(workflow: &str, jobid: &str) -> String {
+    format!("{},{JOB_ID}={jobid}", workflow_selector(workflow))
+}
+
+/// Label selector for every object of one step job (one attempt of one step of one sequence),
+/// whatever its name: a Job replaced after an infrastructure failure included.
+pub fn step_job_selector(workflow: &str, jobid: &str, step: &str, attempt: u32) -> String {
+    format!("{},{STEP}={step},{ATTEMPT}={attempt}", sequence_selector(workflow, jobid))
+}

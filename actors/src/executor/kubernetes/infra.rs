@@ -1,0 +1,126 @@
+//! Infrastructure failures are not application failures.
+//!
+//! A Pod the infrastructure ended (evicted, preempted, its node lost; or a `DisruptionTarget`
+//! condition) does not fail the step: the failed Job is marked superseded (no watch or restore
+//! sees it again), the same Job is created under a new name (`…-i1`), and the old one is
+//! deleted — no failure is counted. A label-selected Pod watch remembers such Pods, since a
+//! kubelet may put a Pod's status back after the Job controller counted it.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::{WatchStreamExt as _, watcher as watch};
+use kube::{Resource as _, ResourceExt as _};
+use smo_core::labels;
+
+use super::api::{create, delete, with_retries};
+
+/// Pod `reason`s that mean the infrastructure, not the step, ended the Pod.
+const INFRASTRUCTURE_REASONS: [&str; 6] =
+    ["Evicted", "Preempting", "NodeLost", "Shutdown", "NodeShutdown", "UnexpectedAdmissionError"];
+
+/// Why the infrastructure ended `pod`, if it did: an infrastructure reason, or a
+/// `DisruptionTarget` condition (newer clusters).
+fn infrastructure_reason(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    if status.phase.as_deref() == Some("Failed")
+        && let Some(reason) = status.reason.as_deref().filter(|r| INFRASTRUCTURE_REASONS.contains(r))
+    {
+        let message = status.message.as_deref().unwrap_or_default();
+        return Some(format!("{reason}: {message}").trim_end_matches([':', ' ']).to_string());
+    }
+    let disruption =
+        status.conditions.as_deref()?.iter().find(|c| c.type_ == "DisruptionTarget" && c.status == "True")?;
+    Some(format!("DisruptionTarget: {}", disruption.reason.as_deref().unwrap_or("disrupted")))
+}
+
+/// Watches the workflow's Pods and remembers, by Job name, the Pods the infrastructure ended.
+pub(super) fn watch_pods(
+    pods: Api<Pod>,
+    selector: String,
+    lost: Rc<RefCell<HashMap<String, String>>>,
+) -> tokio::task::JoinHandle<()> {
+    let stream = watch(pods, watcher::Config::default().labels(&selector)).default_backoff();
+    actix::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(Event::Apply(pod) | Event::InitApply(pod)) => {
+                    let job = pod.labels().get("job-name").cloned();
+                    if let (Some(job), Some(reason)) = (job, infrastructure_reason(&pod)) {
+                        lost.borrow_mut().insert(job, reason);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "the watch of Pods failed; it restarts with backoff"),
+            }
+        }
+    })
+}
+
+/// Whether a failed Job failed because the infrastructure ended its Pod: as the Pod watch saw it
+/// (given a moment to catch up with the Job watch), or as its Pods say now.
+pub(super) async fn lost_to_infrastructure(
+    job: &Job,
+    pods: &Api<Pod>,
+    lost: &Rc<RefCell<HashMap<String, String>>>,
+) -> Option<String> {
+    let name = job.meta().name.clone()?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if let Some(reason) = lost.borrow_mut().remove(&name) {
+        return Some(reason);
+    }
+    let list = pods.list(&ListParams::default().labels(&format!("job-name={name}"))).await.ok()?;
+    list.items.iter().find_map(infrastructure_reason)
+}
+
+/// Replaces a Job the infrastructure failed: marks it superseded (the watches and restores no
+/// longer see it), creates the same Job under a new name, and deletes the old one. The
+/// sequence never hears of the failure and no failure is counted.
+pub(super) async fn resubmit(jobs: &Api<Job>, old: &Job, reason: &str) {
+    let Some(name) = old.meta().name.clone() else { return };
+    let labels = old.labels().clone();
+    let retries = labels.get(labels::INFRA_RETRIES).and_then(|r| r.parse::<u32>().ok()).unwrap_or(0) + 1;
+    let base = name.rsplit_once("-i").filter(|(_, n)| n.parse::<u32>().is_ok()).map_or(name.as_str(), |(b, _)| b);
+    let new_name = format!("{base}-i{retries}");
+    tracing::warn!(job = %name, reason, replacement = %new_name, "the infrastructure ended the step's Pod; the step runs again, no failure counted");
+    let mark = serde_json::json!({"metadata": {"labels": {labels::SUPERSEDED: "true"}}});
+    let (params, patch) = (PatchParams::default(), Patch::Merge(&mark));
+    if let Err(e) = with_retries(|| jobs.patch(&name, &params, &patch)).await {
+        tracing::warn!(job = %name, error = %e, "cannot mark the Job superseded");
+    }
+    let mut job = Job { metadata: old.metadata.clone(), spec: old.spec.clone(), status: None };
+    job.metadata = ObjectMeta {
+        name: Some(new_name.clone()),
+        namespace: old.metadata.namespace.clone(),
+        labels: Some({
+            let mut l = labels;
+            l.insert(labels::INFRA_RETRIES.to_string(), retries.to_string());
+            l
+        }),
+        owner_references: old.metadata.owner_references.clone(),
+        ..ObjectMeta::default()
+    };
+    // What the Job controller added to the old Job is its own to add to the new one.
+    if let Some(spec) = job.spec.as_mut() {
+        spec.selector = None;
+        if let Some(template_labels) = spec.template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+            template_labels.remove("controller-uid");
+            template_labels.remove("job-name");
+        }
+    }
+    if let Err(e) = create(jobs, &job, &format!("Job {new_name}")).await {
+        tracing::warn!(error = %e, "cannot resubmit the step after an infrastructure failure");
+    }
+    if let Err(e) = delete(jobs, &name, &format!("Job {name}")).await {
+        tracing::warn!(error = %e, "cannot delete the superseded Job");
+    }
+}
