@@ -324,9 +324,10 @@ pub struct JobConfig {
     #[schemars(range(min = 1))]
     pub tasks: Option<i32>,
 
-    /// CPU cores requested (and limited to) per pod.
+    /// CPU cores requested (and limited to) per pod; 0 asks for none (a best-effort pod, as for
+    /// steps that only wait or move files).
     #[serde(default = "cores_per_task")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 0))]
     pub cores_per_task: i32,
 
     /// GPUs requested per pod.

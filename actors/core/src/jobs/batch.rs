@@ -19,7 +19,7 @@ pub fn batch_job(ctx: &JobContext) -> Job {
 mod tests {
     use std::time::Duration;
 
-    use k8s_openapi::api::core::v1::{Container, PodSpec};
+    use k8s_openapi::api::core::v1::{Container, PodSpec, ResourceRequirements};
     use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
     use serde_json::json;
@@ -186,6 +186,17 @@ mod tests {
             .collect();
         assert_eq!(r.requests.as_ref(), Some(&want));
         assert_eq!(r.limits.as_ref(), Some(&want));
+    }
+
+    #[test]
+    fn jobs_batch_zero_cores_ask_for_no_cpu() {
+        let mut s = step("job_a");
+        s.cores_per_task = 0;
+        assert_eq!(container(&build(s.clone())).resources, Some(ResourceRequirements::default()), "a best-effort pod");
+        s.gpus = 1;
+        let r = container(&build(s)).resources.clone().expect("resources");
+        let want = [("nvidia.com/gpu".to_string(), Quantity("1".into()))].into_iter().collect();
+        assert_eq!(r.requests.as_ref(), Some(&want), "GPUs without CPUs");
     }
 
     #[test]

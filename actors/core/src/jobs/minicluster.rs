@@ -28,7 +28,9 @@ pub fn minicluster(ctx: &JobContext) -> Value {
     let items: Map<String, Value> =
         CONFIG_ITEMS.iter().map(|(key, path)| (key.to_string(), Value::String(path.to_string()))).collect();
     let mut resources = Map::new();
-    resources.insert("cpu".into(), json!(step.cores_per_task));
+    if step.cores_per_task > 0 {
+        resources.insert("cpu".into(), json!(step.cores_per_task));
+    }
     if step.gpus > 0 {
         resources.insert(step.gpu_label.clone(), json!(step.gpus));
     }
@@ -58,7 +60,7 @@ pub fn minicluster(ctx: &JobContext) -> Value {
         "size": ctx.nodes,
         "maxSize": ctx.nodes.saturating_add(MAX_SIZE_MARGIN),
         // As the original: Flux runs one task per core of the pod.
-        "tasks": step.cores_per_task,
+        "tasks": step.cores_per_task.max(1),
         "jobLabels": labels(ctx),
         "network": {"headlessName": ctx.jobid.dashed()},
         "containers": [container],

@@ -94,9 +94,13 @@ pub(crate) fn env(step: &Step) -> Vec<EnvVar> {
         .collect()
 }
 
-/// Resource amounts of one pod: `cpu` = cores per task, and the GPU label if GPUs are asked for.
+/// Resource amounts of one pod: `cpu` = cores per task (none for 0), and the GPU label if GPUs
+/// are asked for.
 pub(crate) fn resource_amounts(step: &Step) -> BTreeMap<String, Quantity> {
-    let mut r = BTreeMap::from([("cpu".to_string(), Quantity(step.cores_per_task.to_string()))]);
+    let mut r = BTreeMap::new();
+    if step.cores_per_task > 0 {
+        r.insert("cpu".to_string(), Quantity(step.cores_per_task.to_string()));
+    }
     if step.gpus > 0 {
         r.insert(step.gpu_label.clone(), Quantity(step.gpus.to_string()));
     }
@@ -106,6 +110,9 @@ pub(crate) fn resource_amounts(step: &Step) -> BTreeMap<String, Quantity> {
 /// Requests = limits, as in the original (a step gets exactly what it asks for).
 fn resources(step: &Step) -> ResourceRequirements {
     let amounts = resource_amounts(step);
+    if amounts.is_empty() {
+        return ResourceRequirements::default();
+    }
     ResourceRequirements { requests: Some(amounts.clone()), limits: Some(amounts), ..Default::default() }
 }
 

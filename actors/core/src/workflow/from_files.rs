@@ -212,7 +212,7 @@ pub fn step_from_file(job: JobFile, origin: Origin, problems: &mut Problems) -> 
         cores_per_task: c
             .cores_per_task
             .unwrap_or(i64::from(defaults::FILE_CORES_PER_TASK))
-            .clamp(1, i64::from(u32::MAX)) as u32,
+            .clamp(0, i64::from(u32::MAX)) as u32,
         gpus: c.ngpus.unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32,
         tasks: c.tasks.map(|t| t.clamp(1, i64::from(u32::MAX)) as u32),
         walltime,

@@ -160,7 +160,7 @@ fn step_from_crd(job: &JobStep, origin: Origin, namespace: &str, subdomain: &str
     Step {
         name: job.name.clone(),
         nodes: nodes.max(1) as u32,
-        cores_per_task: cores.max(1) as u32,
+        cores_per_task: cores.max(0) as u32,
         gpus: config.gpus.unwrap_or(0).max(0) as u32,
         tasks: config.tasks.map(|t| t.max(1) as u32),
         walltime,
