@@ -50,6 +50,12 @@ test: services ## Run every test: unit, actors, CLI, registry, examples, drift, 
 test-cluster: cluster-up image ## Run the tests that need the cluster (smo run --executor kubernetes end to end).
 	eval "$$(bash tests/cluster/env.sh)" && SMO_REQUIRE_SERVICES=1 $(CARGO) test --test kubernetes -- --ignored --test-threads 1
 
+##@ Benchmark
+
+.PHONY: bench-kubernetes
+bench-kubernetes: cluster-up ## smo against the floor on the local cluster: 200×3 and 1000×3 (about an hour; BENCH_ARGS='--sizes 200x100 --raise-controller-manager').
+	eval "$$(bash tests/cluster/env.sh)" && $(CARGO) bench --bench kubernetes -- $(BENCH_ARGS)
+
 ##@ Image
 
 SMO_IMAGE ?= docker.io/library/smo:dev

@@ -28,6 +28,19 @@ fn kubectl(args: &[&str]) -> Output {
     Command::new("kubectl").args(args).output().expect("run kubectl")
 }
 
+/// kubectl with `input` on its standard input.
+fn kubectl_with_input(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new("kubectl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kubectl");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), input).expect("write to kubectl");
+    child.wait_with_output().expect("kubectl ends")
+}
+
 /// A namespace of its own for one test, deleted when dropped.
 struct Namespace(String);
 
@@ -38,11 +51,9 @@ impl Namespace {
         let out = kubectl(&["create", "namespace", &name]);
         assert!(out.status.success(), "cannot create namespace {name}: {}", String::from_utf8_lossy(&out.stderr));
         // The controller-manager gives every namespace a `default` ServiceAccount; Pods wait for it.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !kubectl(&["-n", &name, "get", "serviceaccount", "default"]).status.success() {
-            assert!(Instant::now() < deadline, "namespace {name} got no default ServiceAccount");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        eventually(Duration::from_secs(30), &format!("namespace {name} got no default ServiceAccount"), || {
+            kubectl(&["-n", &name, "get", "serviceaccount", "default"]).status.success().then_some(()).ok_or("")
+        });
         Namespace(name)
     }
 
@@ -66,6 +77,19 @@ impl Namespace {
                 (label("jobid"), label("app"), phase)
             })
             .collect()
+    }
+}
+
+impl Namespace {
+    /// Waits until a run is in full swing: some Jobs completed, others running; `also` is
+    /// checked on every poll.
+    fn wait_mid_run(&self, mut also: impl FnMut()) {
+        eventually(Duration::from_secs(120), "the run made no progress", || {
+            also();
+            let jobs = self.jobs();
+            let done = jobs.iter().filter(|j| j.2 == "Complete").count();
+            if done >= 3 && jobs.iter().any(|j| j.2 == "running") { Ok(()) } else { Err(jobs) }
+        });
     }
 }
 
@@ -107,6 +131,19 @@ fn run(manifest: &Path, ns: &Namespace, dir: &Path) -> Command {
 
 fn text(out: &Output) -> String {
     format!("--- stdout\n{}--- stderr\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Polls `check` until it gives a value; after `limit`, fails the test with `what` and the last
+/// state `check` reported.
+fn eventually<T, S: std::fmt::Debug>(limit: Duration, what: &str, mut check: impl FnMut() -> Result<T, S>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(state) => assert!(Instant::now() < deadline, "{what}: {state:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Runs `command` to its end; kills it and fails the test if that takes longer than `limit`.
@@ -177,15 +214,10 @@ fn a_failing_step_is_detected_cleaned_up_and_capped() {
         text(&out)
     );
     // A failed sequence's Jobs are deleted (the original left them behind).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(Duration::from_secs(30), "the failed sequences' Jobs are still there", || {
         let failed: Vec<_> = ns.jobs().into_iter().filter(|(_, step, _)| step == "job_b").collect();
-        if failed.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the failed sequences' Jobs are still there: {failed:?}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+        if failed.is_empty() { Ok(()) } else { Err(failed) }
+    });
 }
 
 #[test]
@@ -200,17 +232,7 @@ fn a_run_killed_outright_is_finished_by_running_the_same_command_again() {
     );
     let mut child = run(&wf, &ns, dir.path()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start smo");
     // Kill smo once some Jobs have completed and others run.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let jobs = ns.jobs();
-        let done = jobs.iter().filter(|j| j.2 == "Complete").count();
-        if done >= 3 && jobs.iter().any(|j| j.2 == "running") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the run made no progress: {jobs:?}");
-        assert!(child.try_wait().expect("smo status").is_none(), "smo ended before it was killed");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    ns.wait_mid_run(|| assert!(child.try_wait().expect("smo status").is_none(), "smo ended before it was killed"));
     child.kill().expect("SIGKILL smo");
     child.wait().expect("reap smo");
     let out = run(&wf, &ns, dir.path()).output().expect("run smo again");
@@ -319,8 +341,7 @@ fn an_evicted_pod_does_not_fail_the_step() {
     );
     let child = run(&wf, &ns, dir.path()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start smo");
     // Wait for the step's Pod to run, then evict it the way a kubelet does.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let pod = loop {
+    let pod = eventually(Duration::from_secs(60), "the step's Pod never ran", || {
         let out = kubectl(&[
             "-n",
             &ns.0,
@@ -330,12 +351,8 @@ fn an_evicted_pod_does_not_fail_the_step() {
             "jsonpath={.items[?(@.status.phase==\"Running\")].metadata.name}",
         ]);
         let names = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if let Some(name) = names.split_whitespace().next() {
-            break name.to_string();
-        }
-        assert!(Instant::now() < deadline, "the step's Pod never ran");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+        names.split_whitespace().next().map(str::to_string).ok_or(names)
+    });
     let evicted =
         r#"{"status":{"phase":"Failed","reason":"Evicted","message":"The node was low on resource: memory."}}"#;
     let out = kubectl(&["-n", &ns.0, "patch", "pod", &pod, "--subresource=status", "--type=merge", "-p", evicted]);
@@ -373,15 +390,7 @@ fn an_apiserver_restart_mid_run_neither_loses_nor_doubles_a_transition() {
         .stderr(std::fs::File::create(&stderr).expect("stderr file"))
         .spawn()
         .expect("start smo");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let jobs = ns.jobs();
-        if jobs.iter().filter(|j| j.2 == "Complete").count() >= 3 && jobs.iter().any(|j| j.2 == "running") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the run made no progress: {jobs:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    ns.wait_mid_run(|| {});
     let restart = Command::new(common::root().join("tests/cluster/restart.sh"))
         .arg("apiserver")
         .output()
@@ -435,15 +444,7 @@ spec:
 "#;
 
 fn install_custom_crds() {
-    let mut apply = Command::new("kubectl")
-        .args(["apply", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run kubectl apply");
-    std::io::Write::write_all(&mut apply.stdin.take().expect("stdin"), CUSTOM_CRDS.as_bytes()).expect("write CRDs");
-    let out = apply.wait_with_output().expect("kubectl apply");
+    let out = kubectl_with_input(&["apply", "-f", "-"], CUSTOM_CRDS.as_bytes());
     assert!(out.status.success(), "{}", text(&out));
     let out = kubectl(&[
         "wait",
@@ -481,19 +482,11 @@ impl ControllerStandIn {
                         continue;
                     }
                     let job = Self::job_for(&object);
-                    let mut create = Command::new("kubectl")
-                        // The objects hold fields of newer Kubernetes versions than the test
-                        // cluster's (a Job's `suspend`); the apiserver drops them as a real
-                        // controller's would be, kubectl's client-side check would refuse them.
-                        .args(["-n", &ns, "create", "--validate=false", "-f", "-"])
-                        .stdin(Stdio::piped())
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::piped())
-                        .spawn()
-                        .expect("run kubectl create");
+                    // The objects hold fields of newer Kubernetes versions than the test
+                    // cluster's (a Job's `suspend`); the apiserver drops them as a real
+                    // controller's would be, kubectl's client-side check would refuse them.
                     let body = serde_json::to_vec(&job).expect("a Job");
-                    std::io::Write::write_all(&mut create.stdin.take().expect("stdin"), &body).expect("write Job");
-                    let out = create.wait_with_output().expect("kubectl create");
+                    let out = kubectl_with_input(&["-n", &ns, "create", "--validate=false", "-f", "-"], &body);
                     if out.status.success() {
                         seen.push((kind, name, object["metadata"]["labels"].clone()));
                     } else {
@@ -636,8 +629,7 @@ fn jobset_and_minicluster_steps_run_through_their_controllers_jobs() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("step job_b failed"), "{}", text(&out));
     assert_eq!(seen.len(), 2, "one JobSet and one MiniCluster: {seen:?}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(Duration::from_secs(30), "the failed sequence left objects behind", || {
         let out = kubectl(&[
             "-n",
             &ns.0,
@@ -649,12 +641,8 @@ fn jobset_and_minicluster_steps_run_through_their_controllers_jobs() {
             "name",
         ]);
         let left = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if out.status.success() && left.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the failed sequence left objects behind: {left}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+        if out.status.success() && left.is_empty() { Ok(()) } else { Err(left) }
+    });
 }
 
 /// A workflow with a MiniCluster step on a cluster without the Flux Operator's CRD: one error

@@ -5,7 +5,7 @@
 #
 #   restart.sh apiserver        the watch caches start over: a client resuming a watch from an
 #                               older resourceVersion gets 410 Gone and must re-list
-#   restart.sh controller-manager --kube-api-qps=200 --kube-api-burst=300 --concurrent-job-syncs=20
+#   restart.sh controller-manager --kube-api-qps=200 --kube-api-burst=300
 #   restart.sh controller-manager          back to the command line it was first started with
 #
 # NAME is one of: apiserver, controller-manager, scheduler (see $STATE/pids).
@@ -28,24 +28,39 @@ esac
 [[ -f $STATE/pids ]] || die "no cluster in $STATE (run make cluster-up)"
 read -r pid exe < <(awk -v n="$name" '$1==n{print $2, $3}' "$STATE/pids")
 [[ -n ${pid:-} ]] || die "$name has no recorded PID in $STATE/pids"
-alive "$pid" || die "$name (pid $pid) is not running: run make cluster-up"
-
-# The first command line is kept, so restarts never pile FLAGs onto each other.
+# The first command line is kept, so restarts never pile FLAGs onto each other; a component
+# that is down (e.g. after FLAGs it refused) is started again from it.
 original=$STATE/cmdline.$name
-[[ -f $original ]] || cp "/proc/$pid/cmdline" "$original"
+if [[ ! -f $original ]]; then
+  alive "$pid" || die "$name (pid $pid) is not running and its command line is unknown: run make cluster-down cluster-up"
+  cp "/proc/$pid/cmdline" "$original"
+fi
 mapfile -d '' argv < "$original"
 [[ $(readlink -f "${argv[0]}") == "$exe" ]] || die "the recorded command line of $name does not run $exe"
 
-kill "$pid"
-for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
-alive "$pid" && { kill -9 "$pid"; sleep 0.2; }
-setsid "${argv[@]}" "$@" >> "$STATE/logs/$name.log" 2>&1 < /dev/null &
-new=$!
-awk -v n="$name" -v p="$new" '$1==n{$2=p} {print}' "$STATE/pids" > "$STATE/pids.new" && mv "$STATE/pids.new" "$STATE/pids"
-end=$(( $(date +%s) + 90 ))
-until "${healthy[@]}" > /dev/null 2>&1; do
-  alive "$new" || { tail -20 "$STATE/logs/$name.log" >&2; die "$name exited after the restart"; }
-  (( $(date +%s) < end )) || die "$name not healthy 90 s after the restart"
-  sleep 0.2
-done
+if alive "$pid"; then
+  kill "$pid"
+  for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
+  alive "$pid" && { kill -9 "$pid"; sleep 0.2; }
+fi
+
+# start_healthy FLAG... : start it with the original command line plus FLAGs; fails if it exits
+# or is not healthy within 90 s
+start_healthy() {
+  setsid "${argv[@]}" "$@" >> "$STATE/logs/$name.log" 2>&1 < /dev/null &
+  new=$!
+  awk -v n="$name" -v p="$new" '$1==n{$2=p} {print}' "$STATE/pids" > "$STATE/pids.new" && mv "$STATE/pids.new" "$STATE/pids"
+  local end=$(( $(date +%s) + 90 ))
+  until "${healthy[@]}" > /dev/null 2>&1; do
+    alive "$new" || { tail -5 "$STATE/logs/$name.log" >&2; return 1; }
+    (( $(date +%s) < end )) || return 1
+    sleep 0.2
+  done
+}
+if ! start_healthy "$@"; then
+  (( $# )) || die "$name does not start again (see $STATE/logs/$name.log)"
+  echo "[restart] $name does not run with $*; starting it as it was" >&2
+  start_healthy || die "$name does not start again (see $STATE/logs/$name.log)"
+  die "$name refused $* (it runs as it was)"
+fi
 log "$name restarted (pid $new)${*:+ with $*}"
