@@ -118,6 +118,9 @@ fn manifest(dir: &Path, workflow: &str, steps: &[(&str, &str)]) -> std::path::Pa
     path
 }
 
+/// Runs started by this test binary: each gets a run directory of its own.
+static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn run(manifest: &Path, ns: &Namespace, dir: &Path) -> Command {
     let mut cmd = smo();
     cmd.arg("run")
@@ -125,7 +128,7 @@ fn run(manifest: &Path, ns: &Namespace, dir: &Path) -> Command {
         .args(["--executor", "kubernetes", "--namespace", &ns.0, "--no-progress", "--plain-http"])
         .args(["--registry", &registry()])
         .arg("--run-dir")
-        .arg(dir.join(format!("run-{}", Instant::now().elapsed().as_nanos())));
+        .arg(dir.join(format!("run-{}", RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed))));
     cmd
 }
 
