@@ -102,8 +102,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_progress: bool,
 
-    /// Where the steps run: `local` (bash processes on this machine) or `kubernetes` (a
-    /// ConfigMap and a Job per step in the cluster of the current kubeconfig; artifacts then go
+    /// Where the steps run: `local` (bash processes on this machine) or `kubernetes` (a Job
+    /// per step in the cluster of the current kubeconfig; artifacts then go
     /// through --registry, which the cluster's Pods must reach). Running the same kubernetes
     /// command again carries on with the sequences whose Jobs exist.
     #[arg(long, value_enum, default_value_t = ExecutorKind::Local, conflicts_with = "resume")]

@@ -38,7 +38,7 @@
 //! | [`job_watcher`] | the JobWatcher actor: drops repeated and stale job events |
 //! | [`registry`] | the Registry actor: the run's artifact store, created or probed until it answers |
 //! | [`messages`] | every message between actors |
-//! | [`executor`] | the executor contract; [`executor::local`] (bash processes), [`executor::kubernetes`] (ConfigMap + Job / JobSet / MiniCluster per step, a label-selected watch; paced and counted requests), [`executor::memory`] (tests, benchmark) |
+//! | [`executor`] | the executor contract; [`executor::local`] (bash processes), [`executor::kubernetes`] (a Job / JobSet / MiniCluster per step, a label-selected watch; paced and counted requests), [`executor::memory`] (tests, benchmark) |
 //! | [`artifact`] | ORAS-compatible artifact push/pull: OCI registry or OCI image layout directory |
 //! | [`source`] | reads workflow files and the job files they name (the one place the core's input is read) |
 //! | [`log_reader`] | custom metrics from a job's log file, and the original's `parse_log` scripts |

@@ -28,7 +28,7 @@
 //! | [`ledger`] | the run's bookkeeping: counters, statistics, firings, verdict, report |
 //! | [`log_metrics`] | custom metrics from a job's log, line by line |
 //! | [`times`] | `workflow-times.json`, the original's record of when things happened |
-//! | [`jobs`] | the step script and the ConfigMap / Job / JobSet / MiniCluster builders |
+//! | [`jobs`] | the step script, its files (pod annotations or a ConfigMap), and the Job / JobSet / MiniCluster builders |
 //! | [`classify`] | a Kubernetes Job's status → the phase the state machine reads |
 //! | [`error`] | the core's error enum |
 

@@ -3,8 +3,8 @@
 //! * [`local::LocalExecutor`] runs each step's script with bash on this machine;
 //! * [`memory::MemoryExecutor`] finishes jobs at once without running anything (tests and
 //!   benchmarks of the engine itself);
-//! * [`kubernetes::KubernetesExecutor`] creates a ConfigMap and a Job (or JobSet / MiniCluster)
-//!   per step job and watches the workflow's Jobs.
+//! * [`kubernetes::KubernetesExecutor`] creates a Job (or JobSet / MiniCluster) per step job and
+//!   watches the workflow's Jobs.
 //!
 //! A restarted run rebuilds its state from what the executor still has ([`Executor::existing`]):
 //! the Manager restores every sequence from its jobs instead of starting over.

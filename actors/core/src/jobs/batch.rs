@@ -189,6 +189,42 @@ mod tests {
     }
 
     #[test]
+    fn jobs_batch_pod_carries_its_files_as_annotations_projected_under_workdir() {
+        let wf = workflow(vec![step("job_a")]);
+        let id = JobId::new("job_012345678");
+        let files = crate::jobs::step_files(&ctx(&wf, &id), "echo hi\n");
+        let job = batch_job(&JobContext { files: Some(&files), ..ctx(&wf, &id) });
+        let template = &job.spec.as_ref().expect("spec").template;
+        let annotations = template.metadata.as_ref().and_then(|m| m.annotations.clone()).expect("annotations");
+        assert_eq!(annotations["state-machine.converged-computing.org/entrypoint"], "echo hi\n");
+        assert!(annotations["state-machine.converged-computing.org/config"].contains("\"jobid\": \"job_012345678\""));
+        let volume = &pod(&job).volumes.as_ref().expect("volumes")[0];
+        assert!(volume.config_map.is_none(), "no ConfigMap");
+        let items = volume.downward_api.as_ref().and_then(|d| d.items.clone()).expect("downward API items");
+        let projected: Vec<(String, String)> = items
+            .iter()
+            .map(|i| (i.path.clone(), i.field_ref.as_ref().map(|f| f.field_path.clone()).unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            projected,
+            [
+                ("entrypoint.sh", "metadata.annotations['state-machine.converged-computing.org/entrypoint']"),
+                ("config.json", "metadata.annotations['state-machine.converged-computing.org/config']"),
+                ("app-config", "metadata.annotations['state-machine.converged-computing.org/app-config']"),
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        let mount = &container(&job).volume_mounts.as_ref().expect("mounts")[0];
+        assert_eq!((mount.name.as_str(), mount.mount_path.as_str()), (volume.name.as_str(), "/workdir"));
+        // Without files in the pod, the step job's ConfigMap is mounted as before.
+        let plain = batch_job(&ctx(&wf, &id));
+        assert_eq!(
+            pod(&plain).volumes.as_ref().expect("volumes")[0].config_map.as_ref().map(|c| c.name.clone()),
+            Some(plain.metadata.name.clone().expect("name"))
+        );
+    }
+
+    #[test]
     fn jobs_batch_zero_cores_ask_for_no_cpu() {
         let mut s = step("job_a");
         s.cores_per_task = 0;

@@ -14,16 +14,38 @@ use super::JobContext;
 use super::pod::deadline_seconds;
 use crate::workflow::{StepProperties, WorkloadKind};
 
-/// The ConfigMap of one step job: keys `entrypoint` (the rendered `script`), `config` (the step
-/// as JSON, see [`step_config`]) and `app-config` (empty if the step has none).
-pub fn config_map(ctx: &JobContext, script: &str) -> ConfigMap {
-    let data = BTreeMap::from([
+/// The files of one step job, by key: `entrypoint` (the rendered `script`), `config` (the step
+/// as JSON, see [`step_config`]) and `app-config` (empty if the step has none). The pod finds
+/// them as `/workdir/entrypoint.sh`, `config.json` and `app-config`.
+pub fn step_files(ctx: &JobContext, script: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
         ("entrypoint".to_string(), script.to_string()),
         // `{:#}` pretty-prints a Value and cannot fail, unlike `to_string_pretty`.
         ("config".to_string(), format!("{:#}", step_config(ctx))),
         ("app-config".to_string(), ctx.step.app_config.clone().unwrap_or_default()),
-    ]);
-    ConfigMap { metadata: ctx.metadata(), data: Some(data), ..Default::default() }
+    ])
+}
+
+/// The ConfigMap of one step job, holding its [`step_files`].
+pub fn config_map(ctx: &JobContext, script: &str) -> ConfigMap {
+    ConfigMap { metadata: ctx.metadata(), data: Some(step_files(ctx, script)), ..Default::default() }
+}
+
+/// Prefix of the pod annotations that carry a step's files (`…/entrypoint`, `…/config`,
+/// `…/app-config`) when the pod carries them itself.
+pub const FILE_ANNOTATION_PREFIX: &str = "state-machine.converged-computing.org/";
+
+/// Room for the files in a pod's annotations: Kubernetes allows 256 KiB of annotations in all,
+/// and the rest is left for what others add.
+const ANNOTATION_ROOM: usize = 200 * 1024;
+
+/// Whether a step pod can carry `files` itself (annotations projected by a downward-API volume,
+/// as Argo Workflows hands its pods their template), which saves a ConfigMap — one write, and
+/// one round trip before the Job can be created — per step job. Not for a MiniCluster (the Flux
+/// Operator mounts ConfigMaps only), nor for files too large for annotations.
+pub fn files_in_pod(ctx: &JobContext, files: &BTreeMap<String, String>) -> bool {
+    let size: usize = files.iter().map(|(k, v)| FILE_ANNOTATION_PREFIX.len() + k.len() + v.len()).sum();
+    ctx.step.properties.workload != WorkloadKind::MiniCluster && size <= ANNOTATION_ROOM
 }
 
 /// The step as this job runs it, for `/workdir/config.json`: name, job id, attempt, current
@@ -88,6 +110,20 @@ mod tests {
     use crate::jobs::labels;
     use crate::jobs::test_support::{context, step, workflow};
     use crate::names::JobId;
+
+    #[test]
+    fn files_travel_in_the_pod_unless_a_minicluster_or_too_large() {
+        let wf = workflow(vec![step("job_a")]);
+        let id = JobId::new("job_012345678");
+        let files = step_files(&context(&wf, &id), "echo hi\n");
+        assert!(files_in_pod(&context(&wf, &id), &files));
+        let big = step_files(&context(&wf, &id), &"x".repeat(300 * 1024));
+        assert!(!files_in_pod(&context(&wf, &id), &big), "too large for annotations");
+        let mut s = step("job_a");
+        s.properties.workload = WorkloadKind::MiniCluster;
+        let mini = workflow(vec![s]);
+        assert!(!files_in_pod(&context(&mini, &id), &files), "the Flux Operator mounts ConfigMaps only");
+    }
 
     #[test]
     fn jobs_config_map_is_per_step_job_with_script_config_and_app_config() {

@@ -1,4 +1,5 @@
-//! Builders for what runs a step: the step script, its ConfigMap, and the Job / JobSet /
+//! Builders for what runs a step: the step script, its files (in the pod's annotations or a
+//! ConfigMap), and the Job / JobSet /
 //! MiniCluster objects.
 //!
 //! Everything here is pure: a [`JobContext`] in, Kubernetes objects out. The executor submits
@@ -25,7 +26,7 @@ mod pod;
 pub mod script;
 
 pub use batch::batch_job;
-pub use configmap::config_map;
+pub use configmap::{FILE_ANNOTATION_PREFIX, config_map, files_in_pod, step_files};
 pub use jobset::jobset;
 pub use minicluster::minicluster;
 pub use pod::local_environment;
@@ -60,6 +61,10 @@ pub struct JobContext<'a> {
     pub owner: Option<OwnerReference>,
     /// Image holding the `smo` binary; when set, an init container copies it to [`SMO_BIN`].
     pub smo_image: Option<&'a str>,
+    /// The step's files ([`step_files`]) when the pod carries them itself, as annotations a
+    /// downward-API volume projects under [`defaults::CONFIG_MOUNT`]; None: they are in the step
+    /// job's ConfigMap ([`config_map`]). See [`files_in_pod`].
+    pub files: Option<&'a BTreeMap<String, String>>,
 }
 
 /// Name of the objects of one step job: `<step>-<jobid>` dashed (the original's name) for a
@@ -201,6 +206,7 @@ pub(crate) mod test_support {
             nodes: wf.steps[0].nodes,
             owner: None,
             smo_image: None,
+            files: None,
         }
     }
 
@@ -227,7 +233,16 @@ mod tests {
     use super::*;
 
     fn ctx<'a>(wf: &'a Workflow, id: &'a JobId) -> JobContext<'a> {
-        JobContext { workflow: wf, step: &wf.steps[0], jobid: id, attempt: 1, nodes: 1, owner: None, smo_image: None }
+        JobContext {
+            workflow: wf,
+            step: &wf.steps[0],
+            jobid: id,
+            attempt: 1,
+            nodes: 1,
+            owner: None,
+            smo_image: None,
+            files: None,
+        }
     }
 
     #[test]

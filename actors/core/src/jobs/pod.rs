@@ -4,17 +4,18 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::JobSpec;
 use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, KeyToPath,
-    ObjectFieldSelector, PodSpec, PodTemplateSpec, ResourceRequirements, Volume, VolumeMount,
+    ConfigMapVolumeSource, Container, ContainerPort, DownwardAPIVolumeFile, DownwardAPIVolumeSource,
+    EmptyDirVolumeSource, EnvVar, EnvVarSource, KeyToPath, ObjectFieldSelector, PodSpec, PodTemplateSpec,
+    ResourceRequirements, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::{JobContext, SMO_BIN_DIR, labels};
+use super::{FILE_ANNOTATION_PREFIX, JobContext, SMO_BIN_DIR, labels};
 use crate::defaults;
 use crate::workflow::Step;
 
-/// Name of the volume holding the step's ConfigMap.
+/// Name of the volume holding the step's files (its ConfigMap, or its own annotations).
 pub(crate) const CONFIG_VOLUME: &str = "entrypoint-mount";
 
 /// Name of the emptyDir volume the `smo` binary is installed into.
@@ -143,20 +144,8 @@ pub(crate) fn pod_template(ctx: &JobContext, flavour: PodFlavour) -> PodTemplate
         mount_path: defaults::CONFIG_MOUNT.into(),
         ..Default::default()
     }];
-    let mut volumes = vec![Volume {
-        name: CONFIG_VOLUME.into(),
-        config_map: Some(ConfigMapVolumeSource {
-            name: ctx.name(),
-            items: Some(
-                CONFIG_ITEMS
-                    .iter()
-                    .map(|(key, path)| KeyToPath { key: key.to_string(), path: path.to_string(), ..Default::default() })
-                    .collect(),
-            ),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }];
+    let (files_volume, annotations) = files_volume(ctx);
+    let mut volumes = vec![files_volume];
     let mut init_containers = None;
     if let Some(image) = ctx.smo_image {
         // The binary is copied from the smo image into a shared emptyDir before the step starts,
@@ -203,7 +192,7 @@ pub(crate) fn pod_template(ctx: &JobContext, flavour: PodFlavour) -> PodTemplate
     };
 
     PodTemplateSpec {
-        metadata: Some(ObjectMeta { labels: Some(labels(ctx)), ..Default::default() }),
+        metadata: Some(ObjectMeta { labels: Some(labels(ctx)), annotations, ..Default::default() }),
         spec: Some(PodSpec {
             restart_policy: Some("Never".into()),
             subdomain: if flavour.subdomain { step.subdomain.clone() } else { None },
@@ -214,6 +203,34 @@ pub(crate) fn pod_template(ctx: &JobContext, flavour: PodFlavour) -> PodTemplate
             ..Default::default()
         }),
     }
+}
+
+/// The volume with the step's files (see [`JobContext::files`]): a downward-API volume over the
+/// pod's own annotations, which it returns; or the step job's ConfigMap.
+fn files_volume(ctx: &JobContext) -> (Volume, Option<BTreeMap<String, String>>) {
+    let Some(files) = ctx.files else {
+        let items = CONFIG_ITEMS
+            .iter()
+            .map(|(key, path)| KeyToPath { key: key.to_string(), path: path.to_string(), ..Default::default() })
+            .collect();
+        let source = ConfigMapVolumeSource { name: ctx.name(), items: Some(items), ..Default::default() };
+        return (Volume { name: CONFIG_VOLUME.into(), config_map: Some(source), ..Default::default() }, None);
+    };
+    let annotation = |key: &str| format!("{FILE_ANNOTATION_PREFIX}{key}");
+    let items = CONFIG_ITEMS
+        .iter()
+        .map(|(key, path)| DownwardAPIVolumeFile {
+            path: path.to_string(),
+            field_ref: Some(ObjectFieldSelector {
+                field_path: format!("metadata.annotations['{}']", annotation(key)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let source = DownwardAPIVolumeSource { items: Some(items), ..Default::default() };
+    let annotations = files.iter().map(|(key, content)| (annotation(key), content.clone())).collect();
+    (Volume { name: CONFIG_VOLUME.into(), downward_api: Some(source), ..Default::default() }, Some(annotations))
 }
 
 /// The Job spec of one step job around `template`: `parallelism = completions = nodes`,

@@ -1,6 +1,7 @@
-//! Runs step jobs on Kubernetes: a ConfigMap and a `batch/v1` Job (or a JobSet / MiniCluster)
-//! per step job, built by the core's builders, and one label-selected watch of the workflow's
-//! Jobs that turns their status into [`JobObserved`].
+//! Runs step jobs on Kubernetes: a `batch/v1` Job (or a JobSet / MiniCluster) per step job,
+//! built by the core's builders, carrying the step's files in its pods' annotations (a ConfigMap
+//! only where a pod cannot: see [`jobs::files_in_pod`]), and one label-selected watch of the
+//! workflow's Jobs that turns their status into [`JobObserved`].
 //!
 //! * Objects carry the workflow's labels (`managed-by`, workflow name, `app`, `jobid`, attempt),
 //!   so two workflows in one namespace never see each other's Jobs, and a restarted `smo` finds
@@ -217,6 +218,7 @@ impl Executor for KubernetesExecutor {
             nodes: job.nodes,
             owner: None,
             smo_image: self.config.smo_image.as_deref(),
+            files: None,
         };
         let store = self.config.store.for_step(step);
         let smo = if self.config.smo_image.is_some() { SMO_BIN } else { "smo" };
@@ -230,19 +232,29 @@ impl Executor for KubernetesExecutor {
             outpath: &step.workdir,
             config_file: &config_file,
         })
-        .and_then(|text| Ok((jobs::config_map(&ctx, &text), jobs::workload(&ctx)?)));
-        let (mut config_map, workload) = match built {
+        .and_then(|text| {
+            // The pod carries its files itself where it can: no ConfigMap to create first.
+            let files = jobs::step_files(&ctx, &text);
+            if jobs::files_in_pod(&ctx, &files) {
+                Ok((None, jobs::workload(&JobContext { files: Some(&files), ..ctx.clone() })?))
+            } else {
+                Ok((Some(jobs::config_map(&ctx, &text)), jobs::workload(&ctx)?))
+            }
+        });
+        let (config_map, workload) = match built {
             Ok(b) => b,
             Err(e) => return Box::pin(async move { Err(e.into()) }),
         };
         let name = ctx.name();
         let namespace = self.config.namespace.clone();
-        config_map.metadata.namespace = Some(namespace.clone());
         let client = self.config.client.clone();
         let config_maps = self.config_maps();
         let custom = CustomWorkload::of(step.properties.workload);
         Box::pin(async move {
-            create(&config_maps, &config_map, &format!("ConfigMap {namespace}/{name}")).await?;
+            if let Some(mut config_map) = config_map {
+                config_map.metadata.namespace = Some(namespace.clone());
+                create(&config_maps, &config_map, &format!("ConfigMap {namespace}/{name}")).await?;
+            }
             let what = |kind: &str| format!("{kind} {namespace}/{name}");
             match workload {
                 Workload::Job(mut object) => {
