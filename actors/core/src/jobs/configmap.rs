@@ -27,8 +27,8 @@ pub fn step_files(ctx: &JobContext, script: &str) -> BTreeMap<String, String> {
 }
 
 /// The ConfigMap of one step job, holding its [`step_files`].
-pub fn config_map(ctx: &JobContext, script: &str) -> ConfigMap {
-    ConfigMap { metadata: ctx.metadata(), data: Some(step_files(ctx, script)), ..Default::default() }
+pub fn config_map(ctx: &JobContext, files: BTreeMap<String, String>) -> ConfigMap {
+    ConfigMap { metadata: ctx.metadata(), data: Some(files), ..Default::default() }
 }
 
 /// Prefix of the pod annotations that carry a step's files (`…/entrypoint`, `…/config`,
@@ -141,7 +141,7 @@ mod tests {
         let wf = workflow(vec![s]);
         let id = JobId::new("job_012345678");
         let ctx = JobContext { attempt: 2, nodes: 3, ..context(&wf, &id) };
-        let cm = config_map(&ctx, "#!/bin/bash\necho hi\n");
+        let cm = config_map(&ctx, step_files(&ctx, "#!/bin/bash\necho hi\n"));
         // A repeat's objects carry the attempt: the first attempt's may still be being deleted.
         assert_eq!(cm.metadata.name.as_deref(), Some("job-b-job-012345678-2"));
         assert_eq!(cm.metadata.namespace.as_deref(), Some("default"));
@@ -168,7 +168,7 @@ mod tests {
         let wf = workflow(vec![step("job_a")]);
         let id = JobId::new("job_012345678");
         let ctx = JobContext { nodes: 1, ..context(&wf, &id) };
-        let data = config_map(&ctx, "").data.expect("data");
+        let data = config_map(&ctx, step_files(&ctx, "")).data.expect("data");
         // The pod's volume lists all three keys; a missing one would fail the mount.
         assert_eq!(data.keys().collect::<Vec<_>>(), ["app-config", "config", "entrypoint"]);
         assert_eq!(data["app-config"], "");

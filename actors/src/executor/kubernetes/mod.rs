@@ -238,7 +238,7 @@ impl Executor for KubernetesExecutor {
             if jobs::files_in_pod(&ctx, &files) {
                 Ok((None, jobs::workload(&JobContext { files: Some(&files), ..ctx.clone() })?))
             } else {
-                Ok((Some(jobs::config_map(&ctx, &text)), jobs::workload(&ctx)?))
+                Ok((Some(jobs::config_map(&ctx, files)), jobs::workload(&ctx)?))
             }
         });
         let (config_map, workload) = match built {
