@@ -27,8 +27,10 @@ lint: ## Check formatting and run clippy with warnings as errors.
 ##@ Generated files
 
 .PHONY: dist
-dist: ## Regenerate dist/ from the code (CRD).
+dist: ## Regenerate dist/ from the code (CRD, install manifests, ServiceMonitor).
 	$(SMO) crd > dist/crd.yaml
+	$(SMO) manifests > dist/install.yaml
+	$(SMO) manifests --service-monitor > dist/servicemonitor.yaml
 
 .PHONY: verify
 verify: dist ## Regenerate dist/ and fail if it differs from what is committed.
@@ -47,8 +49,8 @@ test: services ## Run every test: unit, actors, CLI, registry, examples, drift, 
 	$(MAKE) test-cluster
 
 .PHONY: test-cluster
-test-cluster: cluster-up image ## Run the tests that need the cluster (smo run --executor kubernetes end to end).
-	eval "$$(bash tests/cluster/env.sh)" && SMO_REQUIRE_SERVICES=1 $(CARGO) test --test kubernetes -- --ignored --test-threads 1
+test-cluster: cluster-up image ## Run the tests that need the cluster (smo run --executor kubernetes and smo operator end to end).
+	eval "$$(bash tests/cluster/env.sh)" && SMO_REQUIRE_SERVICES=1 $(CARGO) test --test kubernetes --test operator -- --ignored --test-threads 1
 
 ##@ Benchmark
 

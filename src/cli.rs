@@ -31,6 +31,15 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print the StateMachine CustomResourceDefinition (what dist/crd.yaml holds).
     Crd,
+    /// Print what installs `smo operator` in a cluster (what dist/install.yaml holds).
+    Manifests {
+        /// The operator's image (also the image that delivers smo to step pods).
+        #[arg(long, value_name = "IMAGE", default_value = crate::dist::DEFAULT_IMAGE)]
+        image: String,
+        /// Print a Prometheus Operator ServiceMonitor instead (dist/servicemonitor.yaml).
+        #[arg(long)]
+        service_monitor: bool,
+    },
     /// Push or pull a step's artifact (an ORAS-compatible OCI artifact).
     Artifact {
         /// Push or pull.
@@ -39,6 +48,8 @@ pub enum Command {
     },
     /// Draw the timeline of a run's workflow-times.json as SVG, with per-step durations.
     Report(ReportArgs),
+    /// Run StateMachine resources in the cluster: one workflow per resource, status, Events.
+    Operator(OperatorArgs),
     /// Copy this smo binary into a directory (the init container of step pods uses it).
     Install {
         /// Directory to copy the binary into (as `smo`).
@@ -124,6 +135,50 @@ pub struct RunArgs {
     pub kube_api_qps: f32,
 
     /// Requests allowed at once above --kube-api-qps (kubernetes executor).
+    #[arg(long, value_name = "N", default_value_t = kubernetes::DEFAULT_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    pub kube_api_burst: u32,
+}
+
+/// `smo operator`.
+#[derive(Debug, Args)]
+pub struct OperatorArgs {
+    /// Watch StateMachines in this namespace only (default: all namespaces).
+    #[arg(long, value_name = "NS", env = "SMO_WATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Image whose `smo` an init container copies into step pods (the operator's own image).
+    #[arg(long, value_name = "IMAGE", env = "SMO_IMAGE")]
+    pub smo_image: Option<String>,
+
+    /// Registry (HOST[:PORT]) for workflows whose spec.registry.host is empty.
+    #[arg(long, value_name = "HOST[:PORT]", env = "SMO_REGISTRY")]
+    pub registry: Option<String>,
+
+    /// The --registry speaks plain HTTP.
+    #[arg(long)]
+    pub plain_http: bool,
+
+    /// Serve /metrics (Prometheus), /healthz and /readyz on this address (e.g. 0.0.0.0:8080).
+    #[arg(long, value_name = "HOST:PORT", env = "SMO_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+
+    /// Act only while holding the leader Lease (for several replicas).
+    #[arg(long)]
+    pub leader_elect: bool,
+
+    /// Namespace of the leader Lease (`smo-operator`).
+    #[arg(long, value_name = "NS", default_value = "smo-system", env = "POD_NAMESPACE")]
+    pub lease_namespace: String,
+
+    /// Directory for the logs of ended step jobs (custom metrics, save-path).
+    #[arg(long, value_name = "DIR", default_value = "/tmp/smo-operator", env = "SMO_DATA_DIR")]
+    pub data_dir: PathBuf,
+
+    /// Sustained requests per second to the Kubernetes API.
+    #[arg(long, value_name = "QPS", default_value_t = kubernetes::DEFAULT_QPS, value_parser = positive_rate)]
+    pub kube_api_qps: f32,
+
+    /// Requests allowed at once above --kube-api-qps.
     #[arg(long, value_name = "N", default_value_t = kubernetes::DEFAULT_BURST, value_parser = clap::value_parser!(u32).range(1..))]
     pub kube_api_burst: u32,
 }

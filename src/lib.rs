@@ -2,7 +2,7 @@
 //! decides, `smo-actors` does).
 //!
 //! This crate holds no business logic. It parses the command line ([`cli`]), sets up logging
-//! ([`telemetry`]), produces the generated install files ([`dist`]), shows progress ([`ui`]),
+//! ([`telemetry`]), serves the operator's HTTP endpoints ([`endpoints`]), produces the generated install files ([`dist`]), shows progress ([`ui`]),
 //! renders summaries and timelines ([`report`]) and dispatches each subcommand ([`commands`]).
 
 use std::process::ExitCode;
@@ -10,6 +10,7 @@ use std::process::ExitCode;
 pub mod cli;
 pub mod commands;
 pub mod dist;
+pub mod endpoints;
 pub mod report;
 pub mod telemetry;
 pub mod ui;
@@ -21,6 +22,9 @@ pub fn run(cli: cli::Cli, bar: Option<indicatif::ProgressBar>) -> ExitCode {
         cli::Command::Run(args) => commands::run::run(&args, bar),
         cli::Command::Validate(args) => commands::validate::run(&args),
         cli::Command::Crd => commands::print(dist::crd_yaml()),
+        cli::Command::Manifests { service_monitor: true, .. } => commands::print(dist::service_monitor_yaml()),
+        cli::Command::Manifests { image, .. } => commands::print(dist::install_yaml(&image)),
+        cli::Command::Operator(args) => commands::operator::run(&args),
         cli::Command::Install { dir } => commands::install::run(&dir),
         cli::Command::Artifact { action } => commands::artifact::run(&action),
         cli::Command::Report(args) => commands::report::run(&args),

@@ -38,6 +38,7 @@
 //! | [`job_watcher`] | the JobWatcher actor: drops repeated and stale job events |
 //! | [`registry`] | the Registry actor: the run's artifact store, created or probed until it answers |
 //! | [`messages`] | every message between actors |
+//! | [`operator`] | `smo operator`: the Controller (one Manager and one StatusReporter per `StateMachine`), status and Events |
 //! | [`executor`] | the executor contract; [`executor::local`] (bash processes), [`executor::kubernetes`] (a Job / JobSet / MiniCluster per step, a label-selected watch; paced and counted requests), [`executor::memory`] (tests, benchmark) |
 //! | [`artifact`] | ORAS-compatible artifact push/pull: OCI registry or OCI image layout directory |
 //! | [`source`] | reads workflow files and the job files they name (the one place the core's input is read) |
@@ -55,6 +56,7 @@ pub mod journal;
 pub mod log_reader;
 pub mod manager;
 pub mod messages;
+pub mod operator;
 pub mod registry;
 pub mod source;
 pub mod state_machine;

@@ -11,6 +11,10 @@
 //! | [`Stop`] | Manager → StateMachine | stop now, the workflow is over |
 //! | [`Forget`] | Manager → JobWatcher | a sequence ended: drop what is remembered about it |
 //! | [`EnsureStore`] | `smo run` → Registry | the artifact store, ready to use |
+//! | [`StatusSnapshot`] | Manager → StatusReporter | what the run's ledger knows, at most about once a second and at the end |
+//! | [`StepEnded`] | Manager → StatusReporter | a step job ended (metrics: outcomes, durations) |
+//! | [`WorkflowEvent`] | Manager → StatusReporter | something a person should see in `kubectl describe`: a sequence failed, a rule fired, the workflow ended |
+//! | [`Reconfigure`] | operator → Manager | the resource's spec changed: new completions, budget, failure cap or rules |
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +25,8 @@ use smo_core::fsm::{JobPhase, SequenceOutcome};
 use smo_core::jobs::script::ArtifactStore;
 use smo_core::ledger::{Counts, Next};
 use smo_core::names::JobId;
+use smo_core::status::Snapshot;
+use smo_core::workflow::Workflow;
 
 /// A step job's phase as an executor saw it (a process exited, a Job's status changed).
 #[derive(Message, Clone, Debug, PartialEq)]
@@ -124,3 +130,46 @@ pub struct Forget {
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "crate::Result<ArtifactStore>")]
 pub struct EnsureStore;
+
+/// What a run's ledger knows now, for the resource's status. The Manager sends it at most once
+/// per [`STATUS_INTERVAL`](crate::manager::STATUS_INTERVAL) while things change, and once more
+/// when the run ends.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct StatusSnapshot(pub Snapshot);
+
+/// A step job ended and was counted.
+#[derive(Message, Clone, Debug, PartialEq)]
+#[rtype(result = "()")]
+pub struct StepEnded {
+    /// The step's name.
+    pub step: String,
+    /// It succeeded (else failed).
+    pub succeeded: bool,
+    /// How long it ran, if known.
+    pub duration: Option<Duration>,
+}
+
+/// Something a person watching the workflow should see (a Kubernetes Event): never one per
+/// successful job, which would flood the namespace.
+#[derive(Message, Clone, Debug, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub struct WorkflowEvent {
+    /// A warning (`Warning`) rather than information (`Normal`).
+    pub warning: bool,
+    /// `PascalCase` reason: `SequenceFailed`, `RuleFired`, `Succeeded`, `Failed`.
+    pub reason: &'static str,
+    /// One line saying what happened.
+    pub note: String,
+}
+
+/// The resource's spec changed: the running workflow takes the new wanted completions, node
+/// budget and failure cap from `workflow`, and its rules when `rules_changed`.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct Reconfigure {
+    /// The workflow of the new spec (its steps are those the run already has).
+    pub workflow: Arc<Workflow>,
+    /// The rules changed (their state starts afresh).
+    pub rules_changed: bool,
+}

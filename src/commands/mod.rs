@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 pub mod artifact;
 pub mod install;
+pub mod operator;
 pub mod report;
 pub mod run;
 pub mod validate;

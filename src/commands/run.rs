@@ -227,7 +227,7 @@ fn new_plan(args: &RunArgs) -> Result<(Workflow, Plan), String> {
     // needs the same id permutation: by default the seed comes from the namespace and workflow.
     let seed = args.seed.unwrap_or_else(|| match args.executor {
         ExecutorKind::Local => random_seed(),
-        ExecutorKind::Kubernetes => stable_seed(&format!("{:?}/{}", args.namespace, workflow.name)),
+        ExecutorKind::Kubernetes => smo_core::names::stable_seed(&format!("{:?}/{}", args.namespace, workflow.name)),
     });
     let record = RunRecord {
         sources,
@@ -285,11 +285,6 @@ fn timestamp() -> String {
     smo_core::times::Utc::of(std::time::SystemTime::now()).compact()
 }
 
-/// A seed that is the same for the same text in every run (FNV-1a).
-fn stable_seed(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
 /// A seed from std's per-process random keys.
 fn random_seed() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -336,7 +331,14 @@ fn execute(
                 let namespace = record.namespace.clone().unwrap_or(default_namespace);
                 let log_dir = local.run_dir.join("logs");
                 Some((
-                    KubernetesConfig { client, namespace, store, smo_image: record.smo_image.clone(), log_dir },
+                    KubernetesConfig {
+                        client,
+                        namespace,
+                        store,
+                        smo_image: record.smo_image.clone(),
+                        log_dir,
+                        owner: None,
+                    },
                     requests,
                 ))
             }
@@ -366,6 +368,7 @@ fn execute(
                     forget: Some(watcher.recipient()),
                     journal: Some(journal),
                     restore,
+                    reporting: None,
                 },
             )
         });

@@ -430,6 +430,15 @@ pub struct StateMachineStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepStatus>,
 
+    /// Times a metric rule fired.
+    #[serde(default)]
+    pub rule_firings: i32,
+
+    /// The latest rule firings, newest last (at most 5), e.g.
+    /// `grow: mean.a.duration >= 30 (31.5), nodes 2 => 3`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_firings: Vec<String>,
+
     /// Standard conditions: `Ready`, `Progressing`, `Complete`, `Failed`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
@@ -482,6 +491,12 @@ pub struct StepStatus {
     /// Nodes the next job of this step will ask for (after grow/shrink).
     #[serde(default)]
     pub nodes: i32,
+    /// Median duration of the step's ended jobs, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub median_seconds: Option<f64>,
+    /// Longest duration of the step's ended jobs, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_seconds: Option<f64>,
 }
 
 fn registry_name() -> String {

@@ -17,7 +17,8 @@ use crate::fsm::{JobPhase, SequenceOutcome};
 use crate::names::JobId;
 use crate::rulebook::{Facts, Firing, RuleEffect, Rulebook, Scope};
 use crate::slots::{self, SlotDecision, SlotInput, Verdict};
-use crate::stats::Stats;
+use crate::stats::{Model, Stats};
+use crate::status::{STATUS_FIRINGS, Snapshot, StepSnapshot};
 use crate::workflow::Workflow;
 
 /// How many of the latest rule firings the ledger keeps (for status and the summary).
@@ -492,6 +493,65 @@ impl Ledger {
             rules: self.tallies.clone(),
             recent_firings: self.recent.iter().cloned().collect(),
         }
+    }
+
+    /// What status shows of the run now: counters, one entry per step, the latest firings.
+    /// Costs one pass over the live sequences (callers ask about once a second).
+    pub fn snapshot(&self) -> Snapshot {
+        let mut active = vec![0_u32; self.workflow.steps.len()];
+        for live in self.live.values() {
+            for (step, _) in &live.running {
+                if let Some(a) = active.get_mut(*step) {
+                    *a += 1;
+                }
+            }
+        }
+        let steps = self
+            .workflow
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                let counts = self.steps.get(i).cloned().unwrap_or_default();
+                StepSnapshot {
+                    name: step.name.clone(),
+                    active: active.get(i).copied().unwrap_or(0),
+                    succeeded: counts.succeeded,
+                    failed: counts.failed,
+                    nodes: self.nodes(i),
+                    median_seconds: self.stats.quantile(&step.name, "duration", 0.5),
+                    max_seconds: self.stats.value(Model::Max, &step.name, "duration"),
+                }
+            })
+            .collect();
+        let skip = self.recent.len().saturating_sub(STATUS_FIRINGS);
+        Snapshot {
+            counts: self.counts(),
+            started: self.started,
+            steps,
+            fired: self.tallies.iter().map(|t| t.fired).sum(),
+            recent_firings: self.recent.iter().skip(skip).map(ToString::to_string).collect(),
+            outcome: self.outcome.clone(),
+        }
+    }
+
+    /// Takes the settings a running workflow can change from `new` (the same workflow, its
+    /// spec edited): wanted completions, node budget, failure cap and, when `rules_changed`,
+    /// the rules — whose state (repetitions, backoff, tallies) then starts afresh. Node counts
+    /// that rules have resized stay. The caller then asks [`Ledger::conclude`] and
+    /// [`Ledger::decide`] again: fewer wanted completions may end the run, more may start
+    /// sequences.
+    pub fn reconfigure(&mut self, new: &Workflow, rules_changed: bool) {
+        let mut workflow = (*self.workflow).clone();
+        workflow.completed = new.completed;
+        workflow.max_size = new.max_size;
+        workflow.max_failures = new.max_failures;
+        if rules_changed {
+            workflow.rules = new.rules.clone();
+            self.rulebook = Rulebook::new(workflow.rules.clone());
+            self.tallies = vec![RuleTally::default(); workflow.rules.len()];
+        }
+        self.workflow = Arc::new(workflow);
     }
 
     fn step_name(&self, step: usize) -> &str {

@@ -25,6 +25,7 @@
 //! | [`rules`] | metric rules: `<model>.<step>.<key>`, conditions, actions |
 //! | [`rulebook`] | evaluates the rules against the statistics |
 //! | [`stats`] | streaming statistics per step and key, bounded memory |
+//! | [`status`] | a `StateMachine`'s status and conditions from the run's ledger; what a spec change does to a running workflow |
 //! | [`ledger`] | the run's bookkeeping: counters, statistics, firings, verdict, report |
 //! | [`log_metrics`] | custom metrics from a job's log, line by line |
 //! | [`times`] | `workflow-times.json`, the original's record of when things happened |
@@ -48,6 +49,7 @@ pub mod rulebook;
 pub mod rules;
 pub mod slots;
 pub mod stats;
+pub mod status;
 pub mod template;
 pub mod times;
 pub mod validate;

@@ -228,6 +228,12 @@ pub fn check_prefix(prefix: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A job id seed that is the same for the same text in every run (FNV-1a): a workflow started
+/// again (`smo run --executor kubernetes`, a restarted operator) continues the same ids.
+pub fn stable_seed(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,3 +308,4 @@ mod tests {
         }
     }
 }
+

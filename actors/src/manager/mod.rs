@@ -33,7 +33,8 @@ use tokio::sync::oneshot;
 use crate::executor::{Executor, ExistingJob};
 use crate::journal::{self, Journal};
 use crate::messages::{
-    Forget, JobObserved, Progress, SequenceProgress, SequenceStopped, Shutdown, StepDecision, StepFinished, Stop,
+    Forget, JobObserved, Progress, Reconfigure, SequenceProgress, SequenceStopped, Shutdown, StatusSnapshot,
+    StepDecision, StepEnded, StepFinished, Stop, WorkflowEvent,
 };
 use crate::state_machine::{ManagerLinks, StateMachine};
 
@@ -43,6 +44,10 @@ mod tests;
 /// Mailbox capacity: every sequence may have a question pending at once (the default of 16
 /// would make thousands of StateMachines queue behind each other).
 pub const MAILBOX: usize = 1 << 16;
+
+/// How often, at most, the Manager sends a [`StatusSnapshot`] while the run changes: status
+/// writes stay about one per second per workflow however busy it is.
+pub const STATUS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Test hook type: called with every StateMachine the Manager starts.
 #[cfg(test)]
@@ -64,6 +69,19 @@ pub struct ManagerConfig {
     pub journal: Option<Journal>,
     /// Rebuild the run from the executor's existing jobs before starting anything new.
     pub restore: bool,
+    /// Who hears how the run goes beyond the progress counters (the operator's StatusReporter).
+    pub reporting: Option<Reporting>,
+}
+
+/// The recipients of what a run reports as it goes (the operator's status, Events, metrics).
+#[derive(Clone)]
+pub struct Reporting {
+    /// What the ledger knows, coalesced ([`STATUS_INTERVAL`]), and once more at the end.
+    pub status: Recipient<StatusSnapshot>,
+    /// Sequence failures, rule firings and the end of the workflow.
+    pub events: Recipient<WorkflowEvent>,
+    /// Every step job's end, with its duration.
+    pub steps: Recipient<StepEnded>,
 }
 
 /// The workflow's manager.
@@ -80,6 +98,9 @@ pub struct Manager {
     /// The ledger's node counts as handed to sequences (rebuilt only when a rule resizes a step).
     nodes: Arc<[u32]>,
     sequences: HashMap<JobId, Addr<StateMachine>>,
+    reporting: Option<Reporting>,
+    /// Something changed since the last [`StatusSnapshot`].
+    status_due: bool,
     /// The run has ended and is shutting down.
     closing: bool,
     /// Test hook: told about every StateMachine started.
@@ -102,6 +123,8 @@ impl Manager {
             done: Some(config.done),
             forget: config.forget,
             journal: config.journal,
+            reporting: config.reporting,
+            status_due: true,
             sequences: HashMap::new(),
             closing: false,
             #[cfg(test)]
@@ -170,9 +193,26 @@ impl Manager {
         self.sequences.insert(id, addr);
     }
 
-    fn report_progress(&self) {
+    fn report_progress(&mut self) {
+        self.status_due = true;
         if let Some(p) = &self.progress {
             p.do_send(Progress(self.ledger.counts()));
+        }
+    }
+
+    /// Sends the ledger's snapshot to the status recipient if something changed since the last.
+    fn send_status(&mut self) {
+        if let Some(reporting) = &self.reporting
+            && self.status_due
+        {
+            self.status_due = false;
+            reporting.status.do_send(StatusSnapshot(self.ledger.snapshot()));
+        }
+    }
+
+    fn event(&self, warning: bool, reason: &'static str, note: String) {
+        if let Some(reporting) = &self.reporting {
+            reporting.events.do_send(WorkflowEvent { warning, reason, note });
         }
     }
 
@@ -203,7 +243,13 @@ impl Manager {
         for (_, addr) in self.sequences.drain() {
             addr.do_send(Stop);
         }
+        match &report.outcome {
+            RunOutcome::Succeeded { reason } => self.event(false, "Succeeded", reason.clone()),
+            RunOutcome::Failed { reason } => self.event(true, "Failed", reason.clone()),
+            RunOutcome::Interrupted { .. } => {}
+        }
         self.report_progress();
+        self.send_status();
         let shutdown = self.executor.shutdown();
         let flushed = self.journal.as_ref().map(Journal::flush);
         let done = self.done.take();
@@ -321,6 +367,9 @@ impl Actor for Manager {
         // Thousands of StateMachines report here; the default mailbox of 16 would make
         // their sends wait on each other.
         ctx.set_mailbox_capacity(MAILBOX);
+        if self.reporting.is_some() {
+            ctx.run_interval(STATUS_INTERVAL, |act, _| act.send_status());
+        }
         let workflow = self.workflow();
         tracing::info!(
             workflow = %workflow.name,
@@ -390,9 +439,17 @@ impl Handler<StepFinished> for Manager {
 
     fn handle(&mut self, msg: StepFinished, ctx: &mut Self::Context) -> StepDecision {
         let duration = msg.duration.map(|d| d.as_secs_f64());
+        let counted = self.ledger.accepting();
         let (next, firings) = self.ledger.job_ended(&msg.jobid, msg.step, &msg.phase, duration, &msg.metrics);
+        if let Some(reporting) = &self.reporting
+            && counted
+        {
+            let succeeded = msg.phase == JobPhase::Succeeded;
+            reporting.steps.do_send(StepEnded { step: self.step_name(msg.step), succeeded, duration: msg.duration });
+        }
         for f in &firings {
             tracing::info!(rule = f.rule, "rule fired: {f}");
+            self.event(false, "RuleFired", f.to_string());
         }
         if *self.nodes != *self.ledger.all_nodes() {
             self.nodes = self.ledger.all_nodes().into();
@@ -429,8 +486,9 @@ impl Handler<SequenceProgress> for Manager {
                 return;
             }
         };
-        if let Some(SequenceOutcome::Failed { .. }) = &msg.finished {
+        if let Supervision::Failed { reason } = &supervision {
             tracing::info!(jobid = %msg.jobid, "sequence failed");
+            self.event(true, "SequenceFailed", format!("{}: {reason}", msg.jobid));
         }
         self.sequence_ended(&msg.jobid, supervision, ctx);
     }
@@ -445,6 +503,7 @@ impl Handler<SequenceStopped> for Manager {
             return;
         }
         tracing::warn!(jobid = %msg.jobid, reason = %msg.reason, "sequence actor stopped; cleaning up and replacing it");
+        self.event(true, "SequenceFailed", format!("{}: {}", msg.jobid, msg.reason));
         self.clean_up(&msg.jobid);
         let supervision = supervise(None, Some(&msg.reason), self.ledger.outcome().is_some());
         self.sequence_ended(&msg.jobid, supervision, ctx);
@@ -456,5 +515,29 @@ impl Handler<Shutdown> for Manager {
 
     fn handle(&mut self, msg: Shutdown, ctx: &mut Self::Context) {
         self.close(RunOutcome::Interrupted { reason: msg.reason, exit_code: msg.exit_code }, ctx);
+    }
+}
+
+impl Handler<Reconfigure> for Manager {
+    type Result = ();
+
+    fn handle(&mut self, msg: Reconfigure, ctx: &mut Self::Context) {
+        if self.closing {
+            return;
+        }
+        let before = self.ledger.counts();
+        self.ledger.reconfigure(&msg.workflow, msg.rules_changed);
+        let w = self.ledger.workflow();
+        tracing::info!(
+            completions = w.completed,
+            max_size = w.max_size,
+            max_failures = w.max_failures,
+            rules = w.rules.len(),
+            rules_changed = msg.rules_changed,
+            wanted_before = before.wanted,
+            "workflow reconfigured"
+        );
+        self.report_progress();
+        self.carry_on(ctx);
     }
 }

@@ -69,6 +69,7 @@ async fn run_with(
                 forget: Some(watcher.recipient()),
                 journal,
                 restore,
+                reporting: None,
             },
         )
     });
@@ -283,6 +284,7 @@ async fn a_crashed_sequence_actor_is_replaced_and_the_workflow_still_finishes() 
                 forget: None,
                 journal: None,
                 restore: false,
+                reporting: None,
             },
         );
         manager.on_start = Some(Box::new(move |id, addr| {

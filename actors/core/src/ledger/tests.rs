@@ -161,3 +161,53 @@ fn exit_codes_follow_the_outcome() {
     assert_eq!(RunOutcome::Failed { reason: String::new() }.exit_code(), 1);
     assert_eq!(RunOutcome::Interrupted { reason: String::new(), exit_code: 130 }.exit_code(), 130);
 }
+
+#[test]
+fn the_snapshot_counts_running_jobs_per_step_and_durations() {
+    let mut ledger = Ledger::new(workflow(""));
+    ledger.sequence_started(id(1));
+    ledger.sequence_started(id(2));
+    ledger.job_observed(&id(1), 0, 1, &JobPhase::Running);
+    ledger.job_observed(&id(1), 0, 1, &JobPhase::Succeeded);
+    ledger.job_ended(&id(1), 0, &JobPhase::Succeeded, Some(3.0), &[]);
+    ledger.job_observed(&id(1), 1, 1, &JobPhase::Running);
+    ledger.job_observed(&id(2), 0, 1, &JobPhase::Running);
+    let s = ledger.snapshot();
+    assert_eq!((s.counts.active, s.started), (2, 2));
+    let per_step: Vec<(u32, u32, Option<f64>)> =
+        s.steps.iter().map(|x| (x.active, x.succeeded, x.max_seconds)).collect();
+    assert_eq!(per_step, vec![(1, 1, Some(3.0)), (1, 0, None)]);
+    assert_eq!(s.outcome, None);
+}
+
+#[test]
+fn a_reconfigured_ledger_takes_new_completions_and_budget_but_keeps_its_counts() {
+    let mut ledger = Ledger::new(workflow(""));
+    for n in 0..2 {
+        ledger.sequence_started(id(n));
+        ledger.sequence_ended(&id(n), Supervision::Completed);
+    }
+    assert_eq!(ledger.conclude(), None, "2/3");
+    let mut fewer = (*workflow("")).clone();
+    fewer.completed = 2;
+    fewer.max_size = 5;
+    ledger.reconfigure(&fewer, false);
+    assert_eq!(ledger.counts().wanted, 2);
+    assert_eq!(ledger.workflow().max_size, 5);
+    assert_eq!(ledger.counts().completed, 2);
+    assert_eq!(ledger.conclude(), Some(RunOutcome::Succeeded { reason: "2/2 sequences completed".into() }));
+}
+
+#[test]
+fn new_rules_start_with_no_firings() {
+    let rules = "    events:\n    - {metric: count.a.success, when: '>= 1', action: finish-workflow}\n";
+    let mut ledger = Ledger::new(workflow(""));
+    assert_eq!(ledger.workflow().rules.len(), 0);
+    ledger.reconfigure(&workflow(rules), true);
+    assert_eq!(ledger.workflow().rules.len(), 1);
+    ledger.sequence_started(id(1));
+    ledger.job_observed(&id(1), 0, 1, &JobPhase::Succeeded);
+    let (next, firings) = ledger.job_ended(&id(1), 0, &JobPhase::Succeeded, None, &[]);
+    assert_eq!((next, firings.len()), (Next::Conclude, 1));
+    assert_eq!(ledger.snapshot().fired, 1);
+}

@@ -118,7 +118,7 @@ pub fn load(sources: &Sources) -> Result<(Workflow, Problems), Problems> {
     let machines: Vec<usize> =
         docs.iter().enumerate().filter(|(_, d)| kind_of(d) == DocumentKind::StateMachine).map(|(i, _)| i).collect();
     match (machines.as_slice(), docs.first().map(kind_of)) {
-        ([i], _) => from_machine_document(docs.swap_remove(*i), file),
+        ([i], _) => from_manifest_value(docs.swap_remove(*i), file),
         ([], Some(DocumentKind::WorkflowFile)) if docs.len() == 1 => Workflow::from_files(docs.remove(0), sources),
         ([], Some(DocumentKind::JobFile)) => {
             let mut p = Problems::new();
@@ -201,11 +201,12 @@ pub fn from_manifest_text(text: &str, file: &str) -> Result<(Workflow, Problems)
         p.error(file, "", "expected exactly one StateMachine document");
         return Err(p);
     }
-    from_machine_document(docs.remove(0), file)
+    from_manifest_value(docs.remove(0), file)
 }
 
-/// Checks, parses and maps one `StateMachine` document.
-fn from_machine_document(doc: Value, file: &str) -> Result<(Workflow, Problems), Problems> {
+/// Checks, parses and maps one `StateMachine` document (as the operator gets it from the
+/// apiserver): the same checks and messages as `smo validate`. `file` names it in messages.
+pub fn from_manifest_value(doc: Value, file: &str) -> Result<(Workflow, Problems), Problems> {
     let (sm, mut problems) = parse_manifest(doc, file);
     let Some(sm) = sm else { return Err(problems) };
     match Workflow::from_state_machine(&sm, file) {

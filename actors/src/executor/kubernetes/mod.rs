@@ -38,6 +38,7 @@ use futures::StreamExt as _;
 use futures::future::LocalBoxFuture;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt as _, watcher as watch};
@@ -73,6 +74,8 @@ pub struct KubernetesConfig {
     /// Where the logs of ended jobs are written (`<step>-<jobid>-<attempt>-<pod>.out`), for
     /// custom metrics and `save-path`.
     pub log_dir: PathBuf,
+    /// Owner of every object created (the operator's `StateMachine`: deleting it deletes them).
+    pub owner: Option<OwnerReference>,
 }
 
 /// Runs step jobs as Kubernetes objects.
@@ -216,7 +219,7 @@ impl Executor for KubernetesExecutor {
             jobid: &job.jobid,
             attempt: job.attempt,
             nodes: job.nodes,
-            owner: None,
+            owner: self.config.owner.clone(),
             smo_image: self.config.smo_image.as_deref(),
             files: None,
         };

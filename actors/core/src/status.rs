@@ -1,0 +1,395 @@
+//! A `StateMachine`'s `status`, from what its run's ledger knows ([`Snapshot`]), and what a
+//! change of its spec does to the running workflow ([`spec_change`]).
+//!
+//! Status stays small whatever the number of sequences: counters, one entry per step and the
+//! last few rule firings, never a list of sequences. Conditions follow Kubernetes' conventions so
+//! that `kubectl wait --for=condition=Complete statemachine/NAME` works as it does for a Job:
+//!
+//! | condition | true when |
+//! |---|---|
+//! | `Ready` | the spec is valid and the workflow was accepted (false: `InvalidSpec`, with every problem) |
+//! | `Progressing` | sequences are running or about to start |
+//! | `Complete` | the wanted completions were reached, or a finish-workflow rule fired (present only then, as a Job's) |
+//! | `Failed` | the failure cap was reached, or the spec is invalid (present only then) |
+//! | `SpecApplied` | the latest spec is what runs; false names the fields a running workflow cannot change |
+//!
+//! A condition's `lastTransitionTime` changes only when its status does.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::api::{Phase, StateMachineSpec, StateMachineStatus, StepStatus};
+use crate::ledger::{Counts, RunOutcome};
+
+/// How many of the latest rule firings status shows.
+pub const STATUS_FIRINGS: usize = 5;
+
+/// What a run's ledger knows, for status (small: counters and one entry per step).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// Sequence counters.
+    pub counts: Counts,
+    /// Sequences started (restored ones included).
+    pub started: u32,
+    /// Per step, in step order.
+    pub steps: Vec<StepSnapshot>,
+    /// Rule firings so far.
+    pub fired: u32,
+    /// The latest firings, newest last (at most [`STATUS_FIRINGS`]), as the log shows them.
+    pub recent_firings: Vec<String>,
+    /// How the run ended, once it has.
+    pub outcome: Option<RunOutcome>,
+}
+
+/// One step's counters and durations.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StepSnapshot {
+    /// Step name.
+    pub name: String,
+    /// Jobs of the step running now.
+    pub active: u32,
+    /// Jobs that succeeded.
+    pub succeeded: u32,
+    /// Jobs that failed.
+    pub failed: u32,
+    /// Nodes the step's next job asks for.
+    pub nodes: u32,
+    /// Median duration of its ended jobs, in seconds.
+    pub median_seconds: Option<f64>,
+    /// Longest duration of its ended jobs, in seconds.
+    pub max_seconds: Option<f64>,
+}
+
+/// A spec change the running workflow could not take, for the `SpecApplied` condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unapplied {
+    /// `PascalCase` reason.
+    pub reason: &'static str,
+    /// What was not applied and what to do instead.
+    pub message: String,
+}
+
+/// What a spec change does to a running workflow.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpecChange {
+    /// Fields the running workflow takes: `workflow.completed`, `workflow.maxFailures`,
+    /// `workflow.events` (the rules, their state starting afresh), `cluster.maxSize`.
+    pub applied: Vec<&'static str>,
+    /// Fields it cannot take while it runs (the steps, the registry, the job id prefix, …).
+    pub unapplied: Vec<&'static str>,
+}
+
+impl SpecChange {
+    /// Whether the rules changed (their state starts afresh).
+    pub fn rules_changed(&self) -> bool {
+        self.applied.contains(&"spec.workflow.events")
+    }
+
+    /// The spec the workflow runs after the change: `new`'s applicable fields on `old`.
+    pub fn running_spec(&self, old: &StateMachineSpec, new: &StateMachineSpec) -> StateMachineSpec {
+        let mut spec = old.clone();
+        spec.workflow.completed = new.workflow.completed;
+        spec.workflow.max_failures = new.workflow.max_failures;
+        spec.workflow.events = new.workflow.events.clone();
+        spec.cluster.max_size = new.cluster.max_size;
+        spec
+    }
+
+    /// The `SpecApplied` condition's failure, if any field was not applied.
+    pub fn unapplied(&self) -> Option<Unapplied> {
+        (!self.unapplied.is_empty()).then(|| Unapplied {
+            reason: "ChangeNotApplicable",
+            message: format!(
+                "a running workflow keeps its {}; the change applies to a new StateMachine (delete and re-create this one to run it)",
+                self.unapplied.join(", ")
+            ),
+        })
+    }
+}
+
+/// Which fields differ between the spec a workflow runs and a new one, and which of them the
+/// running workflow can take.
+pub fn spec_change(old: &StateMachineSpec, new: &StateMachineSpec) -> SpecChange {
+    let mut change = SpecChange::default();
+    let mut note = |differs: bool, field: &'static str, applicable: bool| {
+        if differs {
+            if applicable { change.applied.push(field) } else { change.unapplied.push(field) }
+        }
+    };
+    note(old.workflow.completed != new.workflow.completed, "spec.workflow.completed", true);
+    note(old.workflow.max_failures != new.workflow.max_failures, "spec.workflow.maxFailures", true);
+    note(old.workflow.events != new.workflow.events, "spec.workflow.events", true);
+    note(old.cluster.max_size != new.cluster.max_size, "spec.cluster.maxSize", true);
+    note(old.cluster.autoscale != new.cluster.autoscale, "spec.cluster.autoscale", false);
+    note(old.workflow.prefix != new.workflow.prefix, "spec.workflow.prefix", false);
+    note(old.jobs != new.jobs, "spec.jobs", false);
+    note(old.registry != new.registry, "spec.registry", false);
+    note(old.manager != new.manager, "spec.manager", false);
+    change
+}
+
+/// The status of a workflow that runs or has ended.
+pub fn of_run(
+    snapshot: &Snapshot,
+    generation: Option<i64>,
+    unapplied: Option<&Unapplied>,
+    previous: &StateMachineStatus,
+    now: &Time,
+) -> StateMachineStatus {
+    let Counts { wanted, completed, active, failed, .. } = snapshot.counts;
+    let progress = format!("{completed}/{wanted} sequences completed, {active} running, {failed} failed");
+    let (phase, message) = match &snapshot.outcome {
+        Some(RunOutcome::Succeeded { reason }) => (Phase::Succeeded, reason.clone()),
+        Some(RunOutcome::Failed { reason }) => (Phase::Failed, reason.clone()),
+        // An interrupted run is still running as far as the cluster is concerned: whoever
+        // carries on will say how it ends.
+        Some(RunOutcome::Interrupted { .. }) | None if snapshot.started == 0 => {
+            (Phase::Pending, "waiting for node slots to start the first sequence".to_string())
+        }
+        Some(RunOutcome::Interrupted { .. }) | None => (Phase::Running, progress.clone()),
+    };
+    let mut status = StateMachineStatus {
+        phase: Some(phase),
+        completed: to_i32(completed),
+        active: to_i32(active),
+        failed: to_i32(failed),
+        steps: snapshot.steps.iter().map(step_status).collect(),
+        recent_firings: snapshot.recent_firings.clone(),
+        rule_firings: to_i32(snapshot.fired),
+        conditions: previous.conditions.clone(),
+        observed_generation: generation,
+        start_time: previous.start_time.clone().or_else(|| (snapshot.started > 0).then(|| now.clone())),
+        completion_time: None,
+        message: Some(message.clone()),
+    };
+    // `Complete` and `Failed` are there only while true, as a Job's (an invalid spec made valid
+    // loses its `Failed`).
+    status.conditions.retain(|c| match c.type_.as_str() {
+        "Complete" => phase == Phase::Succeeded,
+        "Failed" => phase == Phase::Failed,
+        _ => true,
+    });
+    if matches!(phase, Phase::Succeeded | Phase::Failed) {
+        status.completion_time = previous.completion_time.clone().or_else(|| Some(now.clone()));
+    }
+    let set = |status: &mut StateMachineStatus, type_: &str, value: bool, reason: &str, message: &str| {
+        set_condition(&mut status.conditions, type_, value, reason, message, generation, now);
+    };
+    set(&mut status, "Ready", true, "Accepted", "the spec is valid and the workflow runs");
+    match phase {
+        Phase::Pending | Phase::Running => set(&mut status, "Progressing", true, "SequencesRunning", &progress),
+        Phase::Succeeded => set(&mut status, "Progressing", false, "Succeeded", &progress),
+        Phase::Failed => set(&mut status, "Progressing", false, "Failed", &progress),
+    }
+    if phase == Phase::Succeeded {
+        let reason = if message.contains("rule") { "FinishRuleFired" } else { "CompletionsReached" };
+        set(&mut status, "Complete", true, reason, &message);
+    }
+    if phase == Phase::Failed {
+        set(&mut status, "Failed", true, "FailureCapReached", &message);
+    }
+    match unapplied {
+        Some(u) => set(&mut status, "SpecApplied", false, u.reason, &u.message),
+        None => set(&mut status, "SpecApplied", true, "Applied", "the workflow runs the latest spec"),
+    }
+    status
+}
+
+/// The status of a resource whose spec is invalid: phase `Failed`, every problem in the `Ready`
+/// condition's message (the same lines `smo validate` prints), nothing started.
+pub fn of_invalid(
+    problems: &[String],
+    generation: Option<i64>,
+    previous: &StateMachineStatus,
+    now: &Time,
+) -> StateMachineStatus {
+    let count = problems.len();
+    let summary = format!(
+        "invalid spec ({count} problem{}); fix it and the workflow starts: {}",
+        if count == 1 { "" } else { "s" },
+        problems.first().map(String::as_str).unwrap_or("no detail")
+    );
+    let mut status = StateMachineStatus {
+        phase: Some(Phase::Failed),
+        conditions: previous.conditions.clone(),
+        observed_generation: generation,
+        message: Some(summary),
+        ..StateMachineStatus::default()
+    };
+    let all = problems.join("\n");
+    set_condition(&mut status.conditions, "Ready", false, "InvalidSpec", &all, generation, now);
+    set_condition(&mut status.conditions, "Failed", true, "InvalidSpec", &all, generation, now);
+    status.conditions.retain(|c| !matches!(c.type_.as_str(), "Progressing" | "Complete" | "SpecApplied"));
+    status
+}
+
+/// Sets condition `type_` in `conditions`, keeping its `lastTransitionTime` when its status does
+/// not change.
+pub fn set_condition(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    value: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    let status = if value { "True" } else { "False" }.to_string();
+    let condition = Condition {
+        type_: type_.to_string(),
+        status: status.clone(),
+        reason: reason.to_string(),
+        message: message.to_string(),
+        observed_generation: generation,
+        last_transition_time: now.clone(),
+    };
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(old) if old.status == status => {
+            *old = Condition { last_transition_time: old.last_transition_time.clone(), ..condition };
+        }
+        Some(old) => *old = condition,
+        None => conditions.push(condition),
+    }
+}
+
+fn step_status(s: &StepSnapshot) -> StepStatus {
+    StepStatus {
+        name: s.name.clone(),
+        active: to_i32(s.active),
+        succeeded: to_i32(s.succeeded),
+        failed: to_i32(s.failed),
+        nodes: to_i32(s.nodes),
+        median_seconds: s.median_seconds.map(round3),
+        max_seconds: s.max_seconds.map(round3),
+    }
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+fn to_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{ClusterSpec, JobStep, WorkflowSpec};
+
+    fn time(secs: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH))
+    }
+
+    fn snapshot(completed: u32, active: u32, failed: u32, outcome: Option<RunOutcome>) -> Snapshot {
+        Snapshot {
+            counts: Counts { wanted: 4, completed, active, failed, jobs_running: active },
+            started: completed + active + failed,
+            steps: vec![StepSnapshot {
+                name: "a".into(),
+                active,
+                succeeded: completed,
+                failed,
+                nodes: 1,
+                median_seconds: Some(1.23456),
+                max_seconds: Some(2.0),
+            }],
+            fired: 0,
+            recent_firings: Vec::new(),
+            outcome,
+        }
+    }
+
+    fn condition<'a>(s: &'a StateMachineStatus, type_: &str) -> Option<&'a Condition> {
+        s.conditions.iter().find(|c| c.type_ == type_)
+    }
+
+    #[test]
+    fn a_run_that_has_not_started_a_sequence_is_pending() {
+        let s = of_run(&snapshot(0, 0, 0, None), Some(1), None, &StateMachineStatus::default(), &time(10));
+        assert_eq!(s.phase, Some(Phase::Pending));
+        assert_eq!(s.start_time, None);
+        assert_eq!(condition(&s, "Progressing").map(|c| c.status.as_str()), Some("True"));
+    }
+
+    #[test]
+    fn a_running_workflow_counts_and_keeps_its_start_time() {
+        let first = of_run(&snapshot(1, 2, 0, None), Some(1), None, &StateMachineStatus::default(), &time(10));
+        assert_eq!(first.phase, Some(Phase::Running));
+        assert_eq!((first.completed, first.active, first.failed), (1, 2, 0));
+        assert_eq!(first.start_time, Some(time(10)));
+        assert_eq!(first.steps[0].median_seconds, Some(1.235));
+        assert_eq!(first.observed_generation, Some(1));
+        let second = of_run(&snapshot(2, 2, 0, None), Some(1), None, &first, &time(20));
+        assert_eq!(second.start_time, Some(time(10)));
+        assert!(condition(&second, "Complete").is_none(), "no Complete condition before the end");
+        // The same condition status keeps its transition time; the message follows the counts.
+        let progressing = condition(&second, "Progressing").expect("Progressing");
+        assert_eq!(progressing.last_transition_time, time(10));
+        assert_eq!(progressing.message, "2/4 sequences completed, 2 running, 0 failed");
+    }
+
+    #[test]
+    fn success_sets_complete_so_kubectl_wait_returns() {
+        let running = of_run(&snapshot(3, 1, 0, None), Some(2), None, &StateMachineStatus::default(), &time(10));
+        let outcome = RunOutcome::Succeeded { reason: "4/4 sequences completed".into() };
+        let done = of_run(&snapshot(4, 0, 0, Some(outcome)), Some(2), None, &running, &time(30));
+        assert_eq!(done.phase, Some(Phase::Succeeded));
+        assert_eq!(done.completion_time, Some(time(30)));
+        let complete = condition(&done, "Complete").expect("Complete");
+        assert_eq!((complete.status.as_str(), complete.reason.as_str()), ("True", "CompletionsReached"));
+        let progressing = condition(&done, "Progressing").expect("Progressing");
+        assert_eq!((progressing.status.as_str(), progressing.last_transition_time.clone()), ("False", time(30)));
+        assert!(condition(&done, "Failed").is_none());
+    }
+
+    #[test]
+    fn the_failure_cap_sets_failed_with_the_reason() {
+        let outcome = RunOutcome::Failed { reason: "4 sequences failed (cap 4); last failure: x".into() };
+        let s = of_run(&snapshot(0, 0, 4, Some(outcome)), Some(1), None, &StateMachineStatus::default(), &time(5));
+        assert_eq!(s.phase, Some(Phase::Failed));
+        let failed = condition(&s, "Failed").expect("Failed");
+        assert_eq!(failed.reason, "FailureCapReached");
+        assert!(failed.message.contains("last failure: x"), "{}", failed.message);
+    }
+
+    #[test]
+    fn an_invalid_spec_names_every_problem_and_a_valid_one_clears_them() {
+        let problems = vec!["sm: spec.jobs[0].image: is required".to_string(), "sm: spec.cluster.maxSize: x".into()];
+        let bad = of_invalid(&problems, Some(1), &StateMachineStatus::default(), &time(1));
+        assert_eq!(bad.phase, Some(Phase::Failed));
+        let ready = condition(&bad, "Ready").expect("Ready");
+        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "InvalidSpec"));
+        assert_eq!(ready.message, problems.join("\n"));
+        assert!(bad.message.as_deref().is_some_and(|m| m.contains("2 problems")), "{:?}", bad.message);
+        let good = of_run(&snapshot(0, 1, 0, None), Some(2), None, &bad, &time(2));
+        assert_eq!(condition(&good, "Ready").map(|c| c.status.as_str()), Some("True"));
+        assert!(condition(&good, "Failed").is_none(), "no Failed condition left over: {:?}", good.conditions);
+    }
+
+    #[test]
+    fn only_the_counts_and_rules_of_a_running_workflow_change() {
+        let old = StateMachineSpec {
+            workflow: WorkflowSpec { completed: 4, ..WorkflowSpec::default() },
+            cluster: ClusterSpec { max_size: 2, ..ClusterSpec::default() },
+            jobs: vec![JobStep { name: "a".into(), ..JobStep::default() }],
+            ..StateMachineSpec::default()
+        };
+        let mut new = old.clone();
+        new.workflow.completed = 8;
+        new.cluster.max_size = 4;
+        let change = spec_change(&old, &new);
+        assert_eq!(change.applied, vec!["spec.workflow.completed", "spec.cluster.maxSize"]);
+        assert_eq!(change.unapplied(), None);
+        new.jobs[0].name = "b".into();
+        let change = spec_change(&old, &new);
+        assert_eq!(change.unapplied, vec!["spec.jobs"]);
+        let note = change.unapplied().expect("not applicable");
+        assert!(note.message.contains("spec.jobs"), "{}", note.message);
+        assert!(!change.rules_changed());
+        // What runs keeps its steps and takes the new counts; the steps stay reported.
+        let running = change.running_spec(&old, &new);
+        assert_eq!((running.workflow.completed, running.cluster.max_size), (8, 4));
+        assert_eq!(running.jobs, old.jobs);
+        assert_eq!(spec_change(&running, &new).unapplied, vec!["spec.jobs"]);
+    }
+}

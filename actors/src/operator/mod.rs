@@ -1,0 +1,532 @@
+//! `smo operator`: `StateMachine` resources run in the cluster.
+//!
+//! One [`Controller`] actor watches the resources (all namespaces, or one) and keeps, per
+//! resource, a Manager (the same actor `smo run` uses, with the Kubernetes executor) and a
+//! [`StatusReporter`] that writes the resource's status and Events:
+//!
+//! ```text
+//! watch(StateMachines) --ResourceApplied/Deleted--> Controller --Reconfigure/Shutdown--> Manager (one per resource)
+//!                                                      |  <--RunEnded--                   |  StatusSnapshot (≤ 1/s), WorkflowEvent
+//!                                                      +--SpecSeen / Detach--> StatusReporter <+
+//! ```
+//!
+//! * A resource appears: its spec is checked with the same messages as `smo validate`. Invalid:
+//!   its status says so, field by field, and nothing runs until it is edited. Valid: its
+//!   workflow runs — restored from the Jobs the cluster has, so an operator restarted mid-run
+//!   carries on without starting a sequence over or running a step twice. A resource whose
+//!   status says it ended (for its current generation) is left alone.
+//! * Every object created for it carries an owner reference to it: deleting it deletes its
+//!   Jobs and ConfigMaps (the garbage collector), and the operator stops its Manager.
+//! * Its spec changes: the running workflow takes new completions, node budget, failure cap and
+//!   rules ([`Reconfigure`]); a change it cannot take (the steps, the registry, …) is named in
+//!   the `SpecApplied` condition, never silently ignored.
+
+pub mod metrics;
+mod reporter;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use actix::prelude::*;
+use futures::StreamExt as _;
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::{WatchStreamExt as _, watcher as watch};
+use kube::{Client, ResourceExt as _};
+use smo_core::api::{Phase, StateMachine, StateMachineSpec, StateMachineStatus};
+use smo_core::jobs::script::ArtifactStore;
+use smo_core::ledger::RunReport;
+use smo_core::names::stable_seed;
+use smo_core::status::{Unapplied, spec_change};
+use smo_core::workflow::Workflow;
+use smo_core::workflow::documents::from_manifest_value;
+
+use self::metrics::OperatorMetrics;
+pub use self::reporter::{Detach, SpecSeen, StatusReporter};
+use crate::executor::Executor;
+use crate::executor::kubernetes::{self, KubernetesConfig, KubernetesExecutor};
+use crate::job_watcher::JobWatcher;
+use crate::manager::{Manager, ManagerConfig, Reporting};
+use crate::messages::{Reconfigure, Shutdown};
+use crate::{Error, Result};
+
+/// The field manager and Event reporter name.
+pub const CONTROLLER_NAME: &str = "smo-operator";
+
+/// What the operator needs beyond the resources.
+#[derive(Clone)]
+pub struct OperatorConfig {
+    /// The cluster.
+    pub client: Client,
+    /// Watch only this namespace (None: all).
+    pub namespace: Option<String>,
+    /// Image that delivers `smo` to step pods.
+    pub smo_image: Option<String>,
+    /// Registry for workflows whose `spec.registry.host` is empty (`HOST:PORT`, plain HTTP?).
+    pub default_registry: Option<(String, bool)>,
+    /// Where the logs of ended step jobs go (`<dir>/<namespace>/<name>/…`).
+    pub data_dir: PathBuf,
+    /// This operator's name in Events (`smo-operator`) and instance (its Pod's name).
+    pub instance: String,
+    /// The operator's metrics.
+    pub metrics: Arc<OperatorMetrics>,
+    /// Set once the first list of StateMachines has been seen and their runs set off.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// The `StateMachine` API resource.
+pub fn api_resource() -> ApiResource {
+    ApiResource::erase::<StateMachine>(&())
+}
+
+/// Whether the cluster serves `StateMachine`s: an error naming what to install if not.
+pub async fn check_crd(client: &Client) -> Result<()> {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &api_resource());
+    match api.list(&ListParams::default().limit(1)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Err(Error::Executor(
+            "the cluster does not serve StateMachines (state-machine.converged-computing.org/v1alpha1): install the CRD with `kubectl apply -f dist/install.yaml` (or `smo crd | kubectl apply -f -`)".into(),
+        )),
+        Err(e) => Err(Error::Executor(format!("cannot list StateMachines: {e}"))),
+    }
+}
+
+/// A resource was created or changed (also every resource of a (re-)list).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ResourceApplied(DynamicObject);
+
+/// A resource was deleted.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ResourceDeleted(DynamicObject);
+
+/// The watch (re-)lists: every resource follows, then [`ListDone`].
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ListStarted;
+
+/// The (re-)list is complete: resources it did not name were deleted meanwhile.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ListDone;
+
+/// A resource's Manager has started (after the checks before its run).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RunStarted {
+    key: String,
+    uid: String,
+    manager: Addr<Manager>,
+}
+
+/// A resource's run ended (or could not start).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RunEnded {
+    key: String,
+    uid: String,
+    /// It never started: what it needs is missing (its status says what); an edit retries.
+    refused: bool,
+}
+
+/// What the operator keeps per resource.
+struct Tracked {
+    uid: String,
+    /// `metadata.generation` last seen.
+    generation: Option<i64>,
+    /// The spec the workflow runs (changes it could not take left out), if it runs or ran.
+    running_spec: Option<StateMachineSpec>,
+    manager: Option<Addr<Manager>>,
+    reporter: Addr<StatusReporter>,
+    /// The run has ended: spec changes no longer apply.
+    ended: bool,
+    /// A spec change made while the run was being set up, for its Manager once it is there.
+    pending: Option<Reconfigure>,
+}
+
+/// Watches `StateMachine`s and runs each one's workflow (see the module docs).
+pub struct Controller {
+    config: Arc<OperatorConfig>,
+    tracked: HashMap<String, Tracked>,
+    /// Resources named by the (re-)list under way.
+    listed: Option<HashSet<String>>,
+    recorder: Recorder,
+}
+
+impl Controller {
+    /// A controller; starting it starts the watch.
+    pub fn new(config: OperatorConfig) -> Controller {
+        let reporter = Reporter { controller: CONTROLLER_NAME.into(), instance: Some(config.instance.clone()) };
+        let recorder = Recorder::new(config.client.clone(), reporter);
+        Controller { config: Arc::new(config), tracked: HashMap::new(), listed: None, recorder }
+    }
+
+    fn api(&self, namespace: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(self.config.client.clone(), namespace, &api_resource())
+    }
+
+    /// Starts tracking a resource seen for the first time (or again with a new uid).
+    fn track(&mut self, key: String, object: DynamicObject, ctx: &mut Context<Self>) {
+        let uid = object.uid().unwrap_or_default();
+        let generation = object.metadata.generation;
+        let namespace = object.namespace().unwrap_or_default();
+        let current: StateMachineStatus =
+            object.data.get("status").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or_default();
+        let reference = ObjectReference {
+            api_version: Some(api_resource().api_version),
+            kind: Some(api_resource().kind),
+            name: object.metadata.name.clone(),
+            namespace: Some(namespace.clone()),
+            uid: Some(uid.clone()),
+            ..ObjectReference::default()
+        };
+        let parsed = parse(&object);
+        let spec = match &parsed {
+            Ok(_) => SpecSeen::Running { generation, unapplied: None },
+            Err(problems) => SpecSeen::Invalid { generation, problems: problems.clone() },
+        };
+        let reporter = StatusReporter::new(
+            self.api(&namespace),
+            reference,
+            self.recorder.clone(),
+            current.clone(),
+            spec,
+            self.config.metrics.workflow(&namespace, &object.name_any()),
+        )
+        .start();
+        let mut tracked = Tracked {
+            uid: uid.clone(),
+            generation,
+            running_spec: None,
+            manager: None,
+            reporter,
+            ended: false,
+            pending: None,
+        };
+        match parsed {
+            Err(problems) => {
+                tracing::warn!(statemachine = %key, problems = problems.len(), "invalid StateMachine; its status names the problems");
+            }
+            Ok((workflow, spec)) => {
+                // Ended as an accepted run (not refused) of this very spec.
+                let accepted = current.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+                let ended = matches!(current.phase, Some(Phase::Succeeded | Phase::Failed))
+                    && current.observed_generation == generation
+                    && accepted;
+                tracked.running_spec = Some(spec);
+                if ended {
+                    tracing::info!(statemachine = %key, phase = ?current.phase, "workflow ended before; left alone");
+                    tracked.ended = true;
+                } else {
+                    self.start_run(key.clone(), &object, workflow, tracked.reporter.clone(), ctx);
+                }
+            }
+        }
+        self.tracked.insert(key, tracked);
+    }
+
+    /// Checks what the run needs, then starts the resource's Manager (restoring from its Jobs).
+    fn start_run(
+        &self,
+        key: String,
+        object: &DynamicObject,
+        workflow: Workflow,
+        reporter: Addr<StatusReporter>,
+        ctx: &mut Context<Self>,
+    ) {
+        let uid = object.uid().unwrap_or_default();
+        let namespace = object.namespace().unwrap_or_default();
+        let name = object.name_any();
+        let owner = OwnerReference {
+            api_version: api_resource().api_version,
+            kind: api_resource().kind,
+            name: name.clone(),
+            uid: uid.clone(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        };
+        let config = self.config.clone();
+        let controller = ctx.address();
+        let generation = object.metadata.generation;
+        tracing::info!(statemachine = %key, completions = workflow.completed, max_size = workflow.max_size, "starting the workflow");
+        actix::spawn(async move {
+            let refuse = |problem: String| {
+                reporter.do_send(SpecSeen::Invalid { generation, problems: vec![problem] });
+                controller.do_send(RunEnded { key: key.clone(), uid: uid.clone(), refused: true });
+            };
+            let store = match store_of(&workflow, &config) {
+                Ok(store) => store,
+                Err(problem) => return refuse(problem),
+            };
+            if let Err(e) = kubernetes::check_installed(&config.client, &workflow).await {
+                return refuse(e.to_string());
+            }
+            let executor_config = KubernetesConfig {
+                client: config.client.clone(),
+                namespace: namespace.clone(),
+                store,
+                smo_image: config.smo_image.clone(),
+                log_dir: config.data_dir.join(&namespace).join(&name).join("logs"),
+                owner: Some(owner),
+            };
+            let workflow = Arc::new(workflow);
+            let (done, finished) = tokio::sync::oneshot::channel::<RunReport>();
+            let manager = Manager::create(|mctx| {
+                let watcher = JobWatcher::new(mctx.address().recipient()).start();
+                let executor: Rc<dyn Executor> =
+                    Rc::new(KubernetesExecutor::new(executor_config, workflow.clone(), watcher.clone().recipient()));
+                Manager::new(
+                    workflow,
+                    ManagerConfig {
+                        executor,
+                        progress: None,
+                        seed: stable_seed(&uid),
+                        done,
+                        forget: Some(watcher.recipient()),
+                        journal: None,
+                        restore: true,
+                        reporting: Some(Reporting {
+                            status: reporter.clone().recipient(),
+                            events: reporter.clone().recipient(),
+                            steps: reporter.recipient(),
+                        }),
+                    },
+                )
+            });
+            controller.do_send(RunStarted { key: key.clone(), uid: uid.clone(), manager });
+            if let Ok(report) = finished.await {
+                tracing::info!(statemachine = %key, outcome = report.outcome.verb(), reason = report.outcome.reason(), completed = report.completed, failed = report.failed, "workflow ended");
+            }
+            controller.do_send(RunEnded { key, uid, refused: false });
+        });
+    }
+
+    /// A tracked resource changed: a new spec for its run, or a first run for a spec made valid.
+    fn update(&mut self, key: &str, object: DynamicObject, ctx: &mut Context<Self>) {
+        let generation = object.metadata.generation;
+        let Some(tracked) = self.tracked.get_mut(key) else { return };
+        if tracked.generation == generation {
+            return;
+        }
+        tracked.generation = generation;
+        let parsed = parse(&object);
+        let (workflow, spec) = match parsed {
+            Err(problems) if tracked.running_spec.is_none() => {
+                tracked.reporter.do_send(SpecSeen::Invalid { generation, problems });
+                return;
+            }
+            Err(problems) => {
+                // The run goes on with the spec it has; the new one is refused, visibly.
+                let message = format!("the new spec is invalid and was not applied: {}", problems.join("; "));
+                let unapplied = Unapplied { reason: "InvalidSpec", message };
+                tracked.reporter.do_send(SpecSeen::Running { generation, unapplied: Some(unapplied) });
+                return;
+            }
+            Ok(parsed) => parsed,
+        };
+        let Some(running) = tracked.running_spec.clone() else {
+            // Invalid until now: it runs.
+            tracked.running_spec = Some(spec);
+            tracked.reporter.do_send(SpecSeen::Running { generation, unapplied: None });
+            let reporter = tracked.reporter.clone();
+            return self.start_run(key.to_string(), &object, workflow, reporter, ctx);
+        };
+        if tracked.ended {
+            let unapplied = Unapplied {
+                reason: "WorkflowEnded",
+                message: "the workflow has ended; delete and re-create the StateMachine to run it again".into(),
+            };
+            tracked.reporter.do_send(SpecSeen::Running { generation, unapplied: Some(unapplied) });
+            return;
+        }
+        let change = spec_change(&running, &spec);
+        tracing::info!(statemachine = %key, applied = ?change.applied, unapplied = ?change.unapplied, "spec changed");
+        if !change.applied.is_empty() {
+            let reconfigure = Reconfigure { workflow: Arc::new(workflow), rules_changed: change.rules_changed() };
+            match &tracked.manager {
+                Some(manager) => manager.do_send(reconfigure),
+                None => {
+                    // Two edits before the run is up: the latest counts, rule changes of either.
+                    let rules_changed =
+                        reconfigure.rules_changed || tracked.pending.as_ref().is_some_and(|p| p.rules_changed);
+                    tracked.pending = Some(Reconfigure { rules_changed, ..reconfigure });
+                }
+            }
+            tracked.running_spec = Some(change.running_spec(&running, &spec));
+        }
+        tracked.reporter.do_send(SpecSeen::Running { generation, unapplied: change.unapplied() });
+    }
+
+    /// Stops what runs for a resource that is gone.
+    fn forget(&mut self, key: &str) {
+        let Some(tracked) = self.tracked.remove(key) else { return };
+        tracing::info!(statemachine = %key, "StateMachine deleted; its workflow stops (its objects go with it)");
+        tracked.reporter.do_send(Detach);
+        if let Some(manager) = tracked.manager {
+            manager.do_send(Shutdown { reason: format!("the StateMachine {key} was deleted"), exit_code: 0 });
+        }
+    }
+}
+
+/// `namespace/name` of a resource.
+fn key_of(object: &DynamicObject) -> String {
+    format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any())
+}
+
+/// The workflow and spec of a resource, or every problem (one line each, as `smo validate`).
+fn parse(object: &DynamicObject) -> std::result::Result<(Workflow, StateMachineSpec), Vec<String>> {
+    let label = format!("statemachine/{}", object.name_any());
+    let value = serde_json::to_value(object).map_err(|e| vec![format!("{label}: cannot read the resource: {e}")])?;
+    let spec_value = value.get("spec").cloned().unwrap_or_default();
+    match from_manifest_value(value, &label) {
+        Ok((workflow, _warnings)) => {
+            let spec: StateMachineSpec =
+                serde_json::from_value(spec_value).map_err(|e| vec![format!("{label}: spec: cannot be read: {e}")])?;
+            Ok((workflow, spec))
+        }
+        Err(problems) => Err(problems.errors().map(ToString::to_string).collect()),
+    }
+}
+
+/// Where the workflow's artifacts go: its registry, else the operator's default, else none
+/// when no step pulls or pushes.
+fn store_of(workflow: &Workflow, config: &OperatorConfig) -> std::result::Result<ArtifactStore, String> {
+    if let Some(host) = &workflow.registry.host {
+        return Ok(ArtifactStore::Registry { host: host.clone(), plain_http: workflow.registry.plain_http });
+    }
+    if let Some((host, plain_http)) = &config.default_registry {
+        return Ok(ArtifactStore::Registry { host: host.clone(), plain_http: *plain_http });
+    }
+    if workflow.steps.iter().all(|s| s.pull.is_none() && s.push.is_none()) {
+        return Ok(ArtifactStore::None);
+    }
+    Err(format!(
+        "statemachine/{}: spec.registry.host: is empty and the operator has no --registry, but steps pull or push artifacts; set spec.registry.host to a registry its Pods reach",
+        workflow.name
+    ))
+}
+
+impl Actor for Controller {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let api: Api<DynamicObject> = match &self.config.namespace {
+            Some(ns) => self.api(ns),
+            None => Api::all_with(self.config.client.clone(), &api_resource()),
+        };
+        let stream = watch(api, watcher::Config::default()).default_backoff();
+        let me = ctx.address();
+        actix::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(Event::Apply(o) | Event::InitApply(o)) => me.do_send(ResourceApplied(o)),
+                    Ok(Event::Delete(o)) => me.do_send(ResourceDeleted(o)),
+                    Ok(Event::Init) => me.do_send(ListStarted),
+                    Ok(Event::InitDone) => me.do_send(ListDone),
+                    Err(e) => tracing::warn!(error = %e, "the watch of StateMachines failed; it restarts with backoff"),
+                }
+            }
+        });
+    }
+}
+
+impl Handler<ResourceApplied> for Controller {
+    type Result = ();
+
+    fn handle(&mut self, msg: ResourceApplied, ctx: &mut Self::Context) {
+        let object = msg.0;
+        let key = key_of(&object);
+        if let Some(listed) = &mut self.listed {
+            listed.insert(key.clone());
+        }
+        if object.metadata.deletion_timestamp.is_some() {
+            return self.forget(&key);
+        }
+        let uid = object.uid().unwrap_or_default();
+        match self.tracked.get(&key) {
+            Some(t) if t.uid == uid => self.update(&key, object, ctx),
+            Some(_) => {
+                // Deleted and created again under the same name while the watch was away.
+                self.forget(&key);
+                self.track(key, object, ctx);
+            }
+            None => self.track(key, object, ctx),
+        }
+    }
+}
+
+impl Handler<ResourceDeleted> for Controller {
+    type Result = ();
+
+    fn handle(&mut self, msg: ResourceDeleted, _: &mut Self::Context) {
+        let key = key_of(&msg.0);
+        if self.tracked.get(&key).is_some_and(|t| Some(&t.uid) == msg.0.uid().as_ref()) {
+            self.forget(&key);
+        }
+    }
+}
+
+impl Handler<ListStarted> for Controller {
+    type Result = ();
+
+    fn handle(&mut self, _: ListStarted, _: &mut Self::Context) {
+        self.listed = Some(HashSet::new());
+    }
+}
+
+impl Handler<ListDone> for Controller {
+    type Result = ();
+
+    fn handle(&mut self, _: ListDone, _: &mut Self::Context) {
+        let Some(listed) = self.listed.take() else { return };
+        let gone: Vec<String> = self.tracked.keys().filter(|k| !listed.contains(*k)).cloned().collect();
+        for key in gone {
+            self.forget(&key);
+        }
+        if !self.config.ready.swap(true, Ordering::Relaxed) {
+            tracing::info!(workflows = self.tracked.len(), "StateMachines listed; ready");
+        }
+    }
+}
+
+impl Handler<RunStarted> for Controller {
+    type Result = ();
+
+    fn handle(&mut self, msg: RunStarted, _: &mut Self::Context) {
+        match self.tracked.get_mut(&msg.key) {
+            Some(t) if t.uid == msg.uid => {
+                if let Some(reconfigure) = t.pending.take() {
+                    msg.manager.do_send(reconfigure);
+                }
+                t.manager = Some(msg.manager);
+            }
+            // Deleted while its run was being set up.
+            _ => msg.manager.do_send(Shutdown { reason: "the StateMachine was deleted".into(), exit_code: 0 }),
+        }
+    }
+}
+
+impl Handler<RunEnded> for Controller {
+    type Result = ();
+
+    fn handle(&mut self, msg: RunEnded, _: &mut Self::Context) {
+        if let Some(t) = self.tracked.get_mut(&msg.key)
+            && t.uid == msg.uid
+        {
+            t.manager = None;
+            if msg.refused {
+                t.running_spec = None;
+            } else {
+                t.ended = true;
+            }
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The StatusReporter actor: one per `StateMachine`, the only writer of its `status` and its
+//! Events.
+//!
+//! It turns what the Manager knows ([`StatusSnapshot`], already coalesced to about one a
+//! second) and what the operator saw of the spec ([`SpecSeen`]) into the resource's status with
+//! the core's [`status`] functions, and writes it only when it changed — one write at a time,
+//! the latest status winning. [`WorkflowEvent`]s become Kubernetes Events (`events.k8s.io/v1`,
+//! which `kubectl describe` shows), and everything it hears feeds the workflow's metrics.
+
+use actix::prelude::*;
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder};
+use smo_core::api::StateMachineStatus;
+use smo_core::status::{self, Snapshot, Unapplied};
+
+use super::metrics::WorkflowMetrics;
+use crate::messages::{StatusSnapshot, StepEnded, WorkflowEvent};
+
+/// What the operator saw of the resource's spec.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub enum SpecSeen {
+    /// The spec of `generation` runs, except what `unapplied` names.
+    Running {
+        /// `metadata.generation` of the spec seen.
+        generation: Option<i64>,
+        /// What the running workflow could not take, if anything.
+        unapplied: Option<Unapplied>,
+    },
+    /// The spec of `generation` is invalid; nothing runs.
+    Invalid {
+        /// `metadata.generation` of the spec seen.
+        generation: Option<i64>,
+        /// Every problem, one line each, as `smo validate` prints them.
+        problems: Vec<String>,
+    },
+}
+
+/// Stop writing: the resource is gone (or another reporter took over).
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "()")]
+pub struct Detach;
+
+/// Writes one `StateMachine`'s status and Events.
+pub struct StatusReporter {
+    api: Api<DynamicObject>,
+    name: String,
+    reference: ObjectReference,
+    recorder: Recorder,
+    /// Status as last written (or as found on the resource).
+    written: StateMachineStatus,
+    spec: SpecSeen,
+    snapshot: Option<Snapshot>,
+    /// A write is under way; `dirty` says whether another must follow it.
+    writing: bool,
+    dirty: bool,
+    /// The workflow's metrics.
+    metrics: WorkflowMetrics,
+}
+
+impl StatusReporter {
+    /// A reporter for the resource `reference` names, whose status is `current`.
+    pub fn new(
+        api: Api<DynamicObject>,
+        reference: ObjectReference,
+        recorder: Recorder,
+        current: StateMachineStatus,
+        spec: SpecSeen,
+        metrics: WorkflowMetrics,
+    ) -> StatusReporter {
+        StatusReporter {
+            api,
+            name: reference.name.clone().unwrap_or_default(),
+            reference,
+            recorder,
+            written: current,
+            spec,
+            snapshot: None,
+            writing: false,
+            dirty: false,
+            metrics,
+        }
+    }
+
+    /// The status as it should be now (None: nothing to say yet).
+    fn wanted(&self) -> Option<StateMachineStatus> {
+        let now = Time(k8s_openapi::jiff::Timestamp::now());
+        match &self.spec {
+            SpecSeen::Invalid { generation, problems } => {
+                Some(status::of_invalid(problems, *generation, &self.written, &now))
+            }
+            SpecSeen::Running { generation, unapplied } => {
+                let snapshot = self.snapshot.as_ref()?;
+                Some(status::of_run(snapshot, *generation, unapplied.as_ref(), &self.written, &now))
+            }
+        }
+    }
+
+    /// Writes the wanted status if it differs from what was written (transition times aside,
+    /// which only change with a condition's status).
+    fn write(&mut self, ctx: &mut Context<Self>) {
+        if self.writing {
+            self.dirty = true;
+            return;
+        }
+        let Some(wanted) = self.wanted() else { return };
+        if wanted == self.written {
+            return;
+        }
+        self.writing = true;
+        self.dirty = false;
+        let (api, name) = (self.api.clone(), self.name.clone());
+        let patch = serde_json::json!({ "status": wanted });
+        self.metrics.status_written();
+        async move { api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await }
+            .into_actor(self)
+            .map(move |result, act, ctx| {
+                act.writing = false;
+                match result {
+                    Ok(_) => act.written = wanted,
+                    // The resource is gone: its deletion stops this reporter soon.
+                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(e) => tracing::warn!(statemachine = %act.name, error = %e, "cannot write the status; trying again with the next change"),
+                }
+                if act.dirty {
+                    act.write(ctx);
+                }
+            })
+            .spawn(ctx);
+    }
+}
+
+impl Actor for StatusReporter {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.write(ctx);
+    }
+}
+
+impl Handler<StatusSnapshot> for StatusReporter {
+    type Result = ();
+
+    fn handle(&mut self, msg: StatusSnapshot, ctx: &mut Self::Context) {
+        self.metrics.observe(&msg.0);
+        self.snapshot = Some(msg.0);
+        self.write(ctx);
+    }
+}
+
+impl Handler<StepEnded> for StatusReporter {
+    type Result = ();
+
+    fn handle(&mut self, msg: StepEnded, _: &mut Self::Context) {
+        self.metrics.step_ended(&msg.step, msg.succeeded, msg.duration.map(|d| d.as_secs_f64()));
+    }
+}
+
+impl Handler<SpecSeen> for StatusReporter {
+    type Result = ();
+
+    fn handle(&mut self, msg: SpecSeen, ctx: &mut Self::Context) {
+        self.spec = msg;
+        self.write(ctx);
+    }
+}
+
+impl Handler<WorkflowEvent> for StatusReporter {
+    type Result = ();
+
+    fn handle(&mut self, msg: WorkflowEvent, ctx: &mut Self::Context) {
+        let (recorder, reference, name) = (self.recorder.clone(), self.reference.clone(), self.name.clone());
+        let event = Event {
+            type_: if msg.warning { EventType::Warning } else { EventType::Normal },
+            reason: msg.reason.to_string(),
+            note: Some(truncate(&msg.note, 1000)),
+            action: msg.reason.to_string(),
+            secondary: None,
+        };
+        async move {
+            if let Err(e) = recorder.publish(&event, &reference).await {
+                tracing::warn!(statemachine = %name, error = %e, "cannot publish an Event");
+            }
+        }
+        .into_actor(self)
+        .spawn(ctx);
+    }
+}
+
+impl Handler<Detach> for StatusReporter {
+    type Result = ();
+
+    fn handle(&mut self, _: Detach, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+/// `text` cut to at most `max` bytes at a character boundary (an Event's note is limited to 1 kB).
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max.saturating_sub("…".len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}

@@ -1,0 +1,171 @@
+//! `smo operator`: runs `StateMachine` resources in the cluster until SIGTERM (see
+//! `smo_actors::operator`).
+//!
+//! It checks at start that the cluster serves StateMachines (exit 2 with the install command
+//! if not), then watches them. SIGTERM or Ctrl-C stops the process without touching any
+//! workflow: its Jobs keep running, and the next operator carries on from them.
+//!
+//! With `--leader-elect`, replicas compete for a `coordination.k8s.io` Lease
+//! (`<--lease-namespace>/smo-operator`, kube-lease-manager): only the holder acts; a standby
+//! takes over within the lease's 15 s after the leader dies, at once after it stops cleanly
+//! (the lease is released), and a leader that loses its lease exits (code 1) rather than act
+//! beside the new one.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use actix::Actor as _;
+use kube_lease_manager::LeaseManagerBuilder;
+use smo_actors::executor::kubernetes::{self, RequestLimits};
+use smo_actors::operator::metrics::OperatorMetrics;
+use smo_actors::operator::{self, Controller, OperatorConfig};
+
+use crate::cli::OperatorArgs;
+use crate::endpoints::{self, Endpoints};
+
+/// Exit code when the operator cannot start.
+const CANNOT_START: u8 = 2;
+
+/// Seconds a leader's lease lasts without renewal: a standby takes over within this much
+/// (plus the grace) after the leader dies.
+const LEASE_SECONDS: u64 = 15;
+
+/// Seconds before the end of its lease a leader renews it.
+const LEASE_GRACE_SECONDS: u64 = 5;
+
+/// How the operator ended.
+enum Ending {
+    /// A signal: exit 0.
+    Signal,
+    /// Leadership lost: exit 1, so that the Pod restarts as a standby and never acts beside the
+    /// new leader.
+    LostLeadership,
+}
+
+/// Runs the operator until a signal; see the module docs.
+pub fn run(args: &OperatorArgs) -> ExitCode {
+    let system = actix::System::new();
+    let result: Result<Ending, String> = system.block_on(operate(args));
+    match result {
+        Ok(Ending::Signal) => ExitCode::SUCCESS,
+        Ok(Ending::LostLeadership) => {
+            eprintln!("smo operator: lost the leader lease; exiting so that only the new leader acts");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("smo operator: {e}");
+            ExitCode::from(CANNOT_START)
+        }
+    }
+}
+
+async fn operate(args: &OperatorArgs) -> Result<Ending, String> {
+    let limits = RequestLimits { qps: args.kube_api_qps, burst: args.kube_api_burst };
+    let (client, _, requests) = kubernetes::connect(limits).await.map_err(|e| e.to_string())?;
+    let metrics = Arc::new(OperatorMetrics::new(requests).map_err(|e| e.to_string())?);
+    let ready = Arc::new(AtomicBool::new(false));
+    if let Some(addr) = args.metrics_addr {
+        let served = Endpoints { metrics: metrics.clone(), ready: ready.clone() };
+        endpoints::serve(addr, served).await.map_err(|e| format!("cannot serve --metrics-addr {addr}: {e}"))?;
+    }
+    operator::check_crd(&client).await.map_err(|e| e.to_string())?;
+    // Unique among the operators that may compete for the lease: a Pod's name, else host + pid.
+    let instance = std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "smo-operator".into());
+        format!("{host}-{}", std::process::id())
+    });
+    let mut leading = None;
+    if args.leader_elect {
+        let lease = LeaseManagerBuilder::new(client.clone(), operator::CONTROLLER_NAME)
+            .with_namespace(args.lease_namespace.clone())
+            .with_identity(instance.clone())
+            .with_duration(LEASE_SECONDS)
+            .with_grace(LEASE_GRACE_SECONDS)
+            .with_field_manager(operator::CONTROLLER_NAME)
+            .build()
+            .await
+            .map_err(|e| format!("cannot use the lease {}/{}: {e}", args.lease_namespace, operator::CONTROLLER_NAME))?;
+        let (mut channel, task) = lease.watch().await;
+        // A standby is ready: it serves its purpose by waiting.
+        ready.store(true, Ordering::Relaxed);
+        tracing::info!(identity = %instance, lease = %format!("{}/{}", args.lease_namespace, operator::CONTROLLER_NAME), "waiting to lead");
+        loop {
+            if *channel.borrow_and_update() {
+                break;
+            }
+            tokio::select! {
+                changed = channel.changed() => if changed.is_err() {
+                    return Err(format!("the lease manager stopped: {:?}", task.await));
+                },
+                () = wait_for_signal() => return Ok(Ending::Signal),
+            }
+        }
+        ready.store(false, Ordering::Relaxed);
+        tracing::info!(identity = %instance, "leading");
+        leading = Some((channel, task));
+    }
+    let config = OperatorConfig {
+        client,
+        namespace: args.namespace.clone(),
+        smo_image: args.smo_image.clone(),
+        default_registry: args.registry.clone().map(|host| (host, args.plain_http)),
+        data_dir: args.data_dir.clone(),
+        instance,
+        metrics,
+        ready,
+    };
+    tracing::info!(
+        namespace = args.namespace.as_deref().unwrap_or("(all)"),
+        "smo operator started; watching StateMachines"
+    );
+    let _controller = Controller::new(config).start();
+    let ending = match &mut leading {
+        None => {
+            wait_for_signal().await;
+            Ending::Signal
+        }
+        Some((channel, _)) => {
+            let lost = async {
+                while channel.changed().await.is_ok() {
+                    if !*channel.borrow_and_update() {
+                        break;
+                    }
+                }
+            };
+            tokio::select! {
+                () = wait_for_signal() => Ending::Signal,
+                () = lost => Ending::LostLeadership,
+            }
+        }
+    };
+    if let Some((channel, task)) = leading {
+        // Closing the channel stops the lease task; releasing the lease lets a standby lead now
+        // rather than when the lease runs out.
+        drop(channel);
+        if let Ok(Ok(lease)) = task.await
+            && matches!(ending, Ending::Signal)
+            && let Err(e) = lease.release().await
+        {
+            tracing::warn!(error = %e, "cannot release the leader lease; a standby leads when it runs out");
+        }
+    }
+    tracing::info!("smo operator stopping; running workflows carry on with the next operator");
+    Ok(ending)
+}
+
+/// Returns at Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

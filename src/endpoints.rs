@@ -1,0 +1,68 @@
+//! The operator's HTTP endpoints (`--metrics-addr`): `/metrics` in Prometheus' text format,
+//! `/healthz` (the process answers) and `/readyz` (StateMachines listed and their runs set off).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use smo_actors::operator::metrics::OperatorMetrics;
+
+/// What the endpoints read.
+#[derive(Clone)]
+pub struct Endpoints {
+    /// The operator's metrics.
+    pub metrics: Arc<OperatorMetrics>,
+    /// Set when the operator is ready.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// Binds `addr` (an error if it cannot) and serves the endpoints until the process ends.
+pub async fn serve(addr: SocketAddr, endpoints: Endpoints) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot accept a connection to the metrics endpoint");
+                    continue;
+                }
+            };
+            let endpoints = endpoints.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let endpoints = endpoints.clone();
+                    async move { Ok::<_, Infallible>(answer(&request, &endpoints)) }
+                });
+                if let Err(e) =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await
+                {
+                    tracing::debug!(error = %e, "metrics connection ended with an error");
+                }
+            });
+        }
+    });
+    Ok(())
+}
+
+fn answer(request: &Request<Incoming>, endpoints: &Endpoints) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match request.uri().path() {
+        "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4", endpoints.metrics.render()),
+        "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
+        "/readyz" if endpoints.ready.load(Ordering::Relaxed) => (StatusCode::OK, "text/plain", "ok\n".to_string()),
+        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", "StateMachines not listed yet\n".to_string()),
+        _ => (StatusCode::NOT_FOUND, "text/plain", "not found: try /metrics, /healthz or /readyz\n".to_string()),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
+    }
+    response
+}

@@ -1,0 +1,146 @@
+//! Helpers of the tests that need the project's cluster (`make test-cluster`): kubectl, a
+//! namespace per test, polling with a deadline, the Jobs of a workflow.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The image steps run in: Debian 12, made locally by the cluster scripts.
+pub fn image() -> String {
+    std::env::var("SMO_TEST_IMAGE").unwrap_or_else(|_| "docker.io/library/debian:12-slim".into())
+}
+
+pub fn registry() -> String {
+    std::env::var("SMO_REGISTRY").expect("SMO_REGISTRY is set by `make test-cluster` (eval \"$(make -s cluster-env)\")")
+}
+
+pub fn kubectl(args: &[&str]) -> Output {
+    Command::new("kubectl").args(args).output().expect("run kubectl")
+}
+
+/// kubectl with `input` on its standard input.
+pub fn kubectl_with_input(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new("kubectl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kubectl");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), input).expect("write to kubectl");
+    child.wait_with_output().expect("kubectl ends")
+}
+
+/// A namespace of its own for one test, deleted when dropped.
+pub struct Namespace(pub String);
+
+impl Namespace {
+    pub fn new(test: &str) -> Namespace {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let name = format!("smo-{test}-{:05}", nanos % 100_000);
+        let out = kubectl(&["create", "namespace", &name]);
+        assert!(out.status.success(), "cannot create namespace {name}: {}", String::from_utf8_lossy(&out.stderr));
+        // The controller-manager gives every namespace a `default` ServiceAccount; Pods wait for it.
+        eventually(Duration::from_secs(30), &format!("namespace {name} got no default ServiceAccount"), || {
+            kubectl(&["-n", &name, "get", "serviceaccount", "default"]).status.success().then_some(()).ok_or("")
+        });
+        Namespace(name)
+    }
+
+    /// Every Job in the namespace: (jobid, step, phase: `Complete`, `Failed` or `running`).
+    pub fn jobs(&self) -> Vec<(String, String, String)> {
+        self.jobs_selected(&[])
+    }
+
+    /// The Jobs of the workflow `name` (its label), as [`Namespace::jobs`].
+    pub fn jobs_of(&self, name: &str) -> Vec<(String, String, String)> {
+        let selector = format!("state-machine.converged-computing.org/workflow={name}");
+        self.jobs_selected(&["-l", &selector])
+    }
+
+    fn jobs_selected(&self, selector: &[&str]) -> Vec<(String, String, String)> {
+        let mut args = vec!["-n", &self.0, "get", "jobs", "-o", "json"];
+        args.extend_from_slice(selector);
+        let out = kubectl(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let list: Value = serde_json::from_slice(&out.stdout).expect("kubectl prints JSON");
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        items
+            .iter()
+            .map(|job| {
+                let label = |k: &str| job["metadata"]["labels"][k].as_str().unwrap_or_default().to_string();
+                let conditions = job["status"]["conditions"].as_array().cloned().unwrap_or_default();
+                let phase = conditions
+                    .iter()
+                    .find(|c| c["status"] == "True" && (c["type"] == "Complete" || c["type"] == "Failed"))
+                    .and_then(|c| c["type"].as_str())
+                    .unwrap_or("running")
+                    .to_string();
+                (label("jobid"), label("app"), phase)
+            })
+            .collect()
+    }
+}
+
+impl Namespace {
+    /// Waits until a run is in full swing: some Jobs completed, others running; `also` is
+    /// checked on every poll.
+    pub fn wait_mid_run(&self, mut also: impl FnMut()) {
+        eventually(Duration::from_secs(120), "the run made no progress", || {
+            also();
+            let jobs = self.jobs();
+            let done = jobs.iter().filter(|j| j.2 == "Complete").count();
+            if done >= 3 && jobs.iter().any(|j| j.2 == "running") { Ok(()) } else { Err(jobs) }
+        });
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = kubectl(&["delete", "namespace", &self.0, "--wait=false"]);
+    }
+}
+
+pub fn text(out: &Output) -> String {
+    format!("--- stdout\n{}--- stderr\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Polls `check` until it gives a value; after `limit`, fails the test with `what` and the last
+/// state `check` reported.
+pub fn eventually<T, S: std::fmt::Debug>(limit: Duration, what: &str, mut check: impl FnMut() -> Result<T, S>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(state) => assert!(Instant::now() < deadline, "{what}: {state:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs `command` to its end; kills it and fails the test if that takes longer than `limit`.
+pub fn within(mut command: Command, limit: Duration) -> Output {
+    let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start smo");
+    let pid = child.id();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(child.wait_with_output()));
+    match receiver.recv_timeout(limit) {
+        Ok(out) => out.expect("smo ends"),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            let out = receiver.recv().expect("smo was killed").expect("smo ends");
+            panic!("smo did not end within {} s:\n{}", limit.as_secs(), text(&out));
+        }
+    }
+}
+
+/// (jobid, step) → how many Jobs, of the Jobs in `jobs`.
+pub fn per_job(jobs: &[(String, String, String)]) -> BTreeMap<(String, String), usize> {
+    let mut counts = BTreeMap::new();
+    for (jobid, step, _) in jobs {
+        *counts.entry((jobid.clone(), step.clone())).or_insert(0) += 1;
+    }
+    counts
+}

@@ -1,0 +1,528 @@
+//! `smo operator` against the project's own cluster: StateMachine resources applied with
+//! kubectl run to their end, with status, conditions `kubectl wait` understands, Events, owner
+//! references, spec changes, deletion and a restart of the operator mid-run.
+//!
+//! `#[ignore]`d in a plain `cargo test`; `make test-cluster` starts the cluster and runs them.
+//! Each test works in a namespace of its own, with an operator of its own watching only it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::cluster::{Namespace, eventually, image, kubectl, kubectl_with_input, per_job, registry, text};
+use common::smo;
+use serde_json::Value;
+
+/// The CRD, installed (or updated) from `smo crd` once per test binary.
+fn install_crd() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let crd = smo().arg("crd").output().expect("run smo crd");
+        assert!(crd.status.success(), "{}", text(&crd));
+        let out = kubectl_with_input(&["apply", "-f", "-"], &crd.stdout);
+        assert!(out.status.success(), "cannot install the CRD: {}", text(&out));
+        eventually(Duration::from_secs(30), "the CRD is not served", || {
+            kubectl(&["get", "statemachines", "-A"]).status.success().then_some(()).ok_or("")
+        });
+    });
+}
+
+/// An `smo operator` watching one namespace, killed when dropped; its log is kept in `log`.
+struct Operator {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Operator {
+    fn start(ns: &Namespace, dir: &Path) -> Operator {
+        Self::start_with(ns, dir, &[])
+    }
+
+    /// An operator with `extra` arguments.
+    fn start_with(ns: &Namespace, dir: &Path, extra: &[&str]) -> Operator {
+        install_crd();
+        let log = unique(dir);
+        let file = std::fs::File::create(&log).expect("create the operator's log");
+        let smo_image = std::env::var("SMO_TEST_SMO_IMAGE").unwrap_or_else(|_| "docker.io/library/smo:dev".into());
+        let child = smo()
+            .args(["operator", "--namespace", &ns.0, "--registry", &registry(), "--plain-http"])
+            .args(["--smo-image", &smo_image])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start smo operator");
+        Operator { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, as a node failure or an OOM kill would.
+    fn kill(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.log()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A log file in `dir` no other operator of this test binary uses.
+fn unique(dir: &Path) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    dir.join(format!("operator-{}.log", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)))
+}
+
+/// A StateMachine named `name` with `spec_head` (workflow/cluster lines) and steps (name, script).
+fn state_machine(name: &str, spec_head: &str, steps: &[(&str, &str)]) -> String {
+    let mut jobs = String::new();
+    for (step, script) in steps {
+        let script: String = script.lines().map(|l| format!("      {l}\n")).collect();
+        jobs.push_str(&format!(
+            "  - name: {step}\n    image: {}\n    config: {{coresPerTask: 0}}\n    script: |\n{script}",
+            image()
+        ));
+    }
+    format!(
+        "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: {name}\nspec:\n{spec_head}  jobs:\n{jobs}"
+    )
+}
+
+fn apply(ns: &Namespace, manifest: &str) {
+    let out = kubectl_with_input(&["-n", &ns.0, "apply", "-f", "-"], manifest.as_bytes());
+    assert!(out.status.success(), "kubectl apply: {}", text(&out));
+}
+
+/// The resource as JSON.
+fn get(ns: &Namespace, name: &str) -> Value {
+    let out = kubectl(&["-n", &ns.0, "get", "statemachine", name, "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).expect("kubectl prints JSON")
+}
+
+/// `kubectl wait --for=condition=<condition>`, as a user would; fails the test with the
+/// resource and the operator's log if it does not return in time.
+fn wait_for(ns: &Namespace, name: &str, condition: &str, operator: &Operator, seconds: u32) {
+    let timeout = format!("--timeout={seconds}s");
+    let target = format!("statemachine/{name}");
+    let out = kubectl(&["-n", &ns.0, "wait", &format!("--for=condition={condition}"), &target, &timeout]);
+    assert!(
+        out.status.success(),
+        "kubectl wait for {condition}: {}\nresource: {:#}\noperator log:\n{}",
+        text(&out),
+        get(ns, name)["status"],
+        operator.log()
+    );
+}
+
+fn condition<'a>(status: &'a Value, type_: &str) -> Option<&'a Value> {
+    status["conditions"].as_array()?.iter().find(|c| c["type"] == type_)
+}
+
+/// The original's CI scenario as a resource (sleeps shortened, its `rockylinux:9` being the
+/// cluster's Debian image), the operator's `--registry` standing in for its empty
+/// `registry.host`: Succeeded with 4 completed, exactly 12 successful Jobs owned by the resource,
+/// `kubectl wait --for=condition=Complete` returns, and the end is an Event.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn the_originals_state_machine_runs_to_complete_under_the_operator() {
+    let Some(original) = common::spec_example("state-machine.yaml") else { return };
+    let ns = Namespace::new("op-ci");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = Operator::start(&ns, dir.path());
+    let manifest =
+        std::fs::read_to_string(original).expect("read the original's manifest").replace("sleep 20", "sleep 1");
+    apply(&ns, &manifest);
+    wait_for(&ns, "state-machine", "Complete", &operator, 300);
+    let sm = get(&ns, "state-machine");
+    let status = &sm["status"];
+    assert_eq!(status["phase"], "Succeeded", "{status:#}");
+    assert_eq!((status["completed"].as_i64(), status["failed"].as_i64()), (Some(4), Some(0)), "{status:#}");
+    assert_eq!(status["observedGeneration"], sm["metadata"]["generation"]);
+    let steps = status["steps"].as_array().cloned().unwrap_or_default();
+    let succeeded: Vec<(String, i64)> = steps
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap_or("").to_string(), s["succeeded"].as_i64().unwrap_or(-1)))
+        .collect();
+    assert_eq!(succeeded, vec![("job_a".into(), 4), ("job_b".into(), 4), ("job_c".into(), 4)], "{status:#}");
+    assert!(status["completionTime"].is_string() && status["startTime"].is_string(), "{status:#}");
+    let jobs = ns.jobs_of("state-machine");
+    assert_eq!(jobs.len(), 12, "exactly 4 sequences × 3 steps: {jobs:?}");
+    assert!(jobs.iter().all(|j| j.2 == "Complete"), "no failed Job: {jobs:?}");
+    assert!(per_job(&jobs).values().all(|n| *n == 1), "one Job per (jobid, step): {jobs:?}");
+    // Every Job is owned by the resource (deleting it deletes them).
+    let uid = sm["metadata"]["uid"].as_str().expect("uid").to_string();
+    let out = kubectl(&["-n", &ns.0, "get", "jobs", "-o", "jsonpath={.items[*].metadata.ownerReferences[0].uid}"]);
+    let owners: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect();
+    assert_eq!(owners.len(), 12, "{owners:?}");
+    assert!(owners.iter().all(|o| *o == uid), "owned by {uid}: {owners:?}");
+    // The end is an Event on the resource; successful jobs are not.
+    let events = eventually(Duration::from_secs(20), "no Succeeded Event", || {
+        let out = kubectl(&["-n", &ns.0, "get", "events", "-o", "json"]);
+        let list: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let reasons: Vec<String> = list["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter(|e| e["involvedObject"]["kind"] == "StateMachine")
+            .map(|e| e["reason"].as_str().unwrap_or("").to_string())
+            .collect();
+        if reasons.iter().any(|r| r == "Succeeded") { Ok(reasons) } else { Err(reasons) }
+    });
+    assert_eq!(events, vec!["Succeeded".to_string()], "one Event, for the end");
+    // kubectl get shows phase and progress.
+    let out = kubectl(&["-n", &ns.0, "get", "statemachines"]);
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(table.contains("Succeeded") && table.contains("PHASE"), "{table}");
+}
+
+/// An invalid resource is not ignored (the original's behaviour): status names every bad field
+/// with `smo validate`'s messages; edited valid, it runs.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn an_invalid_state_machine_names_its_bad_fields_and_runs_once_fixed() {
+    let ns = Namespace::new("op-invalid");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = Operator::start(&ns, dir.path());
+    let bad =
+        state_machine("bad", "  workflow: {completed: 1, prefix: Run_}\n  cluster: {maxSize: 2}\n", &[("a", "echo a")])
+            .replace(&format!("    image: {}\n", image()), "");
+    apply(&ns, &bad);
+    wait_for(&ns, "bad", "Failed", &operator, 60);
+    let status = get(&ns, "bad")["status"].clone();
+    assert_eq!(status["phase"], "Failed", "{status:#}");
+    let ready = condition(&status, "Ready").expect("Ready condition");
+    assert_eq!(
+        (ready["status"].as_str(), ready["reason"].as_str()),
+        (Some("False"), Some("InvalidSpec")),
+        "{status:#}"
+    );
+    let message = ready["message"].as_str().unwrap_or_default();
+    assert!(message.contains("statemachine/bad: spec.workflow.prefix: contains upper-case letters"), "{message}");
+    assert!(message.contains("statemachine/bad: spec.jobs[0].image: is required"), "{message}");
+    assert!(ns.jobs_of("bad").is_empty(), "nothing runs");
+    // Fixed, it runs.
+    apply(
+        &ns,
+        &state_machine(
+            "bad",
+            "  workflow: {completed: 1, prefix: run_}\n  cluster: {maxSize: 2}\n",
+            &[("a", "echo a")],
+        ),
+    );
+    wait_for(&ns, "bad", "Complete", &operator, 120);
+    let status = get(&ns, "bad")["status"].clone();
+    assert_eq!(condition(&status, "Ready").map(|c| c["status"].clone()), Some(Value::from("True")), "{status:#}");
+    assert!(condition(&status, "Failed").is_none(), "{status:#}");
+    assert_eq!(ns.jobs_of("bad").len(), 1);
+}
+
+/// Two resources in one namespace, side by side: neither counts the other's Jobs.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn two_state_machines_in_one_namespace_count_only_their_own_jobs() {
+    let ns = Namespace::new("op-two");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = Operator::start(&ns, dir.path());
+    let steps = [("a", "sleep 1"), ("b", "echo b")];
+    apply(&ns, &state_machine("left", "  workflow: {completed: 2}\n  cluster: {maxSize: 2}\n", &steps));
+    apply(&ns, &state_machine("right", "  workflow: {completed: 3}\n  cluster: {maxSize: 2}\n", &steps));
+    wait_for(&ns, "left", "Complete", &operator, 180);
+    wait_for(&ns, "right", "Complete", &operator, 180);
+    for (name, wanted) in [("left", 2), ("right", 3)] {
+        let status = get(&ns, name)["status"].clone();
+        assert_eq!(status["completed"].as_i64(), Some(wanted), "{name}: {status:#}");
+        let jobs = ns.jobs_of(name);
+        assert_eq!(jobs.len(), 2 * wanted as usize, "{name}: {jobs:?}");
+        assert!(jobs.iter().all(|j| j.2 == "Complete"), "{name}: {jobs:?}");
+    }
+}
+
+/// Deleting a running resource stops its workflow and removes its Jobs.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn deleting_a_running_state_machine_removes_its_jobs() {
+    let ns = Namespace::new("op-delete");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = Operator::start(&ns, dir.path());
+    apply(&ns, &state_machine("doomed", "  workflow: {completed: 6}\n  cluster: {maxSize: 2}\n", &[("a", "sleep 30")]));
+    eventually(Duration::from_secs(60), "no Job started", || {
+        let jobs = ns.jobs_of("doomed");
+        if jobs.is_empty() { Err(jobs) } else { Ok(()) }
+    });
+    let out = kubectl(&["-n", &ns.0, "delete", "statemachine", "doomed", "--wait=true"]);
+    assert!(out.status.success(), "{}", text(&out));
+    eventually(Duration::from_secs(60), "the deleted workflow's Jobs remain", || {
+        let jobs = ns.jobs_of("doomed");
+        if jobs.is_empty() { Ok(()) } else { Err(jobs) }
+    });
+    eventually(Duration::from_secs(60), "the deleted workflow's Pods remain", || {
+        let out = kubectl(&["-n", &ns.0, "get", "pods", "-o", "name"]);
+        let pods = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if pods.is_empty() { Ok(()) } else { Err(pods) }
+    });
+    assert!(operator.log().contains("StateMachine deleted"), "{}", operator.log());
+}
+
+/// SIGKILL the operator mid-run and start another: the workflow completes from the Jobs the
+/// cluster has, with no duplicate Job for any (jobid, step), and status counts right.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn an_operator_killed_mid_run_is_carried_on_by_the_next() {
+    let ns = Namespace::new("op-restart");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = Operator::start(&ns, dir.path());
+    let steps = [("job_a", "sleep 2"), ("job_b", "sleep 2"), ("job_c", "sleep 1")];
+    apply(&ns, &state_machine("restart", "  workflow: {completed: 4}\n  cluster: {maxSize: 2}\n", &steps));
+    eventually(Duration::from_secs(120), "the run made no progress", || {
+        let jobs = ns.jobs_of("restart");
+        let done = jobs.iter().filter(|j| j.2 == "Complete").count();
+        if done >= 3 && jobs.iter().any(|j| j.2 == "running") { Ok(()) } else { Err(jobs) }
+    });
+    let first_log = first.kill();
+    let second = Operator::start(&ns, dir.path());
+    wait_for(&ns, "restart", "Complete", &second, 180);
+    let status = get(&ns, "restart")["status"].clone();
+    assert_eq!((status["completed"].as_i64(), status["failed"].as_i64()), (Some(4), Some(0)), "{status:#}");
+    let jobs = ns.jobs_of("restart");
+    assert!(per_job(&jobs).values().all(|n| *n == 1), "no duplicate Job: {jobs:?}\nfirst operator:\n{first_log}");
+    assert_eq!(jobs.iter().filter(|j| j.2 == "Complete").count(), 12, "{jobs:?}");
+    assert!(second.log().contains("run restored from the executor's jobs"), "{}", second.log());
+}
+
+/// `workflow.completed` raised on a running resource is honoured; a change of its steps is
+/// reported in the `SpecApplied` condition, not silently ignored.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn a_change_of_completed_is_honoured_and_a_change_of_steps_is_reported() {
+    let ns = Namespace::new("op-edit");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = Operator::start(&ns, dir.path());
+    apply(&ns, &state_machine("edited", "  workflow: {completed: 2}\n  cluster: {maxSize: 1}\n", &[("a", "sleep 3")]));
+    eventually(Duration::from_secs(60), "no Job started", || {
+        let jobs = ns.jobs_of("edited");
+        if jobs.is_empty() { Err(jobs) } else { Ok(()) }
+    });
+    let patch = r#"{"spec":{"workflow":{"completed":3},"jobs":[{"name":"a","image":"IMAGE","config":{"coresPerTask":0},"script":"sleep 4\n"}]}}"#
+        .replace("IMAGE", &image());
+    let out = kubectl(&["-n", &ns.0, "patch", "statemachine", "edited", "--type=merge", "-p", &patch]);
+    assert!(out.status.success(), "{}", text(&out));
+    let applied = eventually(Duration::from_secs(30), "SpecApplied does not report the steps", || {
+        let status = get(&ns, "edited")["status"].clone();
+        match condition(&status, "SpecApplied") {
+            Some(c) if c["status"] == "False" => Ok(c.clone()),
+            _ => Err(status),
+        }
+    });
+    assert!(applied["message"].as_str().is_some_and(|m| m.contains("spec.jobs")), "{applied:#}");
+    wait_for(&ns, "edited", "Complete", &operator, 180);
+    let status = get(&ns, "edited")["status"].clone();
+    assert_eq!(status["completed"].as_i64(), Some(3), "{status:#}");
+    assert_eq!(ns.jobs_of("edited").len(), 3);
+}
+
+/// The metric names of a Prometheus text exposition (samples, not comments).
+fn exported(scrape: &str) -> std::collections::BTreeSet<String> {
+    scrape
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(String::from)
+        .collect()
+}
+
+/// One sample's value: `name{labels…}` where every `labels` pair is present.
+fn sample(scrape: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape.lines().filter(|l| l.starts_with(&format!("{name}{{"))).find_map(|l| {
+        let (head, value) = l.rsplit_once(' ')?;
+        labels.iter().all(|(k, v)| head.contains(&format!("{k}=\"{v}\""))).then(|| value.parse().ok())?
+    })
+}
+
+/// `/metrics` of a real operator that ran a workflow shows the same counts as its status, the
+/// probes answer, and every metric the Grafana dashboard queries is exported.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn the_dashboard_queries_only_metrics_the_operator_exports() {
+    let ns = Namespace::new("op-metrics");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = common::free_port();
+    let operator = Operator::start_with(&ns, dir.path(), &["--metrics-addr", &format!("127.0.0.1:{port}")]);
+    let host = format!("127.0.0.1:{port}");
+    eventually(Duration::from_secs(30), "/readyz never answered 200", || {
+        common::http_get(&host, "/readyz").filter(|b| b.contains("ok")).ok_or(())
+    });
+    assert!(common::http_get(&host, "/healthz").is_some_and(|b| b.contains("ok")));
+    let steps = [("a", "sleep 1"), ("b", "echo b")];
+    apply(&ns, &state_machine("measured", "  workflow: {completed: 3}\n  cluster: {maxSize: 2}\n", &steps));
+    wait_for(&ns, "measured", "Complete", &operator, 180);
+    // The last snapshot reaches the metrics with the final status.
+    let scrape = eventually(Duration::from_secs(10), "the metrics do not show 3 completed", || {
+        let scrape = common::http_get(&host, "/metrics").unwrap_or_default();
+        let completed = sample(&scrape, "smo_sequences_total", &[("workflow", "measured"), ("event", "completed")]);
+        if completed == Some(3.0) { Ok(scrape) } else { Err(completed) }
+    });
+    let wf = [("namespace", ns.0.as_str()), ("workflow", "measured")];
+    let with = |extra: (&'static str, &'static str)| {
+        let mut l = wf.to_vec();
+        l.push(extra);
+        l
+    };
+    assert_eq!(sample(&scrape, "smo_sequences_total", &with(("event", "failed"))), Some(0.0), "{scrape}");
+    for step in ["a", "b"] {
+        let ok = sample(
+            &scrape,
+            "smo_step_jobs_total",
+            &[("workflow", "measured"), ("step", step), ("outcome", "succeeded")],
+        );
+        assert_eq!(ok, Some(3.0), "step {step}: {scrape}");
+        let durations = sample(&scrape, "smo_step_duration_seconds_count", &[("workflow", "measured"), ("step", step)]);
+        assert_eq!(durations, Some(3.0), "step {step}: {scrape}");
+    }
+    assert!(sample(&scrape, "smo_status_writes_total", &wf).is_some_and(|n| n >= 2.0), "{scrape}");
+    assert!(sample(&scrape, "smo_kube_api_requests_total", &[("category", "write")]).is_some_and(|n| n >= 6.0));
+    // Every metric the dashboard queries is one the operator exports.
+    let names = exported(&scrape);
+    let dashboard_path = common::root().join("grafana/smo-operator.json");
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(&dashboard_path).expect("read the dashboard")).expect("JSON");
+    assert_eq!(dashboard["uid"], "smo-operator");
+    let templating = dashboard["templating"]["list"].as_array().cloned().unwrap_or_default();
+    assert!(
+        templating.iter().any(|v| v["name"] == "datasource" && v["type"] == "datasource"),
+        "a ${{datasource}} variable"
+    );
+    let mut queried = Vec::new();
+    let mut texts: Vec<String> = Vec::new();
+    for panel in dashboard["panels"].as_array().cloned().unwrap_or_default() {
+        for target in panel["targets"].as_array().cloned().unwrap_or_default() {
+            texts.push(target["expr"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    for variable in &templating {
+        texts.push(variable["definition"].as_str().unwrap_or_default().to_string());
+    }
+    for text in &texts {
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("smo_") {
+            let tail = &rest[at..];
+            let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+            queried.push(tail[..end].to_string());
+            rest = &tail[end..];
+        }
+    }
+    assert!(queried.len() >= 10, "the dashboard queries smo's metrics: {queried:?}");
+    let missing: Vec<&String> = queried.iter().filter(|q| !names.contains(*q)).collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries metrics the operator does not export: {missing:?}\nexported: {names:?}"
+    );
+}
+
+/// The operator installed as a user installs it (`smo manifests` with the image `make image`
+/// built, applied with kubectl) for as long as a test runs; removed afterwards, CRD aside.
+struct Installed {
+    manifests: Vec<u8>,
+}
+
+impl Installed {
+    fn apply() -> Installed {
+        install_crd();
+        let smo_image = std::env::var("SMO_TEST_SMO_IMAGE").unwrap_or_else(|_| "docker.io/library/smo:dev".into());
+        let out = smo().args(["manifests", "--image", &smo_image]).output().expect("run smo manifests");
+        assert!(out.status.success(), "{}", text(&out));
+        let applied = kubectl_with_input(&["apply", "-f", "-"], &out.stdout);
+        assert!(applied.status.success(), "kubectl apply: {}", text(&applied));
+        Installed { manifests: out.stdout }
+    }
+
+    fn logs() -> String {
+        let out = kubectl(&[
+            "-n",
+            "smo-system",
+            "logs",
+            "-l",
+            "app.kubernetes.io/name=smo-operator",
+            "--tail=40",
+            "--prefix",
+        ]);
+        text(&out)
+    }
+
+    /// The Pod holding the leader Lease.
+    fn leader() -> String {
+        let out =
+            kubectl(&["-n", "smo-system", "get", "lease", "smo-operator", "-o", "jsonpath={.spec.holderIdentity}"]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        // Everything but the CRD (other tests' resources live under it) and the namespace
+        // (deleting it takes long; applying it again is harmless).
+        let text = String::from_utf8_lossy(&self.manifests);
+        let keep = |doc: &str| doc.contains("kind: CustomResourceDefinition") || doc.contains("kind: Namespace");
+        let rest: Vec<&str> = text.split("\n---\n").filter(|d| !keep(d)).collect();
+        let _ = kubectl_with_input(&["delete", "--wait=false", "-f", "-"], rest.join("\n---\n").as_bytes());
+    }
+}
+
+/// Installed with `dist/install.yaml`'s objects, the operator runs as a Pod under its own
+/// ServiceAccount (so its RBAC is enough) and runs a workflow to Complete; with two replicas,
+/// killing the leader's Pod mid-run leaves the standby to finish it: no duplicate Job, the right
+/// counts.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn the_installed_operator_runs_a_workflow_and_a_standby_takes_over_from_a_killed_leader() {
+    let installed = Installed::apply();
+    let out = kubectl(&["-n", "smo-system", "scale", "deployment", "smo-operator", "--replicas=2"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = kubectl(&["-n", "smo-system", "rollout", "status", "deployment/smo-operator", "--timeout=180s"]);
+    assert!(out.status.success(), "the operator's Pods are not ready: {}\n{}", text(&out), Installed::logs());
+    let ns = Namespace::new("op-installed");
+    let steps = [("a", "sleep 3"), ("b", "sleep 2")];
+    let head = format!(
+        "  registry: {{host: \"{}\", plainHttp: true}}\n  workflow: {{completed: 4}}\n  cluster: {{maxSize: 2}}\n",
+        registry()
+    );
+    apply(&ns, &state_machine("installed", &head, &steps));
+    eventually(Duration::from_secs(180), "the installed operator made no progress", || {
+        let jobs = ns.jobs_of("installed");
+        let done = jobs.iter().filter(|j| j.2 == "Complete").count();
+        if done >= 2 && jobs.iter().any(|j| j.2 == "running") { Ok(()) } else { Err((jobs, Installed::logs())) }
+    });
+    let leader = Installed::leader();
+    assert!(leader.starts_with("smo-operator-"), "a Pod leads: {leader:?}");
+    let out = kubectl(&["-n", "smo-system", "delete", "pod", &leader, "--grace-period=0", "--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = kubectl(&["-n", &ns.0, "wait", "--for=condition=Complete", "statemachine/installed", "--timeout=240s"]);
+    assert!(
+        out.status.success(),
+        "{}\nstatus: {:#}\n{}",
+        text(&out),
+        get(&ns, "installed")["status"],
+        Installed::logs()
+    );
+    let next = Installed::leader();
+    assert!(next != leader && next.starts_with("smo-operator-"), "the standby leads: {leader} → {next}");
+    let status = get(&ns, "installed")["status"].clone();
+    assert_eq!((status["completed"].as_i64(), status["failed"].as_i64()), (Some(4), Some(0)), "{status:#}");
+    let jobs = ns.jobs_of("installed");
+    assert!(per_job(&jobs).values().all(|n| *n == 1), "no duplicate Job: {jobs:?}");
+    assert_eq!(jobs.iter().filter(|j| j.2 == "Complete").count(), 8, "{jobs:?}");
+    drop(installed);
+}
