@@ -306,7 +306,10 @@ pub struct JobStep {
     /// Shell script the step runs. It sees the variables `jobid`, `outpath`, `registry`,
     /// `pull_tag`, `push_tag`, `nodes`, `cores_per_task` and `tasks`, and is rendered as a Jinja
     /// template first (`{{ jobid }}`). Without one the step only moves artifacts.
+    // No `default` in the schema: kube-apiserver 1.20 reads an empty-string default as null and
+    // refuses the whole CRD.
     #[serde(default)]
+    #[schemars(transform = no_default)]
     pub script: String,
 }
 
@@ -497,6 +500,11 @@ pub struct StepStatus {
     /// Longest duration of the step's ended jobs, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_seconds: Option<f64>,
+}
+
+/// Drops the `default` schemars derives from `#[serde(default)]`.
+fn no_default(schema: &mut schemars::Schema) {
+    schema.remove("default");
 }
 
 fn registry_name() -> String {
