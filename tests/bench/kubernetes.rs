@@ -18,8 +18,13 @@
 //!
 //! Each orchestrator gets a fresh namespace, deleted (and waited for) before the next starts.
 //!
-//! Usage: `cargo bench --bench kubernetes -- [--sizes 200x100,1000x200] [--only floor|smo]
-//! [--raise-controller-manager]`. With `--raise-controller-manager` the controller-manager is
+//! * **The operator** (`--only operator`, or `--with-operator`): `smo operator` runs the same
+//!   workload split into `--resources K` StateMachines (default 20) of N/K sequences, at most
+//!   M/K active each, applied at once; its requests (status writes included) come from its own
+//!   `/metrics`.
+//!
+//! Usage: `cargo bench --bench kubernetes -- [--sizes 200x100,1000x200] [--only floor|smo|operator]
+//! [--with-operator] [--resources K] [--raise-controller-manager]`. With `--raise-controller-manager` the controller-manager is
 //! restarted with `--kube-api-qps=200 --kube-api-burst=300` (v1.20 has no `--concurrent-job-syncs`) for the
 //! run and restored after it (tests/cluster/restart.sh).
 
@@ -65,6 +70,8 @@ fn main() {
         })
         .collect();
     let only = value("--only");
+    let with_operator = args.iter().any(|a| a == "--with-operator") || only.as_deref() == Some("operator");
+    let resources: usize = value("--resources").and_then(|r| r.parse().ok()).unwrap_or(20);
     let raise = args.iter().any(|a| a == "--raise-controller-manager");
     if sizes.is_empty() {
         eprintln!("--sizes: give NxM[,NxM…], e.g. 200x100");
@@ -79,11 +86,11 @@ fn main() {
         let client = Client::try_default().await.expect("a cluster client (eval \"$(make -s cluster-env)\")");
         let mut results = Vec::new();
         for &(n, m) in &sizes {
-            for who in ["floor", "smo"] {
-                if only.as_deref().is_some_and(|o| o != who) {
+            for who in ["floor", "smo", "operator"] {
+                if only.as_deref().is_some_and(|o| o != who) || (who == "operator" && !with_operator) {
                     continue;
                 }
-                let result = measure(&client, who, n, m).await;
+                let result = measure(&client, who, n, m, resources).await;
                 println!("{}", serde_json::to_string(&result).unwrap_or_default());
                 results.push(result);
             }
@@ -96,9 +103,9 @@ fn main() {
     let controller_manager = if raise { RAISED_FLAGS.join(" ") } else { "defaults (QPS 20, burst 30)".into() };
     println!("\ncontroller-manager: {controller_manager}");
     println!(
-        "| N × 3, M | who | wall (s) | ratio | transition p50 / p99 / max (ms) | reads | watches | writes | writes per step job | smo CPU (s) | smo peak RSS (MiB) |"
+        "| N × 3, M | who | wall (s) | ratio | transition p50 / p99 / max (ms) | reads | watches | writes | writes per step job | status writes (per resource per s) | smo CPU (s) | smo peak RSS (MiB) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &results {
         let floor = results.iter().find(|f| f.who == "floor" && f.n == r.n && f.m == r.m);
         let ratio = floor.map_or("-".into(), |f| format!("{:.2}", r.wall_s / f.wall_s));
@@ -106,8 +113,12 @@ fn main() {
             (Some(c), Some(m)) => (format!("{c:.1}"), format!("{m:.0}")),
             _ => ("-".into(), "-".into()),
         };
+        let status = match r.status_writes {
+            Some(w) => format!("{w} ({:.2})", w as f64 / resources as f64 / r.wall_s),
+            None => "-".into(),
+        };
         println!(
-            "| {} × 3, {} | {} | {:.1} | {ratio} | {:.1} / {:.1} / {:.1} | {} | {} | {} | {:.2} | {cpu} | {rss} |",
+            "| {} × 3, {} | {} | {:.1} | {ratio} | {:.1} / {:.1} / {:.1} | {} | {} | {} | {:.2} | {status} | {cpu} | {rss} |",
             r.n,
             r.m,
             r.who,
@@ -138,16 +149,18 @@ struct Measured {
     writes: u64,
     cpu_s: Option<f64>,
     peak_rss_mib: Option<f64>,
+    status_writes: Option<u64>,
 }
 
 /// Runs one orchestrator on the workload in a fresh namespace, observed, and deletes it.
-async fn measure(client: &Client, who: &'static str, n: usize, m: usize) -> Measured {
+async fn measure(client: &Client, who: &'static str, n: usize, m: usize, resources: usize) -> Measured {
     let ns = format!("bench-{who}-{n}x{m}");
     create_namespace(client, &ns).await;
     let observer = Observer::start(client.clone(), &ns);
     eprintln!("[bench] {who}: {n} × 3, max {m}, namespace {ns}");
     let run = match who {
         "floor" => floor(client.clone(), &ns, n, m).await,
+        "operator" => operator(client.clone(), &ns, n, m, resources).await,
         _ => smo(&ns, n, m).await,
     };
     let observer = observer.stop();
@@ -180,6 +193,7 @@ async fn measure(client: &Client, who: &'static str, n: usize, m: usize) -> Meas
         writes: run.writes,
         cpu_s: run.cpu_s,
         peak_rss_mib: run.peak_rss_mib,
+        status_writes: run.status_writes,
     };
     eprintln!("[bench] {who}: {:.1} s; deleting namespace {ns}", measured.wall_s);
     delete_namespace(client, &ns).await;
@@ -208,6 +222,7 @@ struct Run {
     writes: u64,
     cpu_s: Option<f64>,
     peak_rss_mib: Option<f64>,
+    status_writes: Option<u64>,
 }
 
 async fn create_namespace(client: &Client, ns: &str) {
@@ -362,7 +377,7 @@ async fn floor(client: Client, ns: &str, n: usize, m: usize) -> Run {
     local.run_until(watch_loop).await;
     let wall = started.elapsed();
     local.await;
-    Run { wall, reads, watches, writes: writes.get(), cpu_s: None, peak_rss_mib: None }
+    Run { wall, reads, watches, writes: writes.get(), cpu_s: None, peak_rss_mib: None, status_writes: None }
 }
 
 /// `smo run --executor kubernetes` on the workload, as a user runs it; CPU and peak RSS sampled
@@ -371,10 +386,7 @@ async fn smo(ns: &str, n: usize, m: usize) -> Run {
     let dir = std::env::temp_dir().join(format!("smo-bench-{ns}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("bench directory");
-    let jobs: String = STEPS
-        .iter()
-        .map(|s| format!("  - name: {s}\n    image: {IMAGE}\n    config: {{coresPerTask: 0}}\n    script: \"true\"\n"))
-        .collect();
+    let jobs = workload_jobs();
     let manifest = dir.join("state-machine.yaml");
     let text = format!(
         "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: bench\nspec:\n  workflow: {{completed: {n}}}\n  cluster: {{maxSize: {m}}}\n  jobs:\n{jobs}"
@@ -393,20 +405,7 @@ async fn smo(ns: &str, n: usize, m: usize) -> Run {
         .stderr(std::fs::File::create(dir.join("stderr")).expect("stderr file"))
         .spawn()
         .expect("start smo");
-    let pid = child.id().unwrap_or_default();
-    let sample = Arc::new(Mutex::new((0.0_f64, 0.0_f64)));
-    let sampler = {
-        let sample = sample.clone();
-        tokio::spawn(async move {
-            loop {
-                if let Some((cpu, rss)) = proc_sample(pid) {
-                    let mut s = sample.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    *s = (cpu, s.1.max(rss));
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        })
-    };
+    let (sample, sampler) = sample_process(child.id().unwrap_or_default());
     let status = child.wait().await.expect("smo ends");
     let wall = started.elapsed();
     sampler.abort();
@@ -427,6 +426,131 @@ async fn smo(ns: &str, n: usize, m: usize) -> Run {
         writes: count("writes"),
         cpu_s: Some(cpu),
         peak_rss_mib: Some(rss),
+        status_writes: None,
+    }
+}
+
+/// The steps of the workload as a StateMachine's `jobs:` (no CPU request, `true` as the script).
+fn workload_jobs() -> String {
+    STEPS
+        .iter()
+        .map(|s| format!("  - name: {s}\n    image: {IMAGE}\n    config: {{coresPerTask: 0}}\n    script: \"true\"\n"))
+        .collect()
+}
+
+/// Samples CPU and peak RSS of `pid` every 500 ms until aborted.
+fn sample_process(pid: u32) -> (Arc<Mutex<(f64, f64)>>, tokio::task::JoinHandle<()>) {
+    let sample = Arc::new(Mutex::new((0.0_f64, 0.0_f64)));
+    let sampler = {
+        let sample = sample.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Some((cpu, rss)) = proc_sample(pid) {
+                    let mut s = sample.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    *s = (cpu, s.1.max(rss));
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+    (sample, sampler)
+}
+
+/// GET `path` of `host` over plain HTTP/1.0; the body.
+async fn http_get(host: &str, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(host).await.ok()?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+/// The sum of every sample of metric `name` with `label` (`key="value"`, or "" for all).
+fn metric_sum(scrape: &str, name: &str, label: &str) -> u64 {
+    scrape
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(label))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// `smo operator` on the workload split into `k` StateMachines applied at once (see the module
+/// docs); its own `/metrics` counts its requests and status writes.
+async fn operator(client: Client, ns: &str, n: usize, m: usize, k: usize) -> Run {
+    let dir = std::env::temp_dir().join(format!("smo-bench-{ns}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("bench directory");
+    let crd = Command::new(env!("CARGO_BIN_EXE_smo")).arg("crd").output().expect("smo crd");
+    std::fs::write(dir.join("crd.yaml"), &crd.stdout).expect("write the CRD");
+    let applied = Command::new("kubectl").arg("apply").arg("-f").arg(dir.join("crd.yaml")).output().expect("kubectl");
+    assert!(applied.status.success(), "cannot install the CRD: {}", String::from_utf8_lossy(&applied.stderr));
+    let port =
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a port");
+    let host = format!("127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_smo"))
+        .args(["operator", "--namespace", ns, "--metrics-addr", &host, "--data-dir"])
+        .arg(dir.join("data"))
+        .env_remove("SMO_REGISTRY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr")).expect("stderr file"))
+        .spawn()
+        .expect("start smo operator");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while http_get(&host, "/readyz").await.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the operator is not ready: {}",
+            std::fs::read_to_string(dir.join("stderr")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (sample, sampler) = sample_process(child.id().unwrap_or_default());
+    let api = Api::<kube::api::DynamicObject>::namespaced_with(
+        client.clone(),
+        ns,
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            "state-machine.converged-computing.org",
+            "v1alpha1",
+            "StateMachine",
+        )),
+    );
+    let started = Instant::now();
+    let (per, active) = (n / k, (m / k).max(1));
+    for i in 0..k {
+        let text = format!(
+            "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: bench-{i:02}\nspec:\n  workflow: {{completed: {per}, prefix: b{i:02}_}}\n  cluster: {{maxSize: {active}}}\n  jobs:\n{}",
+            workload_jobs()
+        );
+        let object: kube::api::DynamicObject = serde_saphyr::from_str(&text).expect("a StateMachine");
+        api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("create bench-{i:02}: {e}"));
+    }
+    loop {
+        let list = api.list(&ListParams::default()).await.expect("list StateMachines");
+        let phases: Vec<String> =
+            list.items.iter().map(|o| o.data["status"]["phase"].as_str().unwrap_or("-").to_string()).collect();
+        assert!(!phases.iter().any(|p| p == "Failed"), "a StateMachine failed: {phases:?}");
+        if phases.len() == k && phases.iter().all(|p| p == "Succeeded") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let wall = started.elapsed();
+    let scrape = http_get(&host, "/metrics").await.unwrap_or_default();
+    sampler.abort();
+    let (cpu, rss) = *sample.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _ = child.kill().await;
+    let completed = metric_sum(&scrape, "smo_sequences_total", "event=\"completed\"");
+    assert_eq!(completed as usize, per * k, "completed sequences by the metrics: {scrape}");
+    Run {
+        wall,
+        reads: metric_sum(&scrape, "smo_kube_api_requests_total", "category=\"read\""),
+        watches: metric_sum(&scrape, "smo_kube_api_requests_total", "category=\"watch\""),
+        writes: metric_sum(&scrape, "smo_kube_api_requests_total", "category=\"write\""),
+        cpu_s: Some(cpu),
+        peak_rss_mib: Some(rss),
+        status_writes: Some(metric_sum(&scrape, "smo_status_writes_total", "")),
     }
 }
 

@@ -4,8 +4,10 @@
 //! It turns what the Manager knows ([`StatusSnapshot`], already coalesced to about one a
 //! second) and what the operator saw of the spec ([`SpecSeen`]) into the resource's status with
 //! the core's [`status`] functions, and writes it only when it changed — one write at a time,
-//! the latest status winning. [`WorkflowEvent`]s become Kubernetes Events (`events.k8s.io/v1`,
+//! the latest status winning; a change of running-job counts alone waits up to 10 s for company. [`WorkflowEvent`]s become Kubernetes Events (`events.k8s.io/v1`,
 //! which `kubectl describe` shows), and everything it hears feeds the workflow's metrics.
+
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -56,6 +58,9 @@ pub struct StatusReporter {
     /// A write is under way; `dirty` says whether another must follow it.
     writing: bool,
     dirty: bool,
+    /// When status was last written, and whether a write of running-job counts alone waits.
+    last_write: Option<Instant>,
+    deferred: bool,
     /// The workflow's metrics.
     metrics: WorkflowMetrics,
 }
@@ -80,6 +85,8 @@ impl StatusReporter {
             snapshot: None,
             writing: false,
             dirty: false,
+            last_write: None,
+            deferred: false,
             metrics,
         }
     }
@@ -109,6 +116,22 @@ impl StatusReporter {
         if wanted == self.written {
             return;
         }
+        // Jobs going from pending to running change only the steps' `active` counts: written
+        // with the next change that matters, or after RUNNING_ONLY_INTERVAL. Status writes
+        // then follow job ends and sequence starts, never outnumbering the Jobs created.
+        if only_running_counts_differ(&wanted, &self.written)
+            && self.last_write.is_some_and(|t| t.elapsed() < RUNNING_ONLY_INTERVAL)
+        {
+            if !self.deferred {
+                self.deferred = true;
+                ctx.run_later(RUNNING_ONLY_INTERVAL, |act, ctx| {
+                    act.deferred = false;
+                    act.write(ctx);
+                });
+            }
+            return;
+        }
+        self.last_write = Some(Instant::now());
         self.writing = true;
         self.dirty = false;
         let (api, name) = (self.api.clone(), self.name.clone());
@@ -197,6 +220,21 @@ impl Handler<Detach> for StatusReporter {
     }
 }
 
+/// How long a change of running-job counts alone may wait to be written.
+const RUNNING_ONLY_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Whether `a` and `b` differ only in their steps' running-job counts.
+fn only_running_counts_differ(a: &StateMachineStatus, b: &StateMachineStatus) -> bool {
+    if a.steps.len() != b.steps.len() {
+        return false;
+    }
+    let mut a = a.clone();
+    for (step, old) in a.steps.iter_mut().zip(&b.steps) {
+        step.active = old.active;
+    }
+    a == *b
+}
+
 /// `text` cut to at most `max` bytes at a character boundary (an Event's note is limited to 1 kB).
 fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
@@ -207,4 +245,26 @@ fn truncate(text: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use smo_core::api::StepStatus;
+
+    use super::*;
+
+    #[test]
+    fn running_job_counts_alone_are_told_apart_from_changes_that_matter() {
+        let step = |active, succeeded| StepStatus { name: "a".into(), active, succeeded, ..StepStatus::default() };
+        let status = |steps: Vec<StepStatus>, completed| StateMachineStatus {
+            steps,
+            completed,
+            ..StateMachineStatus::default()
+        };
+        let before = status(vec![step(0, 1)], 1);
+        assert!(only_running_counts_differ(&status(vec![step(2, 1)], 1), &before));
+        assert!(!only_running_counts_differ(&status(vec![step(2, 2)], 1), &before), "a job ended");
+        assert!(!only_running_counts_differ(&status(vec![step(0, 1)], 2), &before), "a sequence completed");
+        assert!(!only_running_counts_differ(&status(vec![], 1), &before));
+    }
 }
