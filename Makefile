@@ -62,11 +62,13 @@ bench-kubernetes: cluster-up ## smo against the floor on the local cluster: 200Ã
 
 SMO_IMAGE ?= docker.io/library/smo:dev
 IMAGE_TAR ?= /var/cache/smo/k8s/images/smo.tar
+REGISTRY_IMAGE ?= docker.io/library/smo-registry:dev
+REGISTRY_IMAGE_TAR ?= /var/cache/smo/k8s/images/smo-registry.tar
 STATIC_TARGET_DIR ?= /var/cache/smo/static-target
 STATIC_SMO := $(STATIC_TARGET_DIR)/x86_64-unknown-linux-gnu/release/smo
 
 .PHONY: image
-image: ## Build the smo image (a static binary, FROM scratch; dist/Containerfile) with buildah; a running test cluster gets it too.
+image: ## Build the smo image (a static binary, FROM scratch; dist/Containerfile) and a registry image (dist/Containerfile.registry) with buildah; a running test cluster gets them too.
 	command -v buildah >/dev/null || apt-get install -y --no-install-recommends buildah
 	RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR=$(STATIC_TARGET_DIR) $(CARGO) build --release --target x86_64-unknown-linux-gnu --bin smo
 	set -e; ctx=$$(mktemp -d); trap 'rm -rf "$$ctx"' EXIT; \
@@ -76,6 +78,15 @@ image: ## Build the smo image (a static binary, FROM scratch; dist/Containerfile
 	  buildah --storage-driver vfs push --quiet $(SMO_IMAGE) docker-archive:$(IMAGE_TAR):$(SMO_IMAGE); \
 	  if [ -S /run/smo-k8s/containerd.sock ]; then ctr --address /run/smo-k8s/containerd.sock -n k8s.io images import $(IMAGE_TAR) >/dev/null; fi; \
 	  echo "image $(SMO_IMAGE) in $(IMAGE_TAR)"
+	command -v docker-registry >/dev/null || apt-get install -y --no-install-recommends docker-registry
+	set -e; ctx=$$(mktemp -d); trap 'rm -rf "$$ctx"' EXIT; \
+	  cp /usr/bin/docker-registry /lib/x86_64-linux-gnu/libc.so.6 /lib64/ld-linux-x86-64.so.2 "$$ctx/"; \
+	  printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\nhttp:\n  addr: :5000\n' > "$$ctx/config.yml"; \
+	  buildah --storage-driver vfs bud --quiet -f dist/Containerfile.registry -t $(REGISTRY_IMAGE) "$$ctx"; \
+	  rm -f $(REGISTRY_IMAGE_TAR); \
+	  buildah --storage-driver vfs push --quiet $(REGISTRY_IMAGE) docker-archive:$(REGISTRY_IMAGE_TAR):$(REGISTRY_IMAGE); \
+	  if [ -S /run/smo-k8s/containerd.sock ]; then ctr --address /run/smo-k8s/containerd.sock -n k8s.io images import $(REGISTRY_IMAGE_TAR) >/dev/null; fi; \
+	  echo "image $(REGISTRY_IMAGE) in $(REGISTRY_IMAGE_TAR)"
 
 .PHONY: ci
 ci: lint test ## What CI runs (.ci/run).

@@ -56,6 +56,10 @@ pub fn operator_rules() -> Value {
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
         // Events on StateMachines (a repeated event is patched with its series count).
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+        // The ephemeral registry of a StateMachine without registry.host (created once, read
+        // for its ClusterIP; the garbage collector deletes it with its owner).
+        {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["create", "get"]},
+        {"apiGroups": [""], "resources": ["services"], "verbs": ["create", "get"]},
         // JobSet and MiniCluster steps.
         {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"], "verbs": ["create", "delete", "deletecollection", "list"]},
         {"apiGroups": ["flux-framework.org"], "resources": ["miniclusters"], "verbs": ["create", "delete", "deletecollection", "list"]},

@@ -36,22 +36,30 @@ struct Operator {
 }
 
 impl Operator {
+    /// An operator whose `--registry` is the cluster's registry.
     fn start(ns: &Namespace, dir: &Path) -> Operator {
         Self::start_with(ns, dir, &[])
     }
 
-    /// An operator with `extra` arguments.
+    /// An operator whose `--registry` is the cluster's registry, with `extra` arguments.
     fn start_with(ns: &Namespace, dir: &Path, extra: &[&str]) -> Operator {
+        let registry = registry();
+        let mut args = vec!["--registry", &registry, "--plain-http"];
+        args.extend_from_slice(extra);
+        Self::spawn(ns, dir, &args)
+    }
+
+    /// An operator with `args` (besides its namespace, smo image and data directory).
+    fn spawn(ns: &Namespace, dir: &Path, args: &[&str]) -> Operator {
         install_crd();
         let log = unique(dir);
         let file = std::fs::File::create(&log).expect("create the operator's log");
         let smo_image = std::env::var("SMO_TEST_SMO_IMAGE").unwrap_or_else(|_| "docker.io/library/smo:dev".into());
         let child = smo()
-            .args(["operator", "--namespace", &ns.0, "--registry", &registry(), "--plain-http"])
-            .args(["--smo-image", &smo_image])
+            .args(["operator", "--namespace", &ns.0, "--smo-image", &smo_image])
             .arg("--data-dir")
             .arg(dir.join("data"))
-            .args(extra)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(file)
@@ -525,4 +533,56 @@ fn the_installed_operator_runs_a_workflow_and_a_standby_takes_over_from_a_killed
     assert!(per_job(&jobs).values().all(|n| *n == 1), "no duplicate Job: {jobs:?}");
     assert_eq!(jobs.iter().filter(|j| j.2 == "Complete").count(), 8, "{jobs:?}");
     drop(installed);
+}
+
+/// A StateMachine without `registry.host` (and an operator without `--registry`) gets a
+/// registry of its own, as the original's did: a StatefulSet and Service named after it, ready
+/// before any step is submitted, reached by ClusterIP; its artifacts are there; deleting the
+/// resource deletes the registry.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn a_state_machine_without_a_registry_host_gets_a_registry_of_its_own() {
+    let ns = Namespace::new("op-registry");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = Operator::spawn(&ns, dir.path(), &[]);
+    let image =
+        std::env::var("SMO_TEST_REGISTRY_IMAGE").unwrap_or_else(|_| "docker.io/library/smo-registry:dev".into());
+    let head = format!(
+        "  registry: {{image: \"{image}\", pullPolicy: IfNotPresent}}\n  workflow: {{completed: 2}}\n  cluster: {{maxSize: 2}}\n"
+    );
+    let manifest = state_machine("ephemeral", &head, &[("a", "echo \"$jobid\" > a.txt"), ("b", "cat a.txt > b.txt")])
+        .replace("    script: |\n      echo", "    registry: {push: a}\n    script: |\n      echo")
+        .replace("    script: |\n      cat", "    registry: {pull: a, push: b}\n    script: |\n      cat");
+    apply(&ns, &manifest);
+    wait_for(&ns, "ephemeral", "Complete", &operator, 300);
+    let out = kubectl(&["-n", &ns.0, "get", "statefulset,service", "ephemeral-registry", "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let list: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let uid = get(&ns, "ephemeral")["metadata"]["uid"].clone();
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 2, "a StatefulSet and a Service: {list:#}");
+    assert!(items.iter().all(|o| o["metadata"]["ownerReferences"][0]["uid"] == uid), "owned by the resource");
+    let ip =
+        items.iter().find(|o| o["kind"] == "Service").and_then(|s| s["spec"]["clusterIP"].as_str()).expect("ClusterIP");
+    // Each sequence's last artifact is in the workflow's registry, holding what both steps wrote.
+    let jobs = ns.jobs_of("ephemeral");
+    let ids: std::collections::BTreeSet<&String> = jobs.iter().map(|(id, _, _)| id).collect();
+    assert_eq!(ids.len(), 2, "{jobs:?}");
+    for id in ids {
+        let pulled = dir.path().join(format!("pulled-{id}"));
+        let out = smo()
+            .args(["artifact", "pull", &format!("{ip}:5000/{id}:b"), "--plain-http", "--output"])
+            .arg(&pulled)
+            .output()
+            .expect("run smo artifact pull");
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(std::fs::read_to_string(pulled.join("b.txt")).expect("b.txt").trim(), id.as_str());
+    }
+    let out = kubectl(&["-n", &ns.0, "delete", "statemachine", "ephemeral"]);
+    assert!(out.status.success(), "{}", text(&out));
+    eventually(Duration::from_secs(60), "the registry outlived its StateMachine", || {
+        let out = kubectl(&["-n", &ns.0, "get", "statefulset,service", "-o", "name"]);
+        let left = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if left.is_empty() { Ok(()) } else { Err(left) }
+    });
 }

@@ -13,6 +13,7 @@
 //! | [`EnsureStore`] | `smo run` → Registry | the artifact store, ready to use |
 //! | [`StatusSnapshot`] | Manager → StatusReporter | what the run's ledger knows, at most about once a second and at the end |
 //! | [`StepEnded`] | Manager → StatusReporter | a step job ended (metrics: outcomes, durations) |
+//! | [`TransitionTimed`] | StateMachine → StatusReporter | a job's end seen → the next step's job submitted, how long it took |
 //! | [`WorkflowEvent`] | Manager → StatusReporter | something a person should see in `kubectl describe`: a sequence failed, a rule fired, the workflow ended |
 //! | [`Reconfigure`] | operator → Manager | the resource's spec changed: new completions, budget, failure cap or rules |
 
@@ -148,6 +149,17 @@ pub struct StepEnded {
     pub succeeded: bool,
     /// How long it ran, if known.
     pub duration: Option<Duration>,
+}
+
+/// How long a sequence took from seeing a job end to having the next step's job submitted
+/// (the executor's call returned): log reading, rule evaluation and the create request.
+#[derive(Message, Clone, Debug, PartialEq)]
+#[rtype(result = "()")]
+pub struct TransitionTimed {
+    /// The step whose job was submitted.
+    pub step: String,
+    /// From the end seen to the submission done.
+    pub latency: Duration,
 }
 
 /// Something a person watching the workflow should see (a Kubernetes Event): never one per

@@ -338,6 +338,7 @@ fn execute(
                         smo_image: record.smo_image.clone(),
                         log_dir,
                         owner: None,
+                        watch_restarts: None,
                     },
                     requests,
                 ))

@@ -464,7 +464,7 @@ async fn http_get(host: &str, path: &str) -> Option<String> {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+    head.lines().next().is_some_and(|status| status.split_whitespace().nth(1) == Some("200")).then(|| body.to_string())
 }
 
 /// The sum of every sample of metric `name` with `label` (`key="value"`, or "" for all).

@@ -108,6 +108,16 @@ pub struct RegistrySpec {
     /// Image pull policy of the ephemeral registry.
     #[serde(default = "pull_policy")]
     pub pull_policy: String,
+
+    /// smo: keep the ephemeral registry's artifacts on a PersistentVolumeClaim of this size
+    /// (e.g. `1Gi`), so that they survive a restart of the registry. Unset: an `emptyDir`,
+    /// gone with its Pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
+
+    /// smo: StorageClass of that claim (unset: the cluster's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
 }
 
 /// Settings of the original's manager Deployment, kept so existing manifests apply unchanged.

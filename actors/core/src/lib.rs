@@ -18,6 +18,7 @@
 //! | [`defaults`] | every default of the original, with the layer it mirrors |
 //! | [`names`] | job ids (a never-repeating source), object names and their syntax rules |
 //! | [`labels`] | the labels every object of a workflow carries |
+//! | [`registry`] | the ephemeral registry of a `StateMachine` without `registry.host`: StatefulSet and Service |
 //! | [`walltime`] | `walltime` syntax (`HH:MM:SS`, seconds) |
 //! | [`template`] | step scripts as Jinja templates (bash's `${#` kept as bash) |
 //! | [`fsm`] | one sequence's state machine: observed job phases in, effects out |
@@ -45,6 +46,7 @@ pub mod labels;
 pub mod ledger;
 pub mod log_metrics;
 pub mod names;
+pub mod registry;
 pub mod rulebook;
 pub mod rules;
 pub mod slots;

@@ -34,7 +34,7 @@ use crate::executor::{Executor, ExistingJob};
 use crate::journal::{self, Journal};
 use crate::messages::{
     Forget, JobObserved, Progress, Reconfigure, SequenceProgress, SequenceStopped, Shutdown, StatusSnapshot,
-    StepDecision, StepEnded, StepFinished, Stop, WorkflowEvent,
+    StepDecision, StepEnded, StepFinished, Stop, TransitionTimed, WorkflowEvent,
 };
 use crate::state_machine::{ManagerLinks, StateMachine};
 
@@ -82,6 +82,8 @@ pub struct Reporting {
     pub events: Recipient<WorkflowEvent>,
     /// Every step job's end, with its duration.
     pub steps: Recipient<StepEnded>,
+    /// How long each transition to a next step took (the StateMachines tell it directly).
+    pub transitions: Recipient<TransitionTimed>,
 }
 
 /// The workflow's manager.
@@ -103,6 +105,8 @@ pub struct Manager {
     status_due: bool,
     /// The run has ended and is shutting down.
     closing: bool,
+    /// `workflow{name}`: every log line of the run (and of its sequences) is inside it.
+    span: tracing::Span,
     /// Test hook: told about every StateMachine started.
     #[cfg(test)]
     pub(crate) on_start: Option<StartHook>,
@@ -127,6 +131,7 @@ impl Manager {
             status_due: true,
             sequences: HashMap::new(),
             closing: false,
+            span: tracing::info_span!("workflow", name = %workflow.name),
             #[cfg(test)]
             on_start: None,
         }
@@ -136,11 +141,12 @@ impl Manager {
         self.ledger.workflow().clone()
     }
 
-    fn links(ctx: &Context<Self>) -> ManagerLinks {
+    fn links(&self, ctx: &Context<Self>) -> ManagerLinks {
         ManagerLinks {
             finished: ctx.address().recipient(),
             progress: ctx.address().recipient(),
             stopped: ctx.address().recipient(),
+            transitions: self.reporting.as_ref().map(|r| r.transitions.clone()),
         }
     }
 
@@ -164,7 +170,7 @@ impl Manager {
             starting = decision.start,
             "starting sequences"
         );
-        let links = Self::links(ctx);
+        let links = self.links(ctx);
         let workflow = self.workflow();
         for _ in 0..decision.start {
             let Some(id) = self.ids.next_id() else {
@@ -320,7 +326,7 @@ impl Manager {
             }
             by_sequence.entry(job.jobid).or_default().push((job.step, job.attempt, job.phase));
         }
-        let links = Self::links(ctx);
+        let links = self.links(ctx);
         let (mut ended, mut live) = (0, 0);
         for (id, jobs) in by_sequence {
             for (step, _, phase) in jobs.iter().filter(|(_, _, p)| p.is_terminal()) {
@@ -364,6 +370,8 @@ impl Actor for Manager {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         // Thousands of StateMachines report here; the default mailbox of 16 would make
         // their sends wait on each other.
         ctx.set_mailbox_capacity(MAILBOX);
@@ -402,6 +410,8 @@ impl Handler<JobObserved> for Manager {
     type Result = ();
 
     fn handle(&mut self, msg: JobObserved, _: &mut Self::Context) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         let accepting = self.ledger.accepting();
         let seen = self.ledger.job_observed(&msg.jobid, msg.step, msg.attempt, &msg.phase);
         if seen == Observation::Stale {
@@ -438,6 +448,8 @@ impl Handler<StepFinished> for Manager {
     type Result = StepDecision;
 
     fn handle(&mut self, msg: StepFinished, ctx: &mut Self::Context) -> StepDecision {
+        let span = self.span.clone();
+        let _entered = span.enter();
         let duration = msg.duration.map(|d| d.as_secs_f64());
         let counted = self.ledger.accepting();
         let (next, firings) = self.ledger.job_ended(&msg.jobid, msg.step, &msg.phase, duration, &msg.metrics);
@@ -466,6 +478,8 @@ impl Handler<SequenceProgress> for Manager {
     type Result = ();
 
     fn handle(&mut self, msg: SequenceProgress, ctx: &mut Self::Context) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         let run_over = self.ledger.outcome().is_some();
         let supervision = match &msg.finished {
             // Name the step in the reason: it ends up in the run's failure message.
@@ -498,6 +512,8 @@ impl Handler<SequenceStopped> for Manager {
     type Result = ();
 
     fn handle(&mut self, msg: SequenceStopped, ctx: &mut Self::Context) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         // Only a child still on the books stopped unexpectedly; one that reported is gone already.
         if !self.sequences.contains_key(&msg.jobid) {
             return;
@@ -514,6 +530,8 @@ impl Handler<Shutdown> for Manager {
     type Result = ();
 
     fn handle(&mut self, msg: Shutdown, ctx: &mut Self::Context) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         self.close(RunOutcome::Interrupted { reason: msg.reason, exit_code: msg.exit_code }, ctx);
     }
 }
@@ -522,6 +540,8 @@ impl Handler<Reconfigure> for Manager {
     type Result = ();
 
     fn handle(&mut self, msg: Reconfigure, ctx: &mut Self::Context) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         if self.closing {
             return;
         }

@@ -377,6 +377,7 @@ async fn a_sequence_without_an_answer_to_its_question_stops_instead_of_carrying_
         finished: manager.clone().recipient(),
         progress: manager.clone().recipient(),
         stopped: manager.clone().recipient(),
+        transitions: None,
     };
     let id = JobId::new("job_000000001");
     let (fsm, effects) = smo_core::fsm::Sequence::start(id.clone(), wf.steps.len());

@@ -10,12 +10,15 @@
 //! | `smo_jobs_active` | gauge | namespace, workflow, step |
 //! | `smo_step_jobs_total` | counter | namespace, workflow, step, outcome (`succeeded`, `failed`) |
 //! | `smo_step_duration_seconds` | histogram | namespace, workflow, step |
+//! | `smo_transition_seconds` | histogram | namespace, workflow, step (of the job submitted) |
 //! | `smo_rule_firings_total` | counter | namespace, workflow |
 //! | `smo_status_writes_total` | counter | namespace, workflow |
 //! | `smo_kube_api_requests_total` | counter | category (`read`, `watch`, `write`) |
 //! | `smo_kube_api_errors_total` | counter | — |
+//! | `smo_watch_restarts_total` | counter | — |
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus::{
     Encoder as _, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -29,6 +32,9 @@ use crate::{Error, Result};
 const DURATION_BUCKETS: [f64; 14] =
     [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 86400.0];
 
+/// Buckets of transition latencies, in seconds: from a millisecond to 10 s.
+const TRANSITION_BUCKETS: [f64; 13] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0];
+
 /// Every metric of the operator.
 pub struct OperatorMetrics {
     registry: Registry,
@@ -37,11 +43,15 @@ pub struct OperatorMetrics {
     jobs_active: IntGaugeVec,
     step_jobs: IntCounterVec,
     step_duration: HistogramVec,
+    transitions: HistogramVec,
     rule_firings: IntCounterVec,
     status_writes: IntCounterVec,
     api_requests: IntCounterVec,
     api_errors: IntCounter,
     api: Arc<ApiRequests>,
+    watch_restarts: IntCounter,
+    /// Bumped by the executors' watches.
+    watch_restarts_seen: Arc<AtomicU64>,
 }
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> Result<T> {
@@ -73,6 +83,20 @@ impl OperatorMetrics {
             &step,
         )
         .map_err(metric_error)?;
+        let transitions = HistogramVec::new(
+            HistogramOpts::new(
+                "smo_transition_seconds",
+                "From a step job's end seen to the next step's job submitted (log reading, rules, the create request).",
+            )
+            .buckets(TRANSITION_BUCKETS.to_vec()),
+            &step,
+        )
+        .map_err(metric_error)?;
+        let watch_restarts = IntCounter::new(
+            "smo_watch_restarts_total",
+            "Watches of step Jobs that listed again (410 Gone after an apiserver restart) or failed and resumed.",
+        )
+        .map_err(metric_error)?;
         let api_errors = IntCounter::new(
             "smo_kube_api_errors_total",
             "Kubernetes API requests answered with an error (HTTP >= 400) or not answered.",
@@ -92,6 +116,9 @@ impl OperatorMetrics {
                 &["namespace", "workflow", "step", "outcome"],
             )?,
             step_duration: register(&registry, histogram)?,
+            transitions: register(&registry, transitions)?,
+            watch_restarts: register(&registry, watch_restarts)?,
+            watch_restarts_seen: Arc::new(AtomicU64::new(0)),
             rule_firings: counter("smo_rule_firings_total", "Metric rules that fired.", &wf)?,
             status_writes: counter("smo_status_writes_total", "Writes of StateMachine status.", &wf)?,
             api_requests: counter(
@@ -114,8 +141,15 @@ impl OperatorMetrics {
         }
     }
 
+    /// The counter the executors' watches bump when they restart.
+    pub fn watch_restarts(&self) -> Arc<AtomicU64> {
+        self.watch_restarts_seen.clone()
+    }
+
     /// Everything in Prometheus' text format.
     pub fn render(&self) -> String {
+        let restarts = self.watch_restarts_seen.load(Ordering::Relaxed);
+        self.watch_restarts.inc_by(restarts.saturating_sub(self.watch_restarts.get()));
         let counts = self.api.counts();
         for (category, total) in [("read", counts.reads), ("watch", counts.watches), ("write", counts.writes)] {
             let c = self.api_requests.with_label_values(&[category]);
@@ -178,6 +212,13 @@ impl WorkflowMetrics {
         }
     }
 
+    /// A transition to a job of `step` took `seconds`.
+    pub fn transition(&self, step: &str, seconds: f64) {
+        let labels = self.with(&[step]);
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        self.metrics.transitions.with_label_values(&labels).observe(seconds);
+    }
+
     /// The status was written once more.
     pub fn status_written(&self) {
         let wf: Vec<&str> = self.labels.iter().map(String::as_str).collect();
@@ -203,6 +244,7 @@ impl Drop for WorkflowMetrics {
             let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
             let _ = m.jobs_active.remove_label_values(&labels);
             let _ = m.step_duration.remove_label_values(&labels);
+            let _ = m.transitions.remove_label_values(&labels);
             for outcome in ["succeeded", "failed"] {
                 let labels = self.with(&[&step.name, outcome]);
                 let labels: Vec<&str> = labels.iter().map(String::as_str).collect();

@@ -15,8 +15,11 @@
 //!   workflow runs — restored from the Jobs the cluster has, so an operator restarted mid-run
 //!   carries on without starting a sequence over or running a step twice. A resource whose
 //!   status says it ended (for its current generation) is left alone.
+//! * Its artifacts go to `registry.host`, else the operator's `--registry`, else (when a step
+//!   pulls or pushes) an ephemeral registry of its own, created and waited for before any step
+//!   is submitted ([`registry::kubernetes`]).
 //! * Every object created for it carries an owner reference to it: deleting it deletes its
-//!   Jobs and ConfigMaps (the garbage collector), and the operator stops its Manager.
+//!   Jobs, ConfigMaps and registry (the garbage collector), and the operator stops its Manager.
 //! * Its spec changes: the running workflow takes new completions, node budget, failure cap and
 //!   rules ([`Reconfigure`]); a change it cannot take (the steps, the registry, …) is named in
 //!   the `SpecApplied` condition, never silently ignored.
@@ -39,7 +42,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt as _, watcher as watch};
 use kube::{Client, ResourceExt as _};
-use smo_core::api::{Phase, StateMachine, StateMachineSpec, StateMachineStatus};
+use smo_core::api::{Phase, RegistrySpec, StateMachine, StateMachineSpec, StateMachineStatus};
 use smo_core::jobs::script::ArtifactStore;
 use smo_core::ledger::RunReport;
 use smo_core::names::stable_seed;
@@ -54,6 +57,7 @@ use crate::executor::kubernetes::{self, KubernetesConfig, KubernetesExecutor};
 use crate::job_watcher::JobWatcher;
 use crate::manager::{Manager, ManagerConfig, Reporting};
 use crate::messages::{Reconfigure, Shutdown};
+use crate::registry;
 use crate::{Error, Result};
 
 /// The field manager and Event reporter name.
@@ -220,13 +224,13 @@ impl Controller {
                 let ended = matches!(current.phase, Some(Phase::Succeeded | Phase::Failed))
                     && current.observed_generation == generation
                     && accepted;
-                tracked.running_spec = Some(spec);
                 if ended {
                     tracing::info!(statemachine = %key, phase = ?current.phase, "workflow ended before; left alone");
                     tracked.ended = true;
                 } else {
-                    self.start_run(key.clone(), &object, workflow, tracked.reporter.clone(), ctx);
+                    self.start_run(key.clone(), &object, (workflow, &spec), tracked.reporter.clone(), ctx);
                 }
+                tracked.running_spec = Some(spec);
             }
         }
         self.tracked.insert(key, tracked);
@@ -237,10 +241,11 @@ impl Controller {
         &self,
         key: String,
         object: &DynamicObject,
-        workflow: Workflow,
+        (workflow, spec): (Workflow, &StateMachineSpec),
         reporter: Addr<StatusReporter>,
         ctx: &mut Context<Self>,
     ) {
+        let registry_spec = spec.registry.clone().unwrap_or_else(default_registry_spec);
         let uid = object.uid().unwrap_or_default();
         let namespace = object.namespace().unwrap_or_default();
         let name = object.name_any();
@@ -262,8 +267,22 @@ impl Controller {
                 controller.do_send(RunEnded { key: key.clone(), uid: uid.clone(), refused: true });
             };
             let store = match store_of(&workflow, &config) {
-                Ok(store) => store,
-                Err(problem) => return refuse(problem),
+                Some(store) => store,
+                None => {
+                    let ensured = registry::kubernetes::ensure(
+                        &config.client,
+                        &namespace,
+                        &name,
+                        &registry_spec,
+                        &owner,
+                        REGISTRY_PATIENCE,
+                    )
+                    .await;
+                    match ensured {
+                        Ok(host) => ArtifactStore::Registry { host, plain_http: true },
+                        Err(e) => return refuse(format!("statemachine/{name}: spec.registry: {e}")),
+                    }
+                }
             };
             if let Err(e) = kubernetes::check_installed(&config.client, &workflow).await {
                 return refuse(e.to_string());
@@ -275,6 +294,7 @@ impl Controller {
                 smo_image: config.smo_image.clone(),
                 log_dir: config.data_dir.join(&namespace).join(&name).join("logs"),
                 owner: Some(owner),
+                watch_restarts: Some(config.metrics.watch_restarts()),
             };
             let workflow = Arc::new(workflow);
             let (done, finished) = tokio::sync::oneshot::channel::<RunReport>();
@@ -295,7 +315,8 @@ impl Controller {
                         reporting: Some(Reporting {
                             status: reporter.clone().recipient(),
                             events: reporter.clone().recipient(),
-                            steps: reporter.recipient(),
+                            steps: reporter.clone().recipient(),
+                            transitions: reporter.recipient(),
                         }),
                     },
                 )
@@ -333,10 +354,10 @@ impl Controller {
         };
         let Some(running) = tracked.running_spec.clone() else {
             // Invalid until now: it runs.
-            tracked.running_spec = Some(spec);
+            tracked.running_spec = Some(spec.clone());
             tracked.reporter.do_send(SpecSeen::Running { generation, unapplied: None });
             let reporter = tracked.reporter.clone();
-            return self.start_run(key.to_string(), &object, workflow, reporter, ctx);
+            return self.start_run(key.to_string(), &object, (workflow, &spec), reporter, ctx);
         };
         if tracked.ended {
             let unapplied = Unapplied {
@@ -375,6 +396,14 @@ impl Controller {
     }
 }
 
+/// How long an ephemeral registry may take to answer (its image may have to be pulled).
+const REGISTRY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// `spec.registry` as the CRD defaults it when the manifest has none.
+fn default_registry_spec() -> RegistrySpec {
+    serde_json::from_value(serde_json::json!({})).unwrap_or_default()
+}
+
 /// `namespace/name` of a resource.
 fn key_of(object: &DynamicObject) -> String {
     format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any())
@@ -396,21 +425,18 @@ fn parse(object: &DynamicObject) -> std::result::Result<(Workflow, StateMachineS
 }
 
 /// Where the workflow's artifacts go: its registry, else the operator's default, else none
-/// when no step pulls or pushes.
-fn store_of(workflow: &Workflow, config: &OperatorConfig) -> std::result::Result<ArtifactStore, String> {
+/// when no step pulls or pushes; `Ok(None)`: its own ephemeral registry.
+fn store_of(workflow: &Workflow, config: &OperatorConfig) -> Option<ArtifactStore> {
     if let Some(host) = &workflow.registry.host {
-        return Ok(ArtifactStore::Registry { host: host.clone(), plain_http: workflow.registry.plain_http });
+        return Some(ArtifactStore::Registry { host: host.clone(), plain_http: workflow.registry.plain_http });
     }
     if let Some((host, plain_http)) = &config.default_registry {
-        return Ok(ArtifactStore::Registry { host: host.clone(), plain_http: *plain_http });
+        return Some(ArtifactStore::Registry { host: host.clone(), plain_http: *plain_http });
     }
     if workflow.steps.iter().all(|s| s.pull.is_none() && s.push.is_none()) {
-        return Ok(ArtifactStore::None);
+        return Some(ArtifactStore::None);
     }
-    Err(format!(
-        "statemachine/{}: spec.registry.host: is empty and the operator has no --registry, but steps pull or push artifacts; set spec.registry.host to a registry its Pods reach",
-        workflow.name
-    ))
+    None
 }
 
 impl Actor for Controller {

@@ -18,7 +18,7 @@ use smo_core::api::StateMachineStatus;
 use smo_core::status::{self, Snapshot, Unapplied};
 
 use super::metrics::WorkflowMetrics;
-use crate::messages::{StatusSnapshot, StepEnded, WorkflowEvent};
+use crate::messages::{StatusSnapshot, StepEnded, TransitionTimed, WorkflowEvent};
 
 /// What the operator saw of the resource's spec.
 #[derive(Message, Clone, Debug)]
@@ -178,6 +178,14 @@ impl Handler<StepEnded> for StatusReporter {
 
     fn handle(&mut self, msg: StepEnded, _: &mut Self::Context) {
         self.metrics.step_ended(&msg.step, msg.succeeded, msg.duration.map(|d| d.as_secs_f64()));
+    }
+}
+
+impl Handler<TransitionTimed> for StatusReporter {
+    type Result = ();
+
+    fn handle(&mut self, msg: TransitionTimed, _: &mut Self::Context) {
+        self.metrics.transition(&msg.step, msg.latency.as_secs_f64());
     }
 }
 

@@ -6,7 +6,8 @@
 //!   wrong host or a registry still starting fails the run up front with one clear line instead
 //!   of failing every step's push.
 //!
-//! The Kubernetes executor's ephemeral registry (StatefulSet + Service) is to be ensured here too.
+//! * The ephemeral registry of a `StateMachine` without `registry.host` — a StatefulSet and a
+//!   Service in its namespace — is created and waited for by [`kubernetes::ensure`].
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,8 @@ use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 
 use smo_core::jobs::script::ArtifactStore;
+
+pub mod kubernetes;
 
 use crate::messages::EnsureStore;
 use crate::{Error, Result};

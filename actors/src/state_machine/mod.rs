@@ -17,6 +17,7 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix::prelude::*;
 use smo_core::fsm::{Effect, Sequence, SequenceOutcome};
@@ -25,7 +26,9 @@ use smo_core::names::JobId;
 use smo_core::workflow::Workflow;
 
 use crate::executor::{Executor, StepJob};
-use crate::messages::{JobObserved, SequenceProgress, SequenceStopped, StepDecision, StepFinished, Stop};
+use crate::messages::{
+    JobObserved, SequenceProgress, SequenceStopped, StepDecision, StepFinished, Stop, TransitionTimed,
+};
 
 /// Where a StateMachine reports to.
 #[derive(Clone)]
@@ -36,6 +39,8 @@ pub struct ManagerLinks {
     pub progress: Recipient<SequenceProgress>,
     /// Told when the actor stops without a final report.
     pub stopped: Recipient<SequenceStopped>,
+    /// Told how long each transition to a next step took, if anyone listens.
+    pub transitions: Option<Recipient<TransitionTimed>>,
 }
 
 /// One job sequence.
@@ -50,6 +55,10 @@ pub struct StateMachine {
     links: ManagerLinks,
     /// The Manager has heard how this sequence ended (or asked it to stop).
     reported: bool,
+    /// When the end of the current job was seen, until the next job is submitted.
+    ended_seen: Option<Instant>,
+    /// `sequence{jobid}`, inside the workflow's span.
+    span: tracing::Span,
 }
 
 impl StateMachine {
@@ -63,7 +72,9 @@ impl StateMachine {
         nodes: Arc<[u32]>,
         links: ManagerLinks,
     ) -> Self {
-        StateMachine { fsm, initial, workflow, executor, nodes, links, reported: false }
+        // Created where the Manager starts it: inside the workflow's span.
+        let span = tracing::info_span!("sequence", jobid = %fsm.id());
+        StateMachine { fsm, initial, workflow, executor, nodes, links, reported: false, ended_seen: None, span }
     }
 
     /// The sequence's id.
@@ -91,17 +102,20 @@ impl StateMachine {
                 Effect::Submit { .. } | Effect::Replace { .. } if !submit => {}
                 Effect::Submit { step, attempt } => {
                     let submit = self.executor.submit(self.job(step, attempt));
-                    self.after_submission(submit, step, ctx);
+                    let seen = self.ended_seen.take();
+                    self.after_submission(submit, step, seen, ctx);
                 }
                 Effect::Replace { step, attempt } => {
                     let remove = self.executor.remove(self.fsm.id(), step, attempt.saturating_sub(1));
                     let submit = self.executor.submit(self.job(step, attempt));
+                    let seen = self.ended_seen.take();
                     self.after_submission(
                         Box::pin(async move {
                             remove.await?;
                             submit.await
                         }),
                         step,
+                        seen,
                         ctx,
                     );
                 }
@@ -130,16 +144,22 @@ impl StateMachine {
         true
     }
 
-    /// Waits for a submission; a failed one fails the sequence (the Manager replaces it).
+    /// Waits for a submission; a failed one fails the sequence (the Manager replaces it). When
+    /// the end of the previous job was seen at `seen`, the transition's time is told.
     fn after_submission(
         &mut self,
         submission: futures::future::LocalBoxFuture<'static, crate::Result<()>>,
         step: usize,
+        seen: Option<Instant>,
         ctx: &mut Context<Self>,
     ) {
         submission
             .into_actor(self)
             .map(move |result, act, ctx| {
+                if let (Ok(()), Some(seen), Some(to)) = (&result, seen, &act.links.transitions) {
+                    let step = act.workflow.steps.get(step).map(|s| s.name.clone()).unwrap_or_default();
+                    to.do_send(TransitionTimed { step, latency: seen.elapsed() });
+                }
                 if let Err(e) = result {
                     let name = act.workflow.steps.get(step).map(|s| s.name.as_str()).unwrap_or("?");
                     tracing::warn!(jobid = %act.fsm.id(), step = name, error = %e, "submission failed");
@@ -155,6 +175,8 @@ impl Actor for StateMachine {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         let effects = std::mem::take(&mut self.initial);
         self.execute(effects, true, ctx);
     }
@@ -173,11 +195,14 @@ impl Handler<JobObserved> for StateMachine {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, msg: JobObserved, _: &mut Self::Context) -> Self::Result {
+        let span = self.span.clone();
+        let _entered = span.enter();
         // Only the end of the current job matters; the state machine would ignore the rest anyway,
         // and asking the Manager about them would count them twice.
         if !msg.phase.is_terminal() || self.fsm.current() != Some((msg.step, msg.attempt)) {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         }
+        let seen = Instant::now();
         let always_succeed = self.workflow.steps.get(msg.step).is_some_and(|s| s.properties.always_succeed);
         let extract = crate::log_reader::extract(self.workflow.clone(), msg.step, msg.log.clone());
         let ask = self.links.finished.clone();
@@ -215,6 +240,7 @@ impl Handler<JobObserved> for StateMachine {
                     if repeat {
                         act.fsm.request_repeat();
                     }
+                    act.ended_seen = Some(seen);
                     let effects = act.fsm.observe(step, attempt, phase, always_succeed);
                     act.execute(effects, true, ctx);
                 }
@@ -227,6 +253,8 @@ impl Handler<Stop> for StateMachine {
     type Result = ();
 
     fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         self.reported = true;
         ctx.stop();
     }
@@ -243,6 +271,8 @@ impl Handler<Crash> for StateMachine {
     type Result = ();
 
     fn handle(&mut self, _: Crash, ctx: &mut Self::Context) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         ctx.stop();
     }
 }

@@ -21,7 +21,7 @@
 //! * Logs of ended Jobs' Pods come through `pods/log` when a step needs them ([`logs`]).
 //! * A Pod the infrastructure ended does not fail the step; the Job is replaced ([`infra`]).
 
-mod api;
+pub(crate) mod api;
 mod client;
 mod infra;
 mod logs;
@@ -32,6 +32,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix::Recipient;
 use futures::StreamExt as _;
@@ -76,6 +77,8 @@ pub struct KubernetesConfig {
     pub log_dir: PathBuf,
     /// Owner of every object created (the operator's `StateMachine`: deleting it deletes them).
     pub owner: Option<OwnerReference>,
+    /// Bumped whenever the watch of Jobs lists again or fails (the operator's metrics).
+    pub watch_restarts: Option<Arc<AtomicU64>>,
 }
 
 /// Runs step jobs as Kubernetes objects.
@@ -106,6 +109,12 @@ impl KubernetesExecutor {
         // put a Pod back to Running after the Job controller counted it failed).
         let lost: Rc<RefCell<HashMap<String, String>>> = Rc::default();
         let pod_watch = infra::watch_pods(pods.clone(), labels::workflow_selector(&workflow.name), lost.clone());
+        let restarts = config.watch_restarts.clone();
+        let restarted = move || {
+            if let Some(r) = &restarts {
+                r.fetch_add(1, Ordering::Relaxed);
+            }
+        };
         let handle = actix::spawn(async move {
             let mut stream = std::pin::pin!(stream);
             let mut lists = 0_u32;
@@ -139,10 +148,14 @@ impl KubernetesExecutor {
                             // older than the apiserver keeps); the re-list repeats every Job,
                             // and the JobWatcher drops what it has seen.
                             tracing::info!(lists, "the watch of Jobs re-lists the workflow's Jobs");
+                            restarted();
                         }
                     }
                     Ok(Event::Delete(_) | Event::InitDone) => {}
-                    Err(e) => tracing::warn!(error = %e, "the watch of Jobs failed; it restarts with backoff"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the watch of Jobs failed; it restarts with backoff");
+                        restarted();
+                    }
                 }
             }
         });
