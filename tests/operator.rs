@@ -60,6 +60,8 @@ impl Operator {
             .arg("--data-dir")
             .arg(dir.join("data"))
             .args(args)
+            // Only what `args` says: not the cluster's registry from the environment.
+            .env_remove("SMO_REGISTRY")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(file)
