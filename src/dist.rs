@@ -48,8 +48,9 @@ pub fn operator_rules() -> Value {
         // Step Jobs: created, watched and listed (restore), marked superseded (patch) and deleted
         // one by one or by label (deletecollection).
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "watch"]},
-        // ConfigMaps of MiniCluster steps and large step files.
-        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "delete", "deletecollection", "list"]},
+        // ConfigMaps of MiniCluster steps and large step files (read when one of that name exists
+        // already, to tell ours from another workflow's).
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "delete", "deletecollection", "get", "list"]},
         // Pods: failed ones watched (infrastructure failures) and listed; logs read for custom
         // metrics and save-path.
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
@@ -61,8 +62,8 @@ pub fn operator_rules() -> Value {
         {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["create", "get"]},
         {"apiGroups": [""], "resources": ["services"], "verbs": ["create", "get"]},
         // JobSet and MiniCluster steps.
-        {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"], "verbs": ["create", "delete", "deletecollection", "list"]},
-        {"apiGroups": ["flux-framework.org"], "resources": ["miniclusters"], "verbs": ["create", "delete", "deletecollection", "list"]},
+        {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"], "verbs": ["create", "delete", "deletecollection", "get", "list"]},
+        {"apiGroups": ["flux-framework.org"], "resources": ["miniclusters"], "verbs": ["create", "delete", "deletecollection", "get", "list"]},
     ])
 }
 

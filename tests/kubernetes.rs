@@ -544,3 +544,29 @@ fn a_custom_workload_the_cluster_does_not_serve_is_refused_before_the_run() {
     );
     assert!(ns.jobs().is_empty(), "nothing ran");
 }
+
+/// Two workflows in one namespace that draw the same job id (here: the same `--seed` and
+/// prefix) never take each other's Jobs: the second finds the first's Job under the name it
+/// wanted, says whose it is, and carries on with another id.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn a_job_name_taken_by_another_workflow_is_never_mistaken_for_ours() {
+    let ns = Namespace::new("collide");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let steps = [("job_a", "echo a")];
+    let left = manifest(dir.path(), "  workflow: {completed: 1}\n  cluster: {maxSize: 1}\n", &steps);
+    let out = run(&left, &ns, dir.path()).args(["--seed", "7"]).output().expect("run smo");
+    assert!(out.status.success(), "{}", text(&out));
+    let right_text = std::fs::read_to_string(&left).expect("manifest").replace("name: kube-test", "name: kube-other");
+    let right = dir.path().join("other.yaml");
+    std::fs::write(&right, right_text.replace("completed: 1}", "completed: 1, maxFailures: 2}")).expect("write");
+    let out = run(&right, &ns, dir.path()).args(["--seed", "7"]).output().expect("run smo");
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("sequences: 1 completed, 1 failed"), "the collision fails one sequence: {}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("belongs to workflow `kube-test`"), "{}", text(&out));
+    let (ours, theirs) = (ns.jobs_of("kube-other"), ns.jobs_of("kube-test"));
+    assert_eq!(theirs.len(), 1, "the first workflow's Job is untouched: {theirs:?}");
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_ne!(ours[0].0, theirs[0].0, "another job id");
+}

@@ -449,14 +449,21 @@ struct Installed {
 }
 
 impl Installed {
+    /// `kubectl apply -f dist/install.yaml` (its image is the one `make image` builds; another
+    /// comes from `smo manifests --image $SMO_TEST_SMO_IMAGE`).
     fn apply() -> Installed {
         install_crd();
-        let smo_image = std::env::var("SMO_TEST_SMO_IMAGE").unwrap_or_else(|_| "docker.io/library/smo:dev".into());
-        let out = smo().args(["manifests", "--image", &smo_image]).output().expect("run smo manifests");
-        assert!(out.status.success(), "{}", text(&out));
-        let applied = kubectl_with_input(&["apply", "-f", "-"], &out.stdout);
+        let manifests = match std::env::var("SMO_TEST_SMO_IMAGE") {
+            Ok(image) => {
+                let out = smo().args(["manifests", "--image", &image]).output().expect("run smo manifests");
+                assert!(out.status.success(), "{}", text(&out));
+                out.stdout
+            }
+            Err(_) => std::fs::read(common::root().join("dist/install.yaml")).expect("read dist/install.yaml"),
+        };
+        let applied = kubectl_with_input(&["apply", "-f", "-"], &manifests);
         assert!(applied.status.success(), "kubectl apply: {}", text(&applied));
-        Installed { manifests: out.stdout }
+        Installed { manifests }
     }
 
     fn logs() -> String {
@@ -587,4 +594,31 @@ fn a_state_machine_without_a_registry_host_gets_a_registry_of_its_own() {
         let left = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if left.is_empty() { Ok(()) } else { Err(left) }
     });
+}
+
+/// An operator started where the CRD is not installed exits at once (code 2) and says how to
+/// install it. (The CRD is installed again afterwards; the tests of this binary run one at a
+/// time.)
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn an_operator_without_the_crd_says_how_to_install_it() {
+    install_crd();
+    let out = kubectl(&["delete", "crd", "statemachines.state-machine.converged-computing.org", "--wait=true"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let ran = smo()
+        .args(["operator", "--namespace", "default"])
+        .env_remove("SMO_REGISTRY")
+        .output()
+        .expect("run smo operator");
+    // Installed again before any assertion can fail, for the tests that follow.
+    let crd = smo().arg("crd").output().expect("run smo crd");
+    let applied = kubectl_with_input(&["apply", "-f", "-"], &crd.stdout);
+    assert!(applied.status.success(), "cannot install the CRD again: {}", text(&applied));
+    eventually(Duration::from_secs(30), "the CRD is not served again", || {
+        kubectl(&["get", "statemachines", "-A"]).status.success().then_some(()).ok_or("")
+    });
+    assert_eq!(ran.status.code(), Some(2), "{}", text(&ran));
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert!(stderr.contains("does not serve StateMachines"), "{stderr}");
+    assert!(stderr.contains("kubectl apply -f dist/install.yaml"), "{stderr}");
 }

@@ -17,6 +17,16 @@
 //!     └──────────── submit / remove / cleanup / existing ┴── StateMachine, Manager (restore)
 //! ```
 //!
+//! In `smo operator` the same Manager runs once per `StateMachine` resource, and reports to a
+//! StatusReporter instead of a progress display:
+//!
+//! ```text
+//!  watch(StateMachines) ──▶ Controller ──Reconfigure / Shutdown──▶ Manager (one per resource)
+//!                              │                                    │ ──StatusSnapshot (≤ 1/s), WorkflowEvent, StepEnded──▶ StatusReporter
+//!                              └──SpecSeen / Detach──▶ StatusReporter ◀──TransitionTimed── StateMachine
+//!                                                      (status, Events, metrics)
+//! ```
+//!
 //! | message | from → to | purpose |
 //! |---|---|---|
 //! | [`JobObserved`](messages::JobObserved) | executor → JobWatcher → Manager → StateMachine | a step job's phase as seen outside |
@@ -28,6 +38,12 @@
 //! | [`Stop`](messages::Stop) | Manager → StateMachine | stop now, the workflow is over |
 //! | [`Forget`](messages::Forget) | Manager → JobWatcher | a sequence ended: drop what is remembered about it |
 //! | [`EnsureStore`](messages::EnsureStore) | `smo run` → Registry | the artifact store, ready to use |
+//! | [`StatusSnapshot`](messages::StatusSnapshot) | Manager → StatusReporter | what the ledger knows, at most about once a second and at the end |
+//! | [`WorkflowEvent`](messages::WorkflowEvent) | Manager → StatusReporter | a sequence failed, a rule fired, the workflow ended (Kubernetes Events) |
+//! | [`StepEnded`](messages::StepEnded) | Manager → StatusReporter | a step job ended, with its duration (metrics) |
+//! | [`TransitionTimed`](messages::TransitionTimed) | StateMachine → StatusReporter | a job's end seen → the next job submitted (metrics) |
+//! | [`Reconfigure`](messages::Reconfigure) | Controller → Manager | the resource's spec changed: completions, budget, failure cap, rules |
+//! | `SpecSeen`, `Detach` ([`operator`]) | Controller → StatusReporter | the spec the workflow runs (or its problems); the resource is gone |
 //!
 //! # Layout
 //!
@@ -36,9 +52,9 @@
 //! | [`manager`] | the Manager actor: one per workflow run, a thin shell around the core's [`Ledger`](smo_core::ledger::Ledger); restores a run from the executor's jobs |
 //! | [`state_machine`] | the StateMachine actor: one per sequence, owns a [`Sequence`](smo_core::fsm::Sequence) |
 //! | [`job_watcher`] | the JobWatcher actor: drops repeated and stale job events |
-//! | [`registry`] | the Registry actor: the run's artifact store, created or probed until it answers |
+//! | [`registry`] | the Registry actor: the run's artifact store, created or probed until it answers; a StateMachine's ephemeral registry ([`registry::kubernetes`]) |
 //! | [`messages`] | every message between actors |
-//! | [`operator`] | `smo operator`: the Controller (one Manager and one StatusReporter per `StateMachine`), status and Events |
+//! | [`operator`] | `smo operator`: the Controller (one Manager and one StatusReporter per `StateMachine`), status, Events, [`operator::metrics`] |
 //! | [`executor`] | the executor contract; [`executor::local`] (bash processes), [`executor::kubernetes`] (a Job / JobSet / MiniCluster per step, a label-selected watch; paced and counted requests), [`executor::memory`] (tests, benchmark) |
 //! | [`artifact`] | ORAS-compatible artifact push/pull: OCI registry or OCI image layout directory |
 //! | [`source`] | reads workflow files and the job files they name (the one place the core's input is read) |

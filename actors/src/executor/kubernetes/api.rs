@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use kube::api::{Api, DeleteParams, ListParams, PostParams, PropagationPolicy};
 
+use kube::ResourceExt as _;
+use smo_core::labels;
+
 use crate::{Error, Result};
 
 /// How often a call the apiserver answered with a server-side error is retried.
@@ -55,7 +58,9 @@ where
     }
 }
 
-/// Creates `object` unless it exists already.
+/// Creates `object` unless it exists already. An object of the same name that belongs to
+/// another workflow (its workflow label differs: two workflows in one namespace drew the same
+/// job id) is an error, never mistaken for ours.
 pub async fn create<K>(api: &Api<K>, object: &K, what: &str) -> Result<()>
 where
     K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
@@ -63,7 +68,20 @@ where
     let params = PostParams::default();
     match with_retries(|| api.create(&params, object)).await {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(()),
+        Err(kube::Error::Api(status)) if status.is_already_exists() => {
+            let Some(ours) = object.labels().get(labels::WORKFLOW) else { return Ok(()) };
+            let name = object.meta().name.clone().unwrap_or_default();
+            let existing = with_retries(|| api.get(&name))
+                .await
+                .map_err(|e| Error::Executor(format!("{what} exists already, and cannot be read: {e}")))?;
+            match existing.labels().get(labels::WORKFLOW) {
+                Some(theirs) if theirs == ours => Ok(()),
+                theirs => Err(Error::Executor(format!(
+                    "cannot create {what}: an object of that name belongs to workflow `{}`; two workflows in one namespace drew the same job id (different workflow.prefix values keep them apart)",
+                    theirs.map_or("(none)", String::as_str)
+                ))),
+            }
+        }
         Err(e) => Err(Error::Executor(format!("cannot create {what}: {e}"))),
     }
 }
