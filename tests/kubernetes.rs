@@ -11,26 +11,15 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::cluster::{Namespace, eventually, image, kubectl, kubectl_with_input, per_job, registry, text, within};
+use common::cluster::{Namespace, eventually, kubectl, kubectl_with_input, per_job, registry, text, within};
 use common::smo;
 use serde_json::Value;
 
-/// A StateMachine manifest with `steps` (name, script) in the test image.
+/// A StateMachine manifest `kube-test` with `steps` (name, script) in the test image, one CPU
+/// each (the test node has two), written into `dir`.
 fn manifest(dir: &Path, workflow: &str, steps: &[(&str, &str)]) -> std::path::PathBuf {
-    let mut jobs = String::new();
-    for (name, script) in steps {
-        let script: String = script.lines().map(|l| format!("      {l}\n")).collect();
-        // One core each: the test node has two.
-        jobs.push_str(&format!(
-            "  - name: {name}\n    image: {}\n    config: {{coresPerTask: 1}}\n    script: |\n{script}",
-            image()
-        ));
-    }
-    let text = format!(
-        "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: kube-test\nspec:\n{workflow}  jobs:\n{jobs}"
-    );
     let path = dir.join("state-machine.yaml");
-    std::fs::write(&path, text).expect("write manifest");
+    std::fs::write(&path, common::cluster::state_machine("kube-test", workflow, steps, 1)).expect("write manifest");
     path
 }
 

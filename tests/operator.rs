@@ -95,19 +95,10 @@ fn unique(dir: &Path) -> PathBuf {
     dir.join(format!("operator-{}.log", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)))
 }
 
-/// A StateMachine named `name` with `spec_head` (workflow/cluster lines) and steps (name, script).
+/// A StateMachine named `name` with `spec_head` (workflow/cluster lines) and steps (name,
+/// script) that ask for no CPU.
 fn state_machine(name: &str, spec_head: &str, steps: &[(&str, &str)]) -> String {
-    let mut jobs = String::new();
-    for (step, script) in steps {
-        let script: String = script.lines().map(|l| format!("      {l}\n")).collect();
-        jobs.push_str(&format!(
-            "  - name: {step}\n    image: {}\n    config: {{coresPerTask: 0}}\n    script: |\n{script}",
-            image()
-        ));
-    }
-    format!(
-        "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: {name}\nspec:\n{spec_head}  jobs:\n{jobs}"
-    )
+    common::cluster::state_machine(name, spec_head, steps, 0)
 }
 
 fn apply(ns: &Namespace, manifest: &str) {
@@ -275,11 +266,13 @@ fn deleting_a_running_state_machine_removes_its_jobs() {
     });
     let out = kubectl(&["-n", &ns.0, "delete", "statemachine", "doomed", "--wait=true"]);
     assert!(out.status.success(), "{}", text(&out));
-    eventually(Duration::from_secs(60), "the deleted workflow's Jobs remain", || {
+    // The garbage collector deletes them; a busy cluster may take its time.
+    eventually(Duration::from_secs(120), "the deleted workflow's Jobs remain", || {
         let jobs = ns.jobs_of("doomed");
         if jobs.is_empty() { Ok(()) } else { Err(jobs) }
     });
-    eventually(Duration::from_secs(60), "the deleted workflow's Pods remain", || {
+    // Their containers get the default 30 s to stop.
+    eventually(Duration::from_secs(120), "the deleted workflow's Pods remain", || {
         let out = kubectl(&["-n", &ns.0, "get", "pods", "-o", "name"]);
         let pods = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if pods.is_empty() { Ok(()) } else { Err(pods) }
@@ -297,11 +290,7 @@ fn an_operator_killed_mid_run_is_carried_on_by_the_next() {
     let first = Operator::start(&ns, dir.path());
     let steps = [("job_a", "sleep 2"), ("job_b", "sleep 2"), ("job_c", "sleep 1")];
     apply(&ns, &state_machine("restart", "  workflow: {completed: 4}\n  cluster: {maxSize: 2}\n", &steps));
-    eventually(Duration::from_secs(120), "the run made no progress", || {
-        let jobs = ns.jobs_of("restart");
-        let done = jobs.iter().filter(|j| j.2 == "Complete").count();
-        if done >= 3 && jobs.iter().any(|j| j.2 == "running") { Ok(()) } else { Err(jobs) }
-    });
+    ns.wait_mid_run(|| {});
     let first_log = first.kill();
     let second = Operator::start(&ns, dir.path());
     wait_for(&ns, "restart", "Complete", &second, 180);

@@ -144,3 +144,19 @@ pub fn per_job(jobs: &[(String, String, String)]) -> BTreeMap<(String, String), 
     }
     counts
 }
+
+/// A StateMachine manifest named `name`: `spec_head` (workflow/cluster lines, indented by two),
+/// then `steps` (name, script) in the test image, each asking for `cores` CPUs.
+pub fn state_machine(name: &str, spec_head: &str, steps: &[(&str, &str)], cores: u32) -> String {
+    let mut jobs = String::new();
+    for (step, script) in steps {
+        let script: String = script.lines().map(|l| format!("      {l}\n")).collect();
+        jobs.push_str(&format!(
+            "  - name: {step}\n    image: {}\n    config: {{coresPerTask: {cores}}}\n    script: |\n{script}",
+            image()
+        ));
+    }
+    format!(
+        "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: {name}\nspec:\n{spec_head}  jobs:\n{jobs}"
+    )
+}
