@@ -611,3 +611,65 @@ fn an_operator_without_the_crd_says_how_to_install_it() {
     assert!(stderr.contains("does not serve StateMachines"), "{stderr}");
     assert!(stderr.contains("kubectl apply -f dist/install.yaml"), "{stderr}");
 }
+
+/// With `registry.storage`, the ephemeral registry keeps artifacts on a PersistentVolumeClaim:
+/// they survive the registry Pod's deletion. (The test cluster has no volume provisioner: the
+/// test offers a hostPath PersistentVolume of its own StorageClass name.)
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn artifacts_on_a_registry_volume_survive_a_restart_of_the_registry() {
+    let ns = Namespace::new("op-volume");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let class = ns.0.clone();
+    let host_dir = dir.path().join("volume");
+    std::fs::create_dir_all(&host_dir).expect("volume directory");
+    // The registry runs as 65532; the directory is the test's own.
+    let chmod = std::process::Command::new("chmod").arg("0777").arg(&host_dir).status().expect("chmod");
+    assert!(chmod.success());
+    let pv = format!(
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: {class}}}\nspec:\n  storageClassName: {class}\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  persistentVolumeReclaimPolicy: Delete\n  hostPath: {{path: {}}}\n",
+        host_dir.display()
+    );
+    let out = kubectl_with_input(&["apply", "-f", "-"], pv.as_bytes());
+    assert!(out.status.success(), "{}", text(&out));
+    struct DeletePv(String);
+    impl Drop for DeletePv {
+        fn drop(&mut self) {
+            let _ = kubectl(&["delete", "pv", &self.0, "--wait=false"]);
+        }
+    }
+    let _pv = DeletePv(class.clone());
+    let operator = Operator::spawn(&ns, dir.path(), &[]);
+    let image =
+        std::env::var("SMO_TEST_REGISTRY_IMAGE").unwrap_or_else(|_| "docker.io/library/smo-registry:dev".into());
+    let head = format!(
+        "  registry: {{image: \"{image}\", storage: 1Gi, storageClassName: {class}}}\n  workflow: {{completed: 1}}\n  cluster: {{maxSize: 1}}\n"
+    );
+    let manifest = state_machine("kept", &head, &[("a", "echo \"$jobid\" > a.txt")])
+        .replace("    script: |\n      echo", "    registry: {push: a}\n    script: |\n      echo");
+    apply(&ns, &manifest);
+    wait_for(&ns, "kept", "Complete", &operator, 300);
+    let jobs = ns.jobs_of("kept");
+    let id = jobs.first().map(|j| j.0.clone()).expect("a Job");
+    let out = kubectl(&["-n", &ns.0, "get", "service", "kept-registry", "-o", "jsonpath={.spec.clusterIP}"]);
+    let ip = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    // The registry's Pod goes; its StatefulSet makes another, on the same claim.
+    let out = kubectl(&["-n", &ns.0, "delete", "pod", "kept-registry-0", "--wait=true"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = kubectl(&["-n", &ns.0, "wait", "--for=condition=Ready", "pod/kept-registry-0", "--timeout=120s"]);
+    assert!(out.status.success(), "the registry did not come back: {}", text(&out));
+    let pulled = dir.path().join("pulled");
+    let pull = || {
+        smo()
+            .args(["artifact", "pull", &format!("{ip}:5000/{id}:a"), "--plain-http", "--output"])
+            .arg(&pulled)
+            .output()
+            .expect("run smo artifact pull")
+    };
+    let out = eventually(Duration::from_secs(30), "the artifact is not there after the restart", || {
+        let out = pull();
+        if out.status.success() { Ok(out) } else { Err(text(&out)) }
+    });
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(pulled.join("a.txt")).expect("a.txt").trim(), id);
+}
