@@ -109,11 +109,11 @@ fn main() {
     for r in &results {
         let floor = results.iter().find(|f| f.who == "floor" && f.n == r.n && f.m == r.m);
         let ratio = floor.map_or("-".into(), |f| format!("{:.2}", r.wall_s / f.wall_s));
-        let (cpu, rss) = match (r.cpu_s, r.peak_rss_mib) {
+        let (cpu, rss) = match (r.run.cpu_s, r.run.peak_rss_mib) {
             (Some(c), Some(m)) => (format!("{c:.1}"), format!("{m:.0}")),
             _ => ("-".into(), "-".into()),
         };
-        let status = match r.status_writes {
+        let status = match r.run.status_writes {
             Some(w) => format!("{w} ({:.2})", w as f64 / resources as f64 / r.wall_s),
             None => "-".into(),
         };
@@ -126,10 +126,10 @@ fn main() {
             r.p50_ms,
             r.p99_ms,
             r.max_ms,
-            r.reads,
-            r.watches,
-            r.writes,
-            r.writes as f64 / (3 * r.n) as f64
+            r.run.reads,
+            r.run.watches,
+            r.run.writes,
+            r.run.writes as f64 / (3 * r.n) as f64
         );
     }
 }
@@ -144,12 +144,9 @@ struct Measured {
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
-    reads: u64,
-    watches: u64,
-    writes: u64,
-    cpu_s: Option<f64>,
-    peak_rss_mib: Option<f64>,
-    status_writes: Option<u64>,
+    /// The orchestrator's own counts.
+    #[serde(flatten)]
+    run: Run,
 }
 
 /// Runs one orchestrator on the workload in a fresh namespace, observed, and deletes it.
@@ -188,12 +185,7 @@ async fn measure(client: &Client, who: &'static str, n: usize, m: usize, resourc
         p50_ms: at(0.5),
         p99_ms: at(0.99),
         max_ms: latencies.last().copied().unwrap_or(f64::NAN),
-        reads: run.reads,
-        watches: run.watches,
-        writes: run.writes,
-        cpu_s: run.cpu_s,
-        peak_rss_mib: run.peak_rss_mib,
-        status_writes: run.status_writes,
+        run,
     };
     eprintln!("[bench] {who}: {:.1} s; deleting namespace {ns}", measured.wall_s);
     delete_namespace(client, &ns).await;
@@ -215,7 +207,10 @@ fn quantile(values: &[f64], q: f64) -> f64 {
 }
 
 /// What one orchestrator run took.
+#[derive(Debug, serde::Serialize)]
 struct Run {
+    /// As `wall_s` in [`Measured`].
+    #[serde(skip)]
     wall: Duration,
     reads: u64,
     watches: u64,

@@ -174,8 +174,9 @@ pub struct WorkflowMetrics {
 }
 
 impl WorkflowMetrics {
-    fn with(&self, extra: &[&str]) -> Vec<String> {
-        self.labels.iter().cloned().chain(extra.iter().map(|s| s.to_string())).collect()
+    /// The workflow's labels (namespace, workflow), then `extra`.
+    fn with<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
+        self.labels.iter().map(String::as_str).chain(extra.iter().copied()).collect()
     }
 
     /// Counters and gauges from the ledger's snapshot.
@@ -183,18 +184,16 @@ impl WorkflowMetrics {
         let m = &self.metrics;
         let grow = |event: &str, now: u32, before: u32| {
             let labels = self.with(&[event]);
-            let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
             m.sequences.with_label_values(&labels).inc_by(u64::from(now.saturating_sub(before)));
         };
         grow("started", snapshot.started, self.seen.started);
         grow("completed", snapshot.counts.completed, self.seen.counts.completed);
         grow("failed", snapshot.counts.failed, self.seen.counts.failed);
-        let wf: Vec<&str> = self.labels.iter().map(String::as_str).collect();
+        let wf = self.with(&[]);
         m.sequences_active.with_label_values(&wf).set(i64::from(snapshot.counts.active));
         m.rule_firings.with_label_values(&wf).inc_by(u64::from(snapshot.fired.saturating_sub(self.seen.fired)));
         for step in &snapshot.steps {
             let labels = self.with(&[&step.name]);
-            let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
             m.jobs_active.with_label_values(&labels).set(i64::from(step.active));
         }
         self.seen = snapshot.clone();
@@ -203,11 +202,9 @@ impl WorkflowMetrics {
     /// A step job ended.
     pub fn step_ended(&self, step: &str, succeeded: bool, seconds: Option<f64>) {
         let labels = self.with(&[step, if succeeded { "succeeded" } else { "failed" }]);
-        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
         self.metrics.step_jobs.with_label_values(&labels).inc();
         if let Some(s) = seconds {
             let labels = self.with(&[step]);
-            let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
             self.metrics.step_duration.with_label_values(&labels).observe(s);
         }
     }
@@ -215,13 +212,12 @@ impl WorkflowMetrics {
     /// A transition to a job of `step` took `seconds`.
     pub fn transition(&self, step: &str, seconds: f64) {
         let labels = self.with(&[step]);
-        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
         self.metrics.transitions.with_label_values(&labels).observe(seconds);
     }
 
     /// The status was written once more.
     pub fn status_written(&self) {
-        let wf: Vec<&str> = self.labels.iter().map(String::as_str).collect();
+        let wf = self.with(&[]);
         self.metrics.status_writes.with_label_values(&wf).inc();
     }
 }
@@ -230,24 +226,21 @@ impl Drop for WorkflowMetrics {
     /// A workflow no longer tracked leaves no series behind (its gauges would lie).
     fn drop(&mut self) {
         let m = &self.metrics;
-        let wf: Vec<&str> = self.labels.iter().map(String::as_str).collect();
+        let wf = self.with(&[]);
         let _ = m.sequences_active.remove_label_values(&wf);
         let _ = m.rule_firings.remove_label_values(&wf);
         let _ = m.status_writes.remove_label_values(&wf);
         for event in ["started", "completed", "failed"] {
             let labels = self.with(&[event]);
-            let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
             let _ = m.sequences.remove_label_values(&labels);
         }
         for step in &self.seen.steps {
             let labels = self.with(&[&step.name]);
-            let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
             let _ = m.jobs_active.remove_label_values(&labels);
             let _ = m.step_duration.remove_label_values(&labels);
             let _ = m.transitions.remove_label_values(&labels);
             for outcome in ["succeeded", "failed"] {
                 let labels = self.with(&[&step.name, outcome]);
-                let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
                 let _ = m.step_jobs.remove_label_values(&labels);
             }
         }

@@ -228,7 +228,7 @@ impl Controller {
                     tracing::info!(statemachine = %key, phase = ?current.phase, "workflow ended before; left alone");
                     tracked.ended = true;
                 } else {
-                    self.start_run(key.clone(), &object, (workflow, &spec), tracked.reporter.clone(), ctx);
+                    self.start_run(key.clone(), &object, workflow, &spec, tracked.reporter.clone(), ctx);
                 }
                 tracked.running_spec = Some(spec);
             }
@@ -241,7 +241,8 @@ impl Controller {
         &self,
         key: String,
         object: &DynamicObject,
-        (workflow, spec): (Workflow, &StateMachineSpec),
+        workflow: Workflow,
+        spec: &StateMachineSpec,
         reporter: Addr<StatusReporter>,
         ctx: &mut Context<Self>,
     ) {
@@ -357,7 +358,7 @@ impl Controller {
             tracked.running_spec = Some(spec.clone());
             tracked.reporter.do_send(SpecSeen::Running { generation, unapplied: None });
             let reporter = tracked.reporter.clone();
-            return self.start_run(key.to_string(), &object, (workflow, &spec), reporter, ctx);
+            return self.start_run(key.to_string(), &object, workflow, &spec, reporter, ctx);
         };
         if tracked.ended {
             let unapplied = Unapplied {
