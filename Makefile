@@ -76,7 +76,7 @@ image: ## Build the smo image (a static binary, FROM scratch; dist/Containerfile
 	  buildah --storage-driver vfs bud --quiet -f dist/Containerfile -t $(SMO_IMAGE) "$$ctx"; \
 	  mkdir -p $(dir $(IMAGE_TAR)); rm -f $(IMAGE_TAR); \
 	  buildah --storage-driver vfs push --quiet $(SMO_IMAGE) docker-archive:$(IMAGE_TAR):$(SMO_IMAGE); \
-	  if [ -S /run/smo-k8s/containerd.sock ]; then ctr --address /run/smo-k8s/containerd.sock -n k8s.io images import $(IMAGE_TAR) >/dev/null; fi; \
+	  if ctr --address /run/smo-k8s/containerd.sock version >/dev/null 2>&1; then ctr --address /run/smo-k8s/containerd.sock -n k8s.io images import $(IMAGE_TAR) >/dev/null; fi; \
 	  echo "image $(SMO_IMAGE) in $(IMAGE_TAR)"
 	command -v docker-registry >/dev/null || apt-get install -y --no-install-recommends docker-registry
 	set -e; ctx=$$(mktemp -d); trap 'rm -rf "$$ctx"' EXIT; \
@@ -85,7 +85,7 @@ image: ## Build the smo image (a static binary, FROM scratch; dist/Containerfile
 	  buildah --storage-driver vfs bud --quiet -f dist/Containerfile.registry -t $(REGISTRY_IMAGE) "$$ctx"; \
 	  rm -f $(REGISTRY_IMAGE_TAR); \
 	  buildah --storage-driver vfs push --quiet $(REGISTRY_IMAGE) docker-archive:$(REGISTRY_IMAGE_TAR):$(REGISTRY_IMAGE); \
-	  if [ -S /run/smo-k8s/containerd.sock ]; then ctr --address /run/smo-k8s/containerd.sock -n k8s.io images import $(REGISTRY_IMAGE_TAR) >/dev/null; fi; \
+	  if ctr --address /run/smo-k8s/containerd.sock version >/dev/null 2>&1; then ctr --address /run/smo-k8s/containerd.sock -n k8s.io images import $(REGISTRY_IMAGE_TAR) >/dev/null; fi; \
 	  echo "image $(REGISTRY_IMAGE) in $(REGISTRY_IMAGE_TAR)"
 
 .PHONY: ci

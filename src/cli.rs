@@ -220,6 +220,11 @@ pub struct ArtifactStoreArgs {
     /// Talk to the registry over plain HTTP.
     #[arg(long, conflicts_with = "store")]
     pub plain_http: bool,
+
+    /// Times to try again, pausing 1, 2, 4, 8 s…, when the registry cannot be reached, stops
+    /// answering or says it is overloaded (5xx, 429); other errors fail at once.
+    #[arg(long, value_name = "N", default_value_t = 4, conflicts_with = "store")]
+    pub retries: u32,
 }
 
 /// `smo artifact push`.

@@ -12,9 +12,16 @@ use std::time::Instant;
 
 use common::{Registry, smo};
 
+/// `smo artifact <args>`, logging warnings.
+fn artifact_command(args: &[&str]) -> Command {
+    let mut command = smo();
+    command.arg("artifact").args(args).env("RUST_LOG", "warn");
+    command
+}
+
 /// Runs `smo artifact <args>`; returns the output (stderr is the one status line).
 fn artifact(args: &[&str]) -> Output {
-    smo().arg("artifact").args(args).env("RUST_LOG", "warn").output().expect("run smo")
+    artifact_command(args).output().expect("run smo")
 }
 
 fn stderr(out: &Output) -> String {
@@ -185,11 +192,51 @@ fn artifact_registry_plain_http_flag_selects_the_protocol() {
 #[test]
 fn artifact_unreachable_registry_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    // Port 9 (discard) is closed on loopback.
-    let err = failed(&artifact(&["push", "127.0.0.1:9/job_1:a", s(tmp.path()), "--plain-http"]));
+    // Port 9 (discard) is closed on loopback. Without retries, the answer comes at once.
+    let started = std::time::Instant::now();
+    let err = failed(&artifact(&["push", "127.0.0.1:9/job_1:a", s(tmp.path()), "--plain-http", "--retries", "0"]));
     assert!(err.contains("cannot push 127.0.0.1:9/job_1:a"), "{err}");
+    assert!(!err.contains("trying again"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    // With retries, it says each time why it tries again, and how many attempts it gave.
+    let out = artifact(&["push", "127.0.0.1:9/job_1:a", s(tmp.path()), "--plain-http", "--retries", "1"]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("cannot push 127.0.0.1:9/job_1:a") && err.contains("trying again in 1 s (attempt 2 of 2)"),
+        "{err}"
+    );
+    assert!(err.contains("(gave up after 2 attempts)"), "{err}");
     let err = failed(&artifact(&["push", "127.0.0.1:9/job_1:a", s(&tmp.path().join("missing")), "--plain-http"]));
     assert!(err.contains("missing"), "{err}");
+}
+
+/// A registry that is not up yet when a step pushes (restarting, or its first SYN lost on a
+/// busy node) is waited for: the push is tried again until the registry answers, then the pull
+/// gets the same files.
+#[test]
+fn artifact_push_and_pull_wait_for_a_registry_that_comes_up_late() {
+    let tmp = tempfile::tempdir().unwrap();
+    sample_tree(&tmp.path().join("in"));
+    let port = common::free_port();
+    let reference = format!("127.0.0.1:{port}/job_000000010:job_a");
+    let mut push = artifact_command(&["push", &reference, s(&tmp.path().join("in")), "--plain-http"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start smo artifact push");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let Some(registry) = Registry::start_on(port) else {
+        let _ = push.kill();
+        let _ = push.wait();
+        return;
+    };
+    let out = push.wait_with_output().expect("wait for the push");
+    let said = ok(&out);
+    assert!(said.contains("trying again in 1 s (attempt 2 of 5)"), "{said}");
+    assert!(said.contains("pushed"), "{said}");
+    assert!(registry.tags("job_000000010").contains("job_a"));
+    ok(&artifact(&["pull", &reference, "-o", s(&tmp.path().join("out")), "--plain-http"]));
+    assert_eq!(listing(&tmp.path().join("in")), listing(&tmp.path().join("out")));
 }
 
 #[test]

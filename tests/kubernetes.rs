@@ -79,6 +79,15 @@ fn a_failing_step_is_detected_cleaned_up_and_capped() {
         "the Job's Failed condition is the reason: {}",
         text(&out)
     );
+    // And what the Pod said before it was deleted with its Job: the container, its exit code
+    // and the end of its log.
+    assert!(
+        stderr.contains("container step exited with 3 (Error)")
+            && stderr.contains("its log ends: ")
+            && stderr.contains("failing on purpose"),
+        "the failed container and its log are in the reason: {}",
+        text(&out)
+    );
     // A failed sequence's Jobs are deleted (the original left them behind).
     eventually(Duration::from_secs(30), "the failed sequences' Jobs are still there", || {
         let failed: Vec<_> = ns.jobs().into_iter().filter(|(_, step, _)| step == "job_b").collect();

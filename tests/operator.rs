@@ -150,7 +150,12 @@ fn the_originals_state_machine_runs_to_complete_under_the_operator() {
     let sm = get(&ns, "state-machine");
     let status = &sm["status"];
     assert_eq!(status["phase"], "Succeeded", "{status:#}");
-    assert_eq!((status["completed"].as_i64(), status["failed"].as_i64()), (Some(4), Some(0)), "{status:#}");
+    assert_eq!(
+        (status["completed"].as_i64(), status["failed"].as_i64()),
+        (Some(4), Some(0)),
+        "{status:#}\noperator log:\n{}",
+        operator.log()
+    );
     assert_eq!(status["observedGeneration"], sm["metadata"]["generation"]);
     let steps = status["steps"].as_array().cloned().unwrap_or_default();
     let succeeded: Vec<(String, i64)> = steps

@@ -65,7 +65,7 @@ fn pull(args: &ArtifactPullArgs) -> smo_actors::Result<String> {
 fn store(args: &ArtifactStoreArgs) -> Store {
     match &args.store {
         Some(dir) => Store::Directory(dir.clone()),
-        None => Store::Registry { plain_http: args.plain_http },
+        None => Store::Registry { plain_http: args.plain_http, retries: args.retries },
     }
 }
 

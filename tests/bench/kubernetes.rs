@@ -144,6 +144,13 @@ struct Measured {
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
+    /// How long the cluster took to run a Job (first seen → first seen Complete).
+    job_p50_ms: f64,
+    job_p99_ms: f64,
+    /// Jobs in flight on average over the run.
+    in_flight: f64,
+    /// Share of the machine's CPU time busy during the run (all processes: the cluster too).
+    cpu_busy: f64,
     /// The orchestrator's own counts.
     #[serde(flatten)]
     run: Run,
@@ -155,12 +162,28 @@ async fn measure(client: &Client, who: &'static str, n: usize, m: usize, resourc
     create_namespace(client, &ns).await;
     let observer = Observer::start(client.clone(), &ns);
     eprintln!("[bench] {who}: {n} × 3, max {m}, namespace {ns}");
+    let cpu_before = machine_cpu();
     let run = match who {
         "floor" => floor(client.clone(), &ns, n, m).await,
         "operator" => operator(client.clone(), &ns, n, m, resources).await,
         _ => smo(&ns, n, m).await,
     };
+    let cpu_busy = match (cpu_before, machine_cpu()) {
+        (Some((busy0, total0)), Some((busy1, total1))) if total1 > total0 => {
+            (busy1 - busy0) as f64 / (total1 - total0) as f64
+        }
+        _ => f64::NAN,
+    };
     let observer = observer.stop();
+    let lifetimes = sorted(observer.lifetimes());
+    // Little's law: Jobs in flight on average = the time they spent in flight / the wall time.
+    let in_flight = lifetimes.iter().sum::<f64>() / 1000.0 / run.wall.as_secs_f64();
+    eprintln!(
+        "[bench] {who}: Job first seen → Complete p50 {:.0} / p99 {:.0} ms; {in_flight:.1} Jobs in flight on average; machine CPU {:.0} % busy",
+        quantile(&lifetimes, 0.5),
+        quantile(&lifetimes, 0.99),
+        cpu_busy * 100.0
+    );
     let latencies = sorted(observer.transitions());
     let at = |q: f64| quantile(&latencies, q);
     let (decide, create) = observer.split_transitions();
@@ -185,11 +208,25 @@ async fn measure(client: &Client, who: &'static str, n: usize, m: usize, resourc
         p50_ms: at(0.5),
         p99_ms: at(0.99),
         max_ms: latencies.last().copied().unwrap_or(f64::NAN),
+        job_p50_ms: quantile(&lifetimes, 0.5),
+        job_p99_ms: quantile(&lifetimes, 0.99),
+        in_flight,
+        cpu_busy,
         run,
     };
     eprintln!("[bench] {who}: {:.1} s; deleting namespace {ns}", measured.wall_s);
     delete_namespace(client, &ns).await;
     measured
+}
+
+/// The machine's (busy, total) CPU time in clock ticks, from the first line of /proc/stat.
+fn machine_cpu() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|t| t.parse().ok()).collect();
+    let total: u64 = ticks.iter().sum();
+    // idle and iowait are the 4th and 5th fields.
+    let idle = ticks.get(3)? + ticks.get(4).copied().unwrap_or(0);
+    Some((total - idle, total))
 }
 
 fn sorted(mut values: Vec<f64>) -> Vec<f64> {
@@ -655,6 +692,15 @@ impl Observer {
             }
         }
         (decide, create)
+    }
+
+    /// Milliseconds from each Job first seen to first seen complete: how long the cluster took
+    /// to run it, whoever created it.
+    fn lifetimes(&self) -> Vec<f64> {
+        let seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.values()
+            .filter_map(|s| Some(s.complete?.saturating_duration_since(s.added?).as_secs_f64() * 1000.0))
+            .collect()
     }
 
     /// Milliseconds from each step's Job first seen complete to the next step's Job first seen.

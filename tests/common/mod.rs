@@ -55,6 +55,11 @@ impl Registry {
     /// Starts a registry, or returns None (after saying why) when `docker-registry` is not
     /// installed and the services are not required.
     pub fn start() -> Option<Registry> {
+        Self::start_on(free_port())
+    }
+
+    /// [`Registry::start`] on a given loopback port.
+    pub fn start_on(port: u16) -> Option<Registry> {
         let Some(binary) = which("docker-registry") else {
             if services_required() {
                 panic!("docker-registry is not installed; run `make services` (tests/services/install.sh)");
@@ -63,7 +68,6 @@ impl Registry {
             return None;
         };
         let storage = tempfile::tempdir().expect("registry storage dir");
-        let port = free_port();
         let config = storage.path().join("config.yml");
         std::fs::write(
             &config,

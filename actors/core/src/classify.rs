@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{Job, JobCondition};
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::fsm::JobPhase;
@@ -99,6 +100,60 @@ fn failure_reason(condition: &JobCondition) -> String {
         (Some(only), None) | (None, Some(only)) => only.to_owned(),
         (None, None) => "the Job failed (no reason given)".to_owned(),
     }
+}
+
+/// The container of a failed Pod that ended it, and how: the first init container, else the
+/// first container, that terminated with a non-zero exit code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerFailure {
+    /// The Pod.
+    pub pod: String,
+    /// The container.
+    pub container: String,
+    /// `container step exited with 1 (Error): <termination message>`.
+    pub description: String,
+}
+
+/// Which container failed a Pod, and how ([`ContainerFailure`]); None when no container has
+/// terminated with a non-zero exit code (the Pod failed for another reason, or not yet).
+pub fn container_failure(pod: &Pod) -> Option<ContainerFailure> {
+    let name = pod.metadata.name.as_ref()?;
+    let status = pod.status.as_ref()?;
+    let init = status.init_container_statuses.as_deref().unwrap_or_default();
+    let main = status.container_statuses.as_deref().unwrap_or_default();
+    init.iter().chain(main).find_map(|c: &ContainerStatus| {
+        let terminated = |state: Option<&k8s_openapi::api::core::v1::ContainerState>| state?.terminated.clone();
+        let state = terminated(c.state.as_ref()).or_else(|| terminated(c.last_state.as_ref()))?;
+        if state.exit_code == 0 {
+            return None;
+        }
+        let mut description = format!("container {} exited with {}", c.name, state.exit_code);
+        if let Some(reason) = non_blank(state.reason.as_deref()) {
+            description.push_str(&format!(" ({reason})"));
+        }
+        if let Some(message) = non_blank(state.message.as_deref()) {
+            description.push_str(&format!(": {}", one_line(message)));
+        }
+        Some(ContainerFailure { pod: name.clone(), container: c.name.clone(), description })
+    })
+}
+
+/// Why a step job failed, in one line: the Job's reason, what the Pod's container said, and the
+/// last lines of its log (`log_tail`, as `pods/log?tailLines=` returns it).
+pub fn failure_detail(job_reason: &str, failure: Option<&ContainerFailure>, log_tail: Option<&str>) -> String {
+    let mut detail = job_reason.to_owned();
+    if let Some(f) = failure {
+        detail.push_str(&format!("; pod {}: {}", f.pod, f.description));
+    }
+    if let Some(tail) = log_tail.map(one_line).filter(|t| !t.is_empty()) {
+        detail.push_str(&format!("; its log ends: {tail}"));
+    }
+    detail
+}
+
+/// Non-blank lines of `text`, trimmed and joined with ` | `.
+fn one_line(text: &str) -> String {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" | ")
 }
 
 /// `s` trimmed, unless that leaves nothing.
@@ -339,5 +394,60 @@ mod tests {
         for (status, duration) in cases {
             assert_eq!(observed(status.clone()).duration, duration, "{status}");
         }
+    }
+
+    fn pod(status: Value) -> Pod {
+        serde_json::from_value(json!({ "metadata": { "name": "job-c-job-1-x" }, "status": status })).expect("a Pod")
+    }
+
+    fn container(name: &str, terminated: Value) -> Value {
+        json!({ "name": name, "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+                "state": { "terminated": terminated } })
+    }
+
+    #[test]
+    fn the_container_that_failed_a_pod_is_named_with_its_exit_code_and_reason() {
+        let ok = json!({ "exitCode": 0, "reason": "Completed" });
+        let cases: Vec<(Value, Option<&str>)> = vec![
+            (
+                json!({ "initContainerStatuses": [container("smo-install", ok.clone())],
+                        "containerStatuses": [container("step", json!({ "exitCode": 1, "reason": "Error" }))] }),
+                Some("container step exited with 1 (Error)"),
+            ),
+            (
+                json!({ "containerStatuses": [container("step", json!({ "exitCode": 137, "reason": "OOMKilled",
+                        "message": "killed\n  out of memory " }))] }),
+                Some("container step exited with 137 (OOMKilled): killed | out of memory"),
+            ),
+            // An init container that failed is the one named: the step never ran.
+            (
+                json!({ "initContainerStatuses": [container("smo-install", json!({ "exitCode": 2 }))],
+                        "containerStatuses": [] }),
+                Some("container smo-install exited with 2"),
+            ),
+            (json!({ "containerStatuses": [container("step", ok)] }), None),
+            (json!({ "phase": "Failed", "reason": "Evicted" }), None),
+        ];
+        for (status, expected) in cases {
+            let failure = container_failure(&pod(status.clone()));
+            assert_eq!(failure.as_ref().map(|f| f.description.as_str()), expected, "{status}");
+            if let Some(f) = failure {
+                assert_eq!(f.pod, "job-c-job-1-x");
+            }
+        }
+    }
+
+    #[test]
+    fn a_failure_detail_is_one_line_with_the_job_reason_the_container_and_the_log_tail() {
+        let failure = ContainerFailure {
+            pod: "p".into(),
+            container: "step".into(),
+            description: "container step exited with 1 (Error)".into(),
+        };
+        assert_eq!(
+            failure_detail("BackoffLimitExceeded", Some(&failure), Some("pulling\n\n  smo: cannot push x  \n")),
+            "BackoffLimitExceeded; pod p: container step exited with 1 (Error); its log ends: pulling | smo: cannot push x"
+        );
+        assert_eq!(failure_detail("DeadlineExceeded", None, Some(" \n")), "DeadlineExceeded");
     }
 }

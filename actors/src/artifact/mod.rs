@@ -101,6 +101,9 @@ pub enum Store {
     Registry {
         /// Talk plain HTTP instead of HTTPS.
         plain_http: bool,
+        /// How many times a transfer is tried again when the registry cannot be reached, stops
+        /// answering or says it is overloaded.
+        retries: u32,
     },
     /// A local directory holding one OCI image layout per repository.
     Directory(PathBuf),
@@ -139,7 +142,7 @@ pub async fn push(store: &Store, reference: &Reference, dir: &Path) -> Result<Pu
         return Err(failed("push", reference, format!("{} is not a directory", dir.display())));
     }
     match store {
-        Store::Registry { plain_http } => remote::push(reference, *plain_http, dir).await,
+        Store::Registry { plain_http, retries } => remote::push(reference, *plain_http, *retries, dir).await,
         Store::Directory(root) => {
             let (root, owned) = (root.clone(), reference.clone());
             blocking("push", reference, move || layout::push(&root, &owned, &dir)).await
@@ -159,7 +162,7 @@ pub async fn pull(store: &Store, reference: &Reference, out_dir: &Path) -> Resul
     let out_dir =
         out_dir.canonicalize().map_err(|e| failed("pull", reference, format!("{}: {e}", out_dir.display())))?;
     match store {
-        Store::Registry { plain_http } => remote::pull(reference, *plain_http, out_dir).await,
+        Store::Registry { plain_http, retries } => remote::pull(reference, *plain_http, *retries, out_dir).await,
         Store::Directory(root) => {
             let (root, owned) = (root.clone(), reference.clone());
             blocking("pull", reference, move || layout::pull(&root, &owned, &out_dir)).await

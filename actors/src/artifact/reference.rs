@@ -156,7 +156,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn registry() -> Store {
-        Store::Registry { plain_http: true }
+        Store::Registry { plain_http: true, retries: 0 }
     }
 
     fn directory() -> Store {

@@ -8,6 +8,12 @@
 //!   clients are built with `Client::try_from`, whose error becomes a message;
 //! * `Client::pull` refuses a whole artifact when one layer's media type is not in its list, so
 //!   manifests and blobs are fetched one by one and any media type is accepted.
+//!
+//! A transfer that fails for a reason that may pass — the registry cannot be reached, stops
+//! answering, drops the connection, or says it is overloaded (5xx, 429) — is tried again, up to
+//! `retries` more times with a doubling pause ([`with_retries`]); each retry is logged with its
+//! reason. Both transfers are idempotent: a blob the registry has is not sent again, a manifest
+//! is put again under the same tag, and a pulled file replaces the one written before.
 
 use std::fmt::Write as _;
 use std::io::BufWriter;
@@ -29,10 +35,100 @@ use crate::{Error, Result};
 /// Bytes read from the layer file per streamed chunk.
 const CHUNK: usize = 1 << 20;
 
+/// Pause before the first retry; doubled before each next one (1, 2, 4, 8 s, …).
+const FIRST_RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// How long a connection may take to open. Short, because an attempt that cannot connect is
+/// retried: a SYN lost on a busy node costs seconds, not the whole transfer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why one attempt failed, and whether another may succeed.
+struct Attempt {
+    error: Error,
+    transient: bool,
+}
+
+impl From<Error> for Attempt {
+    fn from(error: Error) -> Self {
+        Attempt { error, transient: false }
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or has been tried again `retries` times.
+async fn with_retries<T, F, Fut>(retries: u32, mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, Attempt>>,
+{
+    let mut pause = FIRST_RETRY_PAUSE;
+    let attempts = retries.saturating_add(1);
+    let mut tried = 1;
+    loop {
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(Attempt { error, transient: true }) if tried < attempts => {
+                tracing::warn!("{error}; trying again in {} s (attempt {} of {attempts})", pause.as_secs(), tried + 1);
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                tried += 1;
+            }
+            Err(Attempt { error: Error::Artifact { action, reference, reason }, transient: true }) if attempts > 1 => {
+                return Err(Error::Artifact {
+                    action,
+                    reference,
+                    reason: format!("{reason} (gave up after {attempts} attempts)"),
+                });
+            }
+            Err(Attempt { error, .. }) => return Err(error),
+        }
+    }
+}
+
+/// Whether trying again may help: the registry could not be reached or stopped answering, the
+/// connection broke, or the registry said it is overloaded or unavailable.
+fn transient(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::RequestError(e) => {
+            (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()) && !tls_failure(e)
+        }
+        OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429 || *code == 408,
+        OciDistributionError::RegistryError { envelope, .. } => {
+            envelope.errors.iter().any(|err| matches!(err.code, OciErrorCode::Toomanyrequests))
+        }
+        OciDistributionError::IoError(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::TimedOut
+                | std::io::ErrorKind::UnexpectedEof
+        ),
+        _ => false,
+    }
+}
+
+/// Whether a TLS handshake or certificate check failed somewhere in `e`'s causes: the same
+/// every time (HTTPS against a plain-HTTP registry, an untrusted certificate), never retried.
+fn tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(error) = cause {
+        if error.is::<rustls::Error>() {
+            return true;
+        }
+        // An `io::Error` (often one wrapping another) hides what it wraps from `source()`.
+        cause = match error.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+    }
+    false
+}
+
 /// A client for one registry.
 ///
 /// Plain HTTP or HTTPS; anonymous access (the in-cluster and local registries need none).
-/// Connecting gives up after 30 s; a registry that stops answering mid-transfer after 5 min.
+/// Connecting gives up after [`CONNECT_TIMEOUT`]; a registry that stops answering mid-transfer
+/// after 5 min.
 fn client(plain_http: bool, reference: &Reference, action: &'static str) -> Result<Client> {
     // Needed by reqwest's `rustls-no-provider`; a second install (or another component's) is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -41,7 +137,7 @@ fn client(plain_http: bool, reference: &Reference, action: &'static str) -> Resu
         // One streamed PUT per blob instead of 4 MiB PATCH chunks (every OCI registry must
         // accept it, and it lets the upload stream from the file).
         use_monolithic_push: true,
-        connect_timeout: Some(Duration::from_secs(30)),
+        connect_timeout: Some(CONNECT_TIMEOUT),
         read_timeout: Some(Duration::from_secs(300)),
         ..ClientConfig::default()
     };
@@ -69,7 +165,7 @@ fn oci_reference(reference: &Reference) -> oci_client::Reference {
 
 /// Packs `dir`, uploads the layer (unless the registry has it), the empty config and the
 /// manifest.
-pub(super) async fn push(reference: &Reference, plain_http: bool, dir: PathBuf) -> Result<Pushed> {
+pub(super) async fn push(reference: &Reference, plain_http: bool, retries: u32, dir: PathBuf) -> Result<Pushed> {
     // Built first, so a system without CA certificates fails before a large directory is packed.
     let client = client(plain_http, reference, "push")?;
     let io_failed = |what: &str, e: std::io::Error| failed("push", reference, format!("{what}: {e}"));
@@ -90,22 +186,39 @@ pub(super) async fn push(reference: &Reference, plain_http: bool, dir: PathBuf) 
     })
     .await?;
 
+    let pushed = with_retries(retries, || upload(&client, reference, plain_http, temp.path(), &packed)).await;
+    drop(temp);
+    pushed
+}
+
+/// One attempt at uploading a packed layer (unless the registry has it), the empty config and
+/// the manifest.
+async fn upload(
+    client: &Client,
+    reference: &Reference,
+    plain_http: bool,
+    layer: &std::path::Path,
+    packed: &pack::Packed,
+) -> std::result::Result<Pushed, Attempt> {
     let image = oci_reference(reference);
     let auth = RegistryAuth::Anonymous;
-    let registry_failed =
-        |what: &str, e: OciDistributionError| failed("push", reference, describe(what, &e, plain_http));
+    let registry_failed = |what: &str, e: OciDistributionError| Attempt {
+        transient: transient(&e),
+        error: failed("push", reference, describe(what, &e, plain_http)),
+    };
     client.store_auth_if_needed(image.resolve_registry(), &auth).await;
 
     let exists =
         client.blob_exists(&image, &packed.digest).await.map_err(|e| registry_failed("cannot check the layer", e))?;
     if !exists {
-        let file = tokio::fs::File::open(temp.path()).await.map_err(|e| io_failed("cannot reopen the layer", e))?;
+        let file = tokio::fs::File::open(layer)
+            .await
+            .map_err(|e| failed("push", reference, format!("cannot reopen the layer: {e}")))?;
         client
             .push_blob_stream(&image, file_chunks(file), &packed.digest, Some(packed.size))
             .await
             .map_err(|e| registry_failed("cannot upload the layer", e))?;
     }
-    drop(temp);
 
     let config_digest = digest::of_bytes(EMPTY_CONFIG);
     let exists =
@@ -117,13 +230,13 @@ pub(super) async fn push(reference: &Reference, plain_http: bool, dir: PathBuf) 
             .map_err(|e| registry_failed("cannot upload the config", e))?;
     }
 
-    let manifest = super::manifest(&packed);
+    let manifest = super::manifest(packed);
     let body = super::manifest_bytes(&manifest)?;
     let manifest_digest = digest::of_bytes(&body);
     // `parse` into the header type `push_manifest_raw` takes; a constant, so this cannot fail.
     let content_type = match MEDIA_TYPE_MANIFEST.parse() {
         Ok(value) => value,
-        Err(_) => return Err(failed("push", reference, "invalid manifest content type")),
+        Err(_) => return Err(failed("push", reference, "invalid manifest content type").into()),
     };
     client
         .push_manifest_raw(&image, body, content_type)
@@ -150,14 +263,27 @@ fn file_chunks(
 
 /// Fetches the manifest, then each titled layer into a temporary file in `out_dir`, and applies
 /// it there.
-pub(super) async fn pull(reference: &Reference, plain_http: bool, out_dir: PathBuf) -> Result<Pulled> {
+pub(super) async fn pull(reference: &Reference, plain_http: bool, retries: u32, out_dir: PathBuf) -> Result<Pulled> {
     let client = client(plain_http, reference, "pull")?;
+    with_retries(retries, || download(&client, reference, plain_http, &out_dir)).await
+}
+
+/// One attempt at [`pull`].
+async fn download(
+    client: &Client,
+    reference: &Reference,
+    plain_http: bool,
+    out_dir: &std::path::Path,
+) -> std::result::Result<Pulled, Attempt> {
     let image = oci_reference(reference);
     let auth = RegistryAuth::Anonymous;
     let (manifest, manifest_digest) =
         client.pull_image_manifest(&image, &auth).await.map_err(|e| match not_found(&e) {
-            Some(detail) => Error::ArtifactNotFound { reference: reference.to_string(), detail },
-            None => failed("pull", reference, describe("cannot fetch the manifest", &e, plain_http)),
+            Some(detail) => Attempt::from(Error::ArtifactNotFound { reference: reference.to_string(), detail }),
+            None => Attempt {
+                transient: transient(&e),
+                error: failed("pull", reference, describe("cannot fetch the manifest", &e, plain_http)),
+            },
         })?;
 
     // Every layer is judged before anything is downloaded, so a bad title fails early.
@@ -172,24 +298,29 @@ pub(super) async fn pull(reference: &Reference, plain_http: bool, out_dir: PathB
         }
     }
     if layers.is_empty() {
-        return Err(failed("pull", reference, "the artifact has no layer with a title: nothing to pull"));
+        return Err(failed("pull", reference, "the artifact has no layer with a title: nothing to pull").into());
     }
 
     let mut pulled = Pulled { digest: manifest_digest, size: 0, entries: 0 };
     for (layer, action) in layers {
         let temp = tempfile::Builder::new()
             .prefix(".smo-pull-")
-            .tempfile_in(&out_dir)
+            .tempfile_in(out_dir)
             .map_err(|e| failed("pull", reference, format!("cannot create a file in {}: {e}", out_dir.display())))?;
         let file =
             temp.reopen().map_err(|e| failed("pull", reference, format!("cannot open a temporary file: {e}")))?;
         let mut file = tokio::fs::File::from_std(file);
         // `pull_blob` streams to the file and checks the layer digest.
-        client.pull_blob(&image, &layer, &mut file).await.map_err(|e| {
-            failed("pull", reference, describe(&format!("cannot download layer {}", layer.digest), &e, plain_http))
+        client.pull_blob(&image, &layer, &mut file).await.map_err(|e| Attempt {
+            transient: transient(&e),
+            error: failed(
+                "pull",
+                reference,
+                describe(&format!("cannot download layer {}", layer.digest), &e, plain_http),
+            ),
         })?;
         drop(file);
-        let out = out_dir.clone();
+        let out = out_dir.to_path_buf();
         let entries = blocking("pull", reference, {
             let reference = reference.clone();
             move || {

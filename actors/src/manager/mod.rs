@@ -501,7 +501,7 @@ impl Handler<SequenceProgress> for Manager {
             }
         };
         if let Supervision::Failed { reason } = &supervision {
-            tracing::info!(jobid = %msg.jobid, "sequence failed");
+            tracing::info!(jobid = %msg.jobid, %reason, "sequence failed");
             self.event(true, "SequenceFailed", format!("{}: {reason}", msg.jobid));
         }
         self.sequence_ended(&msg.jobid, supervision, ctx);

@@ -15,11 +15,11 @@ use futures::StreamExt as _;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, LogParams, Patch, PatchParams};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt as _, watcher as watch};
 use kube::{Resource as _, ResourceExt as _};
-use smo_core::labels;
+use smo_core::{classify, labels};
 
 use super::api::{create, delete, with_retries};
 
@@ -71,20 +71,59 @@ pub(super) fn watch_pods(
     })
 }
 
-/// Whether a failed Job failed because the infrastructure ended its Pod: as the Pod watch saw it
-/// (given a moment to catch up with the Job watch), or as its Pods say now.
-pub(super) async fn lost_to_infrastructure(
+/// What a failed Job's Pods say about its failure.
+pub(super) enum Diagnosis {
+    /// The infrastructure ended its Pod (the reason): the step runs again, nothing is counted.
+    Infrastructure(String),
+    /// The step failed; `detail` says how, in one line, when the Pods still tell (the failed
+    /// container, its exit code, the end of its log).
+    Step { detail: Option<String> },
+}
+
+/// Lines of a failed container's log kept in the failure's reason.
+const LOG_TAIL_LINES: i64 = 5;
+
+/// Whether a failed Job failed because the infrastructure ended its Pod — as the Pod watch saw
+/// it (given a moment to catch up with the Job watch), or as its Pods say now — and if not, how
+/// the step failed: read now, since a failed sequence's Pods are deleted with its Jobs.
+pub(super) async fn diagnose(
     job: &Job,
+    job_reason: &str,
     pods: &Api<Pod>,
     lost: &Rc<RefCell<HashMap<String, String>>>,
-) -> Option<String> {
-    let name = job.meta().name.clone()?;
+) -> Diagnosis {
+    let Some(name) = job.meta().name.clone() else { return Diagnosis::Step { detail: None } };
     tokio::time::sleep(Duration::from_millis(300)).await;
     if let Some(reason) = lost.borrow_mut().remove(&name) {
-        return Some(reason);
+        return Diagnosis::Infrastructure(reason);
     }
-    let list = pods.list(&ListParams::default().labels(&format!("job-name={name}"))).await.ok()?;
-    list.items.iter().find_map(infrastructure_reason)
+    let list = match pods.list(&ListParams::default().labels(&format!("job-name={name}"))).await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::warn!(job = %name, error = %e, "cannot list the failed Job's Pods");
+            return Diagnosis::Step { detail: None };
+        }
+    };
+    if let Some(reason) = list.items.iter().find_map(infrastructure_reason) {
+        return Diagnosis::Infrastructure(reason);
+    }
+    let Some(failure) = list.items.iter().find_map(classify::container_failure) else {
+        return Diagnosis::Step { detail: None };
+    };
+    let params = LogParams {
+        container: Some(failure.container.clone()),
+        tail_lines: Some(LOG_TAIL_LINES),
+        limit_bytes: Some(2048),
+        ..LogParams::default()
+    };
+    let tail = match pods.logs(&failure.pod, &params).await {
+        Ok(tail) => Some(tail),
+        Err(e) => {
+            tracing::debug!(pod = %failure.pod, error = %e, "cannot read the failed container's log");
+            None
+        }
+    };
+    Diagnosis::Step { detail: Some(classify::failure_detail(job_reason, Some(&failure), tail.as_deref())) }
 }
 
 /// Replaces a Job the infrastructure failed: marks it superseded (the watches and restores no

@@ -20,6 +20,8 @@
 //!   client ([`client`]) paces requests (`--kube-api-qps` / `--kube-api-burst`) and counts them.
 //! * Logs of ended Jobs' Pods come through `pods/log` when a step needs them ([`logs`]).
 //! * A Pod the infrastructure ended does not fail the step; the Job is replaced ([`infra`]).
+//! * A failed step's reason says what its Pod said, read before the Pod is deleted: the
+//!   container that failed, its exit code and the last lines of its log ([`infra::diagnose`]).
 
 pub(crate) mod api;
 mod client;
@@ -54,6 +56,7 @@ use smo_core::{defaults, labels};
 
 use self::api::{create, delete_all, with_retries};
 pub use self::client::{ApiRequestCounts, ApiRequests, DEFAULT_BURST, DEFAULT_QPS, RequestLimits, connect};
+use self::infra::Diagnosis;
 use self::workloads::CustomWorkload;
 pub use self::workloads::check_installed;
 use super::{Executor, ExistingJob, StepJob};
@@ -122,13 +125,18 @@ impl KubernetesExecutor {
                 match event {
                     Ok(Event::Apply(job) | Event::InitApply(job)) => {
                         let Some(seen) = observed(&job, &wf) else { continue };
-                        if matches!(seen.phase, JobPhase::Failed { .. }) {
+                        if let JobPhase::Failed { reason } = &seen.phase {
+                            let reason = reason.clone();
                             let (jobs, pods, lost) = (jobs.clone(), pods.clone(), lost.clone());
                             let (events, wf, log_dir) = (events.clone(), wf.clone(), log_dir.clone());
                             actix::spawn(async move {
-                                match infra::lost_to_infrastructure(&job, &pods, &lost).await {
-                                    Some(reason) => infra::resubmit(&jobs, &job, &reason).await,
-                                    None => logs::report(job, seen, &wf, &pods, &events, &log_dir).await,
+                                match infra::diagnose(&job, &reason, &pods, &lost).await {
+                                    Diagnosis::Infrastructure(why) => infra::resubmit(&jobs, &job, &why).await,
+                                    Diagnosis::Step { detail } => {
+                                        let phase = JobPhase::Failed { reason: detail.unwrap_or(reason) };
+                                        let seen = JobObserved { phase, ..seen };
+                                        logs::report(job, seen, &wf, &pods, &events, &log_dir).await;
+                                    }
                                 }
                             });
                             continue;
