@@ -163,6 +163,7 @@ async fn measure(client: &Client, who: &'static str, n: usize, m: usize, resourc
     let observer = Observer::start(client.clone(), &ns);
     eprintln!("[bench] {who}: {n} × 3, max {m}, namespace {ns}");
     let cpu_before = machine_cpu();
+    let components_before = component_cpu();
     let run = match who {
         "floor" => floor(client.clone(), &ns, n, m).await,
         "operator" => operator(client.clone(), &ns, n, m, resources).await,
@@ -174,6 +175,8 @@ async fn measure(client: &Client, who: &'static str, n: usize, m: usize, resourc
         }
         _ => f64::NAN,
     };
+    let spent = spent_cpu(&components_before, &component_cpu());
+    eprintln!("[bench] {who}: CPU seconds by component: {spent}");
     let observer = observer.stop();
     let lifetimes = sorted(observer.lifetimes());
     // Little's law: Jobs in flight on average = the time they spent in flight / the wall time.
@@ -217,6 +220,56 @@ async fn measure(client: &Client, who: &'static str, n: usize, m: usize, resourc
     eprintln!("[bench] {who}: {:.1} s; deleting namespace {ns}", measured.wall_s);
     delete_namespace(client, &ns).await;
     measured
+}
+
+/// CPU seconds used so far by each of the cluster's processes (as `tests/cluster/up.sh` records
+/// them in `pids` beside the kubeconfig), by the Pods (the `kubepods` cgroup), and by the whole
+/// machine (`machine`: busy time of all CPUs).
+fn component_cpu() -> Vec<(String, f64)> {
+    // Clock ticks per second: 100 on Linux (USER_HZ), whatever the kernel's HZ.
+    const TICKS: f64 = 100.0;
+    let mut out = Vec::new();
+    let state = std::env::var("KUBECONFIG").ok().and_then(|k| Path::new(&k).parent().map(Path::to_path_buf));
+    let pids = state.and_then(|dir| std::fs::read_to_string(dir.join("pids")).ok()).unwrap_or_default();
+    for line in pids.lines() {
+        let mut words = line.split_whitespace();
+        let (Some(name), Some(pid)) = (words.next(), words.next()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // Fields after the `(comm)`: utime and stime are the 12th and 13th.
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|t| t.parse::<f64>().ok()).unwrap_or(0.0);
+        out.push((name.to_string(), (ticks(11) + ticks(12)) / TICKS));
+    }
+    if let Ok(ns) = std::fs::read_to_string("/sys/fs/cgroup/cpuacct/kubepods/cpuacct.usage") {
+        out.push(("pods".into(), ns.trim().parse::<f64>().unwrap_or(0.0) / 1e9));
+    }
+    if let Some((busy, _)) = machine_cpu() {
+        out.push(("machine".into(), busy as f64 / TICKS));
+    }
+    out
+}
+
+/// `name X.X, …` for what each component used between two [`component_cpu`] readings, with
+/// `other` (shims, runc, CNI plugins, the benchmark, smo…) as the machine's rest.
+fn spent_cpu(before: &[(String, f64)], after: &[(String, f64)]) -> String {
+    let mut parts = Vec::new();
+    let (mut named, mut machine) = (0.0, None);
+    for (name, end) in after {
+        let Some((_, start)) = before.iter().find(|(n, _)| n == name) else { continue };
+        let used = end - start;
+        if name == "machine" {
+            machine = Some(used);
+        } else {
+            named += used;
+            parts.push(format!("{name} {used:.1}"));
+        }
+    }
+    if let Some(total) = machine {
+        parts.push(format!("other {:.1}", total - named));
+        parts.push(format!("machine {total:.1}"));
+    }
+    parts.join(", ")
 }
 
 /// The machine's (busy, total) CPU time in clock ticks, from the first line of /proc/stat.
