@@ -23,8 +23,13 @@
 //!   M/K active each, applied at once; its requests (status writes included) come from its own
 //!   `/metrics`.
 //!
-//! Usage: `cargo bench --bench kubernetes -- [--sizes 200x100,1000x200] [--only floor|smo|operator]
-//! [--with-operator] [--resources K] [--raise-controller-manager]`. With `--raise-controller-manager` the controller-manager is
+//! * **The floor with smo's pods** (`--with-smo-pods`): the floor's algorithm submitting the Jobs
+//!   smo builds (its script, and its step files projected from the pod's annotations): what
+//!   smo's pods cost the node, apart from how smo orchestrates.
+//!
+//! Usage: `cargo bench --bench kubernetes -- [--sizes 200x100,1000x200]
+//! [--only floor|floor-with-smo-pods|smo|operator] [--with-operator] [--with-smo-pods] [--resources K]
+//! [--raise-controller-manager]`. With `--raise-controller-manager` the controller-manager is
 //! restarted with `--kube-api-qps=200 --kube-api-burst=300` (v1.20 has no `--concurrent-job-syncs`) for the
 //! run and restored after it (tests/cluster/restart.sh).
 
@@ -42,6 +47,11 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams, WatchEvent, WatchPara
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt as _};
 use serde_json::json;
+use smo_core::jobs::script::{self, ArtifactStore, ScriptContext};
+use smo_core::jobs::{self, JobContext};
+use smo_core::names::JobId;
+use smo_core::workflow::Workflow;
+use smo_core::workflow::documents::{Source, Sources};
 
 const STEPS: [&str; 3] = ["job_a", "job_b", "job_c"];
 const IMAGE: &str = "docker.io/library/debian:12-slim";
@@ -71,6 +81,7 @@ fn main() {
         .collect();
     let only = value("--only");
     let with_operator = args.iter().any(|a| a == "--with-operator") || only.as_deref() == Some("operator");
+    let with_smo_pods = args.iter().any(|a| a == "--with-smo-pods") || only.as_deref() == Some("floor-with-smo-pods");
     let resources: usize = value("--resources").and_then(|r| r.parse().ok()).unwrap_or(20);
     let raise = args.iter().any(|a| a == "--raise-controller-manager");
     if sizes.is_empty() {
@@ -86,8 +97,11 @@ fn main() {
         let client = Client::try_default().await.expect("a cluster client (eval \"$(make -s cluster-env)\")");
         let mut results = Vec::new();
         for &(n, m) in &sizes {
-            for who in ["floor", "smo", "operator"] {
-                if only.as_deref().is_some_and(|o| o != who) || (who == "operator" && !with_operator) {
+            for who in ["floor", "floor-with-smo-pods", "smo", "operator"] {
+                if only.as_deref().is_some_and(|o| o != who)
+                    || (who == "operator" && !with_operator)
+                    || (who == "floor-with-smo-pods" && !with_smo_pods)
+                {
                     continue;
                 }
                 let result = measure(&client, who, n, m, resources).await;
@@ -159,13 +173,15 @@ struct Measured {
 /// Runs one orchestrator on the workload in a fresh namespace, observed, and deletes it.
 async fn measure(client: &Client, who: &'static str, n: usize, m: usize, resources: usize) -> Measured {
     let ns = format!("bench-{who}-{n}x{m}");
+    wait_for_a_clean_node().await;
     create_namespace(client, &ns).await;
     let observer = Observer::start(client.clone(), &ns);
     eprintln!("[bench] {who}: {n} × 3, max {m}, namespace {ns}");
     let cpu_before = machine_cpu();
     let components_before = component_cpu();
     let run = match who {
-        "floor" => floor(client.clone(), &ns, n, m).await,
+        "floor" => floor(client.clone(), &ns, n, m, None).await,
+        "floor-with-smo-pods" => floor(client.clone(), &ns, n, m, Some(Rc::new(workload_workflow(n, m)))).await,
         "operator" => operator(client.clone(), &ns, n, m, resources).await,
         _ => smo(&ns, n, m).await,
     };
@@ -220,6 +236,50 @@ async fn measure(client: &Client, who: &'static str, n: usize, m: usize, resourc
     eprintln!("[bench] {who}: {:.1} s; deleting namespace {ns}", measured.wall_s);
     delete_namespace(client, &ns).await;
     measured
+}
+
+/// The node's containerd socket (tests/cluster/up.sh).
+const CONTAINERD_SOCKET: &str = "/run/smo-k8s/containerd.sock";
+
+/// Containers the node's containerd holds (running or exited), if `ctr` can say.
+fn node_containers() -> Option<usize> {
+    let out = Command::new("ctr")
+        .args(["--address", CONTAINERD_SOCKET, "-n", "k8s.io", "containers", "ls", "-q"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    Some(String::from_utf8_lossy(&out.stdout).lines().count())
+}
+
+/// Waits until the kubelet has removed the containers of the Pods of earlier runs (their
+/// namespace is gone, but removing thousands of containers takes the node minutes of CPU): a
+/// run must not pay for the clean-up of the one before it.
+async fn wait_for_a_clean_node() {
+    /// Containers of anything else the cluster runs.
+    const SETTLED: usize = 20;
+    let started = Instant::now();
+    let mut last = None;
+    while let Some(count) = node_containers() {
+        if count <= SETTLED {
+            if started.elapsed() > Duration::from_secs(1) {
+                eprintln!(
+                    "[bench] the node removed earlier runs' containers in {:.0} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            return;
+        }
+        if started.elapsed() > Duration::from_secs(1200) {
+            eprintln!("[bench] the node still holds {count} containers after 20 min; going on");
+            return;
+        }
+        if last != Some(count) {
+            eprintln!("[bench] waiting for the node to remove {count} containers of earlier runs");
+            last = Some(count);
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    eprintln!("[bench] cannot count the node's containers (ctr on {CONTAINERD_SOCKET}); not waiting for a clean node");
 }
 
 /// CPU seconds used so far by each of the cluster's processes (as `tests/cluster/up.sh` records
@@ -358,8 +418,48 @@ fn floor_job(jobid: &str, step: &str) -> Job {
     .expect("a Job")
 }
 
-/// The floor (see the module docs and floor.py).
-async fn floor(client: Client, ns: &str, n: usize, m: usize) -> Run {
+/// The Job smo submits for `step` of sequence `jobid` of `workflow` (the executor's way: the
+/// rendered script and the step's files in the pod's annotations, projected at `/workdir`).
+fn smo_job(workflow: &Workflow, jobid: &str, step: &str) -> Job {
+    let step = workflow.step(step).expect("a step of the workload");
+    let jobid = JobId::new(jobid);
+    let ctx =
+        JobContext { workflow, step, jobid: &jobid, attempt: 1, nodes: 1, owner: None, smo_image: None, files: None };
+    let config_file = format!("{}/app-config", smo_core::defaults::CONFIG_MOUNT);
+    let script = script::render(&ScriptContext {
+        step,
+        jobid: &jobid,
+        nodes: 1,
+        store: &ArtifactStore::None,
+        smo: "smo",
+        outpath: &step.workdir,
+        config_file: &config_file,
+    })
+    .expect("the workload's script renders");
+    let files = jobs::step_files(&ctx, &script);
+    match jobs::workload(&JobContext { files: Some(&files), ..ctx }).expect("the workload's Job builds") {
+        jobs::Workload::Job(mut job) => {
+            // The namespace is the request's.
+            job.metadata.namespace = None;
+            *job
+        }
+        _ => unreachable!("the workload's steps are batch Jobs"),
+    }
+}
+
+/// The workload as smo reads it from its manifest.
+fn workload_workflow(n: usize, m: usize) -> Workflow {
+    let sources = Sources {
+        main: Source { label: "bench".into(), text: workload_manifest(n, m) },
+        name: "bench".into(),
+        job_files: Default::default(),
+    };
+    smo_core::workflow::documents::load(&sources).expect("the workload's manifest is valid").0
+}
+
+/// The floor (see the module docs and floor.py); with `smo_pods`, it submits the Jobs smo
+/// builds for that workflow instead of its own minimal ones (same algorithm, smo's pods).
+async fn floor(client: Client, ns: &str, n: usize, m: usize, smo_pods: Option<Rc<Workflow>>) -> Run {
     let started = Instant::now();
     let jobs: Api<Job> = Api::namespaced(client, ns);
     let writes = Rc::new(std::cell::Cell::new(0_u64));
@@ -367,10 +467,14 @@ async fn floor(client: Client, ns: &str, n: usize, m: usize) -> Run {
     let local = tokio::task::LocalSet::new();
     let create = |jobid: String, step: &'static str| {
         let (jobs, writes, creators) = (jobs.clone(), writes.clone(), creators.clone());
+        let body = match &smo_pods {
+            Some(workflow) => smo_job(workflow, &jobid, step),
+            None => floor_job(&jobid, step),
+        };
         local.spawn_local(async move {
             let _permit = creators.acquire().await;
             writes.set(writes.get() + 1);
-            if let Err(e) = jobs.create(&PostParams::default(), &floor_job(&jobid, step)).await {
+            if let Err(e) = jobs.create(&PostParams::default(), &body).await {
                 eprintln!("[floor] create {jobid}/{step}: {e}");
             }
         });
@@ -471,12 +575,8 @@ async fn smo(ns: &str, n: usize, m: usize) -> Run {
     let dir = std::env::temp_dir().join(format!("smo-bench-{ns}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("bench directory");
-    let jobs = workload_jobs();
     let manifest = dir.join("state-machine.yaml");
-    let text = format!(
-        "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: bench\nspec:\n  workflow: {{completed: {n}}}\n  cluster: {{maxSize: {m}}}\n  jobs:\n{jobs}"
-    );
-    std::fs::write(&manifest, text).expect("write the manifest");
+    std::fs::write(&manifest, workload_manifest(n, m)).expect("write the manifest");
     let run_dir = dir.join("run");
     let started = Instant::now();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_smo"))
@@ -513,6 +613,14 @@ async fn smo(ns: &str, n: usize, m: usize) -> Run {
         peak_rss_mib: Some(rss),
         status_writes: None,
     }
+}
+
+/// The workload as a StateMachine manifest.
+fn workload_manifest(n: usize, m: usize) -> String {
+    let jobs = workload_jobs();
+    format!(
+        "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: bench\nspec:\n  workflow: {{completed: {n}}}\n  cluster: {{maxSize: {m}}}\n  jobs:\n{jobs}"
+    )
 }
 
 /// The steps of the workload as a StateMachine's `jobs:` (no CPU request, `true` as the script).
