@@ -47,7 +47,7 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams, WatchEvent, WatchPara
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt as _};
 use serde_json::json;
-use smo_core::jobs::script::{self, ArtifactStore, ScriptContext};
+use smo_core::jobs::script::ArtifactStore;
 use smo_core::jobs::{self, JobContext};
 use smo_core::names::JobId;
 use smo_core::workflow::Workflow;
@@ -425,19 +425,8 @@ fn smo_job(workflow: &Workflow, jobid: &str, step: &str) -> Job {
     let jobid = JobId::new(jobid);
     let ctx =
         JobContext { workflow, step, jobid: &jobid, attempt: 1, nodes: 1, owner: None, smo_image: None, files: None };
-    let config_file = format!("{}/app-config", smo_core::defaults::CONFIG_MOUNT);
-    let script = script::render(&ScriptContext {
-        step,
-        jobid: &jobid,
-        nodes: 1,
-        store: &ArtifactStore::None,
-        smo: "smo",
-        outpath: &step.workdir,
-        config_file: &config_file,
-    })
-    .expect("the workload's script renders");
-    let files = jobs::step_files(&ctx, &script);
-    match jobs::workload(&JobContext { files: Some(&files), ..ctx }).expect("the workload's Job builds") {
+    let (_, workload) = jobs::step_job(&ctx, &ArtifactStore::None, "smo").expect("the workload's Job builds");
+    match workload {
         jobs::Workload::Job(mut job) => {
             // The namespace is the request's.
             job.metadata.namespace = None;

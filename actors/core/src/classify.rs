@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{Job, JobCondition};
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated, ContainerStatus, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::fsm::JobPhase;
@@ -122,7 +122,6 @@ pub fn container_failure(pod: &Pod) -> Option<ContainerFailure> {
     let init = status.init_container_statuses.as_deref().unwrap_or_default();
     let main = status.container_statuses.as_deref().unwrap_or_default();
     init.iter().chain(main).find_map(|c: &ContainerStatus| {
-        let terminated = |state: Option<&k8s_openapi::api::core::v1::ContainerState>| state?.terminated.clone();
         let state = terminated(c.state.as_ref()).or_else(|| terminated(c.last_state.as_ref()))?;
         if state.exit_code == 0 {
             return None;
@@ -136,6 +135,11 @@ pub fn container_failure(pod: &Pod) -> Option<ContainerFailure> {
         }
         Some(ContainerFailure { pod: name.clone(), container: c.name.clone(), description })
     })
+}
+
+/// The terminated state in `state`, if it is one.
+fn terminated(state: Option<&ContainerState>) -> Option<&ContainerStateTerminated> {
+    state?.terminated.as_ref()
 }
 
 /// Why a step job failed, in one line: the Job's reason, what the Pod's container said, and the

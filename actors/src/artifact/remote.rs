@@ -48,6 +48,19 @@ struct Attempt {
     transient: bool,
 }
 
+impl Attempt {
+    /// The registry refused or failed `action`'s step `what`: retried when that may pass.
+    fn registry(
+        action: &'static str,
+        reference: &Reference,
+        what: &str,
+        e: &OciDistributionError,
+        plain_http: bool,
+    ) -> Attempt {
+        Attempt { transient: transient(e), error: failed(action, reference, describe(what, e, plain_http)) }
+    }
+}
+
 impl From<Error> for Attempt {
     fn from(error: Error) -> Self {
         Attempt { error, transient: false }
@@ -202,10 +215,8 @@ async fn upload(
 ) -> std::result::Result<Pushed, Attempt> {
     let image = oci_reference(reference);
     let auth = RegistryAuth::Anonymous;
-    let registry_failed = |what: &str, e: OciDistributionError| Attempt {
-        transient: transient(&e),
-        error: failed("push", reference, describe(what, &e, plain_http)),
-    };
+    let registry_failed =
+        |what: &str, e: OciDistributionError| Attempt::registry("push", reference, what, &e, plain_http);
     client.store_auth_if_needed(image.resolve_registry(), &auth).await;
 
     let exists =
@@ -280,10 +291,7 @@ async fn download(
     let (manifest, manifest_digest) =
         client.pull_image_manifest(&image, &auth).await.map_err(|e| match not_found(&e) {
             Some(detail) => Attempt::from(Error::ArtifactNotFound { reference: reference.to_string(), detail }),
-            None => Attempt {
-                transient: transient(&e),
-                error: failed("pull", reference, describe("cannot fetch the manifest", &e, plain_http)),
-            },
+            None => Attempt::registry("pull", reference, "cannot fetch the manifest", &e, plain_http),
         })?;
 
     // Every layer is judged before anything is downloaded, so a bad title fails early.
@@ -311,13 +319,8 @@ async fn download(
             temp.reopen().map_err(|e| failed("pull", reference, format!("cannot open a temporary file: {e}")))?;
         let mut file = tokio::fs::File::from_std(file);
         // `pull_blob` streams to the file and checks the layer digest.
-        client.pull_blob(&image, &layer, &mut file).await.map_err(|e| Attempt {
-            transient: transient(&e),
-            error: failed(
-                "pull",
-                reference,
-                describe(&format!("cannot download layer {}", layer.digest), &e, plain_http),
-            ),
+        client.pull_blob(&image, &layer, &mut file).await.map_err(|e| {
+            Attempt::registry("pull", reference, &format!("cannot download layer {}", layer.digest), &e, plain_http)
         })?;
         drop(file);
         let out = out_dir.to_path_buf();

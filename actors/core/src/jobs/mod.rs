@@ -157,6 +157,32 @@ pub fn workload(ctx: &JobContext) -> crate::Result<Workload> {
     })
 }
 
+/// Everything one step job submits: its ConfigMap — None when the pod carries its files itself
+/// (see [`files_in_pod`]) — and its workload, around the rendered script. The script pulls from
+/// and pushes to `store` with the `smo` binary at `smo`.
+pub fn step_job(
+    ctx: &JobContext,
+    store: &script::ArtifactStore,
+    smo: &str,
+) -> crate::Result<(Option<k8s_openapi::api::core::v1::ConfigMap>, Workload)> {
+    let config_file = format!("{}/app-config", crate::defaults::CONFIG_MOUNT);
+    let text = script::render(&script::ScriptContext {
+        step: ctx.step,
+        jobid: ctx.jobid,
+        nodes: ctx.nodes,
+        store,
+        smo,
+        outpath: &ctx.step.workdir,
+        config_file: &config_file,
+    })?;
+    let files = step_files(ctx, &text);
+    if files_in_pod(ctx, &files) {
+        Ok((None, workload(&JobContext { files: Some(&files), ..ctx.clone() })?))
+    } else {
+        Ok((Some(config_map(ctx, files)), workload(ctx)?))
+    }
+}
+
 /// Shared fixtures for the builder tests: the original's CI example step and workflow.
 #[cfg(test)]
 pub(crate) mod test_support {
@@ -315,5 +341,25 @@ mod tests {
         let id = JobId::new("job_012345678");
         assert_eq!(object_name("job_a", &id, 1), "job-a-job-012345678");
         assert_eq!(object_name("job_a", &id, 2), "job-a-job-012345678-2");
+    }
+
+    #[test]
+    fn a_step_job_carries_its_files_in_its_pod_unless_the_workload_cannot() {
+        let id = JobId::new("job_012345678");
+        let wf = workflow(vec![step("job_a")]);
+        let (config_map, workload) = step_job(&ctx(&wf, &id), &script::ArtifactStore::None, "smo").expect("builds");
+        assert!(config_map.is_none());
+        let Workload::Job(job) = workload else { panic!("a batch Job") };
+        let annotations = job.spec.and_then(|s| s.template.metadata).and_then(|m| m.annotations).unwrap_or_default();
+        let script = annotations.get(&format!("{FILE_ANNOTATION_PREFIX}entrypoint")).expect("the script");
+        assert!(script.contains("${jobid}-a.txt"), "the rendered script: {script}");
+
+        let mut mini = step("job_a");
+        mini.properties.workload = WorkloadKind::MiniCluster;
+        let wf = workflow(vec![mini]);
+        let (config_map, workload) = step_job(&ctx(&wf, &id), &script::ArtifactStore::None, "smo").expect("builds");
+        let data = config_map.expect("a ConfigMap for the Flux Operator").data.unwrap_or_default();
+        assert!(data.get("entrypoint").is_some_and(|s| s.contains("-a.txt")));
+        assert_eq!(workload.kind(), "MiniCluster");
     }
 }

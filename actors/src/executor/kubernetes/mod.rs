@@ -48,11 +48,11 @@ use kube::runtime::{WatchStreamExt as _, watcher as watch};
 use kube::{Client, ResourceExt as _};
 use smo_core::classify::{self, ObservedJob, StepJobKey};
 use smo_core::fsm::JobPhase;
-use smo_core::jobs::script::{self, ArtifactStore, ScriptContext};
+use smo_core::jobs::script::ArtifactStore;
 use smo_core::jobs::{self, JobContext, SMO_BIN, Workload};
+use smo_core::labels;
 use smo_core::names::JobId;
 use smo_core::workflow::Workflow;
-use smo_core::{defaults, labels};
 
 use self::api::{create, delete_all, with_retries};
 pub use self::client::{ApiRequestCounts, ApiRequests, DEFAULT_BURST, DEFAULT_QPS, RequestLimits, connect};
@@ -246,25 +246,7 @@ impl Executor for KubernetesExecutor {
         };
         let store = self.config.store.for_step(step);
         let smo = if self.config.smo_image.is_some() { SMO_BIN } else { "smo" };
-        let config_file = format!("{}/app-config", defaults::CONFIG_MOUNT);
-        let built = script::render(&ScriptContext {
-            step,
-            jobid: &job.jobid,
-            nodes: job.nodes,
-            store: &store,
-            smo,
-            outpath: &step.workdir,
-            config_file: &config_file,
-        })
-        .and_then(|text| {
-            // The pod carries its files itself where it can: no ConfigMap to create first.
-            let files = jobs::step_files(&ctx, &text);
-            if jobs::files_in_pod(&ctx, &files) {
-                Ok((None, jobs::workload(&JobContext { files: Some(&files), ..ctx.clone() })?))
-            } else {
-                Ok((Some(jobs::config_map(&ctx, files)), jobs::workload(&ctx)?))
-            }
-        });
+        let built = jobs::step_job(&ctx, &store, smo);
         let (config_map, workload) = match built {
             Ok(b) => b,
             Err(e) => return Box::pin(async move { Err(e.into()) }),
