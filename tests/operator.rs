@@ -128,6 +128,26 @@ fn wait_for(ns: &Namespace, name: &str, condition: &str, operator: &Operator, se
     );
 }
 
+/// The Events on StateMachines in the namespace: reason, and how often it happened (an Event
+/// repeated within minutes is one object whose series counts the repeats).
+fn events(ns: &Namespace) -> Vec<(String, u64)> {
+    // events.k8s.io/v1, as the operator writes them: kube 1.20's core/v1 view leaves `count` out.
+    let out = kubectl(&["-n", &ns.0, "get", "events.events.k8s.io", "-o", "json"]);
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["regarding"]["kind"] == "StateMachine")
+        .map(|e| (e["reason"].as_str().unwrap_or("").to_string(), e["series"]["count"].as_u64().unwrap_or(1)))
+        .collect()
+}
+
+/// The reasons of the Events on StateMachines in the namespace.
+fn event_reasons(ns: &Namespace) -> Vec<String> {
+    events(ns).into_iter().map(|(reason, _)| reason).collect()
+}
+
 fn condition<'a>(status: &'a Value, type_: &str) -> Option<&'a Value> {
     status["conditions"].as_array()?.iter().find(|c| c["type"] == type_)
 }
@@ -176,16 +196,7 @@ fn the_originals_state_machine_runs_to_complete_under_the_operator() {
     assert!(owners.iter().all(|o| *o == uid), "owned by {uid}: {owners:?}");
     // The end is an Event on the resource; successful jobs are not.
     let events = eventually(Duration::from_secs(20), "no Succeeded Event", || {
-        let out = kubectl(&["-n", &ns.0, "get", "events", "-o", "json"]);
-        let list: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        let reasons: Vec<String> = list["items"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .filter(|e| e["involvedObject"]["kind"] == "StateMachine")
-            .map(|e| e["reason"].as_str().unwrap_or("").to_string())
-            .collect();
+        let reasons = event_reasons(&ns);
         if reasons.iter().any(|r| r == "Succeeded") { Ok(reasons) } else { Err(reasons) }
     });
     assert_eq!(events, vec!["Succeeded".to_string()], "one Event, for the end");
@@ -305,6 +316,45 @@ fn an_operator_killed_mid_run_is_carried_on_by_the_next() {
     assert!(per_job(&jobs).values().all(|n| *n == 1), "no duplicate Job: {jobs:?}\nfirst operator:\n{first_log}");
     assert_eq!(jobs.iter().filter(|j| j.2 == "Complete").count(), 12, "{jobs:?}");
     assert!(second.log().contains("run restored from the executor's jobs"), "{}", second.log());
+}
+
+/// Failed sequences leave no Job behind (they are cleaned up), so only the resource's status
+/// remembers them: an operator restarted after some failed carries on from the status' count.
+/// The failure cap is reached after exactly `maxFailures` failed sequences in all — one Event
+/// each — not `maxFailures` more after the restart.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn failures_counted_before_an_operator_restart_still_count_towards_the_cap() {
+    let ns = Namespace::new("op-carry");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = Operator::start(&ns, dir.path());
+    // One sequence at a time, each failing after a few seconds.
+    let head = "  workflow: {completed: 2, maxFailures: 3}\n  cluster: {maxSize: 1}\n";
+    apply(&ns, &state_machine("carry", head, &[("a", "sleep 2; exit 3")]));
+    eventually(Duration::from_secs(120), "no failure in status", || {
+        let status = get(&ns, "carry")["status"].clone();
+        if status["failed"].as_i64().unwrap_or(0) >= 1 { Ok(()) } else { Err(status) }
+    });
+    let first_log = first.kill();
+    let second = Operator::start(&ns, dir.path());
+    wait_for(&ns, "carry", "Failed", &second, 180);
+    let status = get(&ns, "carry")["status"].clone();
+    let context = format!("{status:#}\nfirst operator:\n{first_log}\nsecond operator:\n{}", second.log());
+    assert_eq!(status["failed"].as_i64(), Some(3), "{context}");
+    let failed_step = status["steps"][0]["failed"].as_i64();
+    assert_eq!(failed_step, Some(3), "step a's failed jobs: {context}");
+    // Events are published as they happen, the end's and the last failure's at once: wait for
+    // 3, then make sure no more come.
+    let failed_sequences = |events: &[(String, u64)]| -> u64 {
+        events.iter().filter(|(r, _)| r == "SequenceFailed").map(|(_, n)| n).sum()
+    };
+    eventually(Duration::from_secs(20), "fewer than 3 SequenceFailed Events", || {
+        let events = events(&ns);
+        if failed_sequences(&events) >= 3 && events.iter().any(|(r, _)| r == "Failed") { Ok(()) } else { Err(events) }
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let events = events(&ns);
+    assert_eq!(failed_sequences(&events), 3, "one SequenceFailed per failed sequence, 3 in all: {events:?}\n{context}");
 }
 
 /// `workflow.completed` raised on a running resource is honoured; a change of its steps is

@@ -103,6 +103,7 @@ spec:
                     forget: Some(watcher.recipient()),
                     journal: None,
                     restore: false,
+                    carried: None,
                     reporting: None,
                 },
             )

@@ -369,6 +369,7 @@ fn execute(
                     forget: Some(watcher.recipient()),
                     journal: Some(journal),
                     restore,
+                    carried: None,
                     reporting: None,
                 },
             )

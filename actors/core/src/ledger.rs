@@ -189,6 +189,32 @@ pub enum Next {
     Stop,
 }
 
+/// What an earlier life of a run counted that its executor can no longer show: a failed
+/// sequence's jobs are deleted with it, and rules' resizing lives only in the ledger. The
+/// operator reads it from the resource's status when it takes a run over after a restart.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Carried {
+    /// Sequences failed.
+    pub failed: u32,
+    /// Rule firings.
+    pub fired: u32,
+    /// Per step, by name.
+    pub steps: Vec<CarriedStep>,
+}
+
+/// One step's part of [`Carried`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CarriedStep {
+    /// Step name.
+    pub name: String,
+    /// Jobs that succeeded.
+    pub succeeded: u32,
+    /// Jobs that failed.
+    pub failed: u32,
+    /// Nodes its next job asks for (after grow/shrink); 0: unknown.
+    pub nodes: u32,
+}
+
 /// The run's bookkeeping (see the module docs).
 #[derive(Debug)]
 pub struct Ledger {
@@ -204,6 +230,8 @@ pub struct Ledger {
     stats: Stats,
     rulebook: Rulebook,
     tallies: Vec<RuleTally>,
+    /// Firings counted by an earlier life of the run ([`Ledger::carry_over`]).
+    fired_before: u32,
     recent: VecDeque<Firing>,
     last_failure: Option<String>,
     /// Log of the most recent failed job, to point the user at it.
@@ -231,6 +259,7 @@ impl Ledger {
             tallies: vec![RuleTally::default(); workflow.rules.len()],
             rulebook,
             workflow,
+            fired_before: 0,
             completed: 0,
             failed: 0,
             started: 0,
@@ -309,6 +338,33 @@ impl Ledger {
     /// A job that ended before a restart, found again: its step's counters include it.
     pub fn job_restored_ended(&mut self, step: usize, phase: &JobPhase) {
         self.count_job(step, phase);
+    }
+
+    /// Takes what an earlier life of the run counted (see [`Carried`]), once everything the
+    /// executor still has was restored. Each counter becomes the larger of the two: what was
+    /// counted before the restart and is still to be seen is not counted twice, and what the
+    /// earlier life could not write down any more (it died within a status interval of it) is
+    /// not lost while its jobs remain. Node counts resized by rules stay resized.
+    pub fn carry_over(&mut self, earlier: &Carried) {
+        if earlier.failed > self.failed {
+            self.started += earlier.failed - self.failed;
+            self.failed = earlier.failed;
+        }
+        self.fired_before = earlier.fired.saturating_sub(self.tallies.iter().map(|t| t.fired).sum());
+        for carried in &earlier.steps {
+            let Some(i) = self.workflow.step_index(&carried.name) else { continue };
+            if let Some(c) = self.steps.get_mut(i) {
+                c.succeeded = c.succeeded.max(carried.succeeded);
+                c.failed = c.failed.max(carried.failed);
+                c.runs = c.runs.max(c.succeeded + c.failed);
+            }
+            if carried.nodes > 0
+                && carried.nodes <= self.workflow.max_size
+                && let Some(n) = self.nodes.get_mut(i)
+            {
+                *n = carried.nodes;
+            }
+        }
     }
 
     /// A job's phase as observed. Events of sequences that are not live and non-terminal events
@@ -529,7 +585,7 @@ impl Ledger {
             counts: self.counts(),
             started: self.started,
             steps,
-            fired: self.tallies.iter().map(|t| t.fired).sum(),
+            fired: self.fired_before + self.tallies.iter().map(|t| t.fired).sum::<u32>(),
             recent_firings: self.recent.iter().skip(skip).map(ToString::to_string).collect(),
             outcome: self.outcome.clone(),
         }

@@ -18,7 +18,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::{Phase, StateMachineSpec, StateMachineStatus, StepStatus};
-use crate::ledger::{Counts, RunOutcome};
+use crate::ledger::{Carried, CarriedStep, Counts, RunOutcome};
 
 /// How many of the latest rule firings status shows.
 pub const STATUS_FIRINGS: usize = 5;
@@ -192,6 +192,26 @@ pub fn of_run(
         None => set(&mut status, "SpecApplied", true, "Applied", "the workflow runs the latest spec"),
     }
     status
+}
+
+/// What a resource's status tells of its run that its Jobs may no longer show (see
+/// [`Carried`]): an operator restarted mid-run goes on from it.
+pub fn carried(status: &StateMachineStatus) -> Carried {
+    let count = |v: i32| u32::try_from(v).unwrap_or(0);
+    Carried {
+        failed: count(status.failed),
+        fired: count(status.rule_firings),
+        steps: status
+            .steps
+            .iter()
+            .map(|s| CarriedStep {
+                name: s.name.clone(),
+                succeeded: count(s.succeeded),
+                failed: count(s.failed),
+                nodes: count(s.nodes),
+            })
+            .collect(),
+    }
 }
 
 /// The status of a resource whose spec is invalid: phase `Failed`, every problem in the `Ready`

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use smo_core::fsm::{Effect, JobPhase, Sequence, SequenceOutcome};
-use smo_core::ledger::{Ledger, Next, Observation, RunOutcome, RunReport, Supervision, supervise};
+use smo_core::ledger::{Carried, Ledger, Next, Observation, RunOutcome, RunReport, Supervision, supervise};
 use smo_core::names::{JobId, JobIdSource};
 use smo_core::times;
 use smo_core::workflow::Workflow;
@@ -69,6 +69,9 @@ pub struct ManagerConfig {
     pub journal: Option<Journal>,
     /// Rebuild the run from the executor's existing jobs before starting anything new.
     pub restore: bool,
+    /// What an earlier life of the run counted that its jobs may no longer show (the operator
+    /// reads it from the resource's status), taken over once the jobs are restored.
+    pub carried: Option<Carried>,
     /// Who hears how the run goes beyond the progress counters (the operator's StatusReporter).
     pub reporting: Option<Reporting>,
 }
@@ -97,6 +100,7 @@ pub struct Manager {
     ids: JobIdSource,
     seed: u64,
     restore: bool,
+    carried: Option<Carried>,
     /// The ledger's node counts as handed to sequences (rebuilt only when a rule resizes a step).
     nodes: Arc<[u32]>,
     sequences: HashMap<JobId, Addr<StateMachine>>,
@@ -122,6 +126,7 @@ impl Manager {
             ids: JobIdSource::new(&workflow.prefix, config.seed),
             seed: config.seed,
             restore: config.restore,
+            carried: config.carried,
             executor: config.executor,
             progress: config.progress,
             done: Some(config.done),
@@ -352,6 +357,10 @@ impl Manager {
             for (step, attempt) in running {
                 self.ledger.job_observed(&id, step, attempt, &JobPhase::Running);
             }
+        }
+        if let Some(carried) = self.carried.take() {
+            self.ledger.carry_over(&carried);
+            self.nodes = self.ledger.all_nodes().into();
         }
         let counts = self.ledger.counts();
         tracing::info!(

@@ -69,6 +69,7 @@ async fn run_with(
                 forget: Some(watcher.recipient()),
                 journal,
                 restore,
+                carried: None,
                 reporting: None,
             },
         )
@@ -284,6 +285,7 @@ async fn a_crashed_sequence_actor_is_replaced_and_the_workflow_still_finishes() 
                 forget: None,
                 journal: None,
                 restore: false,
+                carried: None,
                 reporting: None,
             },
         );

@@ -13,7 +13,9 @@
 //! * A resource appears: its spec is checked with the same messages as `smo validate`. Invalid:
 //!   its status says so, field by field, and nothing runs until it is edited. Valid: its
 //!   workflow runs — restored from the Jobs the cluster has, so an operator restarted mid-run
-//!   carries on without starting a sequence over or running a step twice. A resource whose
+//!   carries on without starting a sequence over or running a step twice, and from its status
+//!   what the Jobs no longer show (failed sequences, whose Jobs are deleted; resized node
+//!   counts; see [`smo_core::ledger::Carried`]). A resource whose
 //!   status says it ended (for its current generation) is left alone.
 //! * Its artifacts go to `registry.host`, else the operator's `--registry`, else (when a step
 //!   pulls or pushes) an ephemeral registry of its own, created and waited for before any step
@@ -44,9 +46,9 @@ use kube::runtime::{WatchStreamExt as _, watcher as watch};
 use kube::{Client, ResourceExt as _};
 use smo_core::api::{Phase, RegistrySpec, StateMachine, StateMachineSpec, StateMachineStatus};
 use smo_core::jobs::script::ArtifactStore;
-use smo_core::ledger::RunReport;
+use smo_core::ledger::{Carried, RunReport};
 use smo_core::names::stable_seed;
-use smo_core::status::{Unapplied, spec_change};
+use smo_core::status::{self, Unapplied, spec_change};
 use smo_core::workflow::Workflow;
 use smo_core::workflow::documents::from_manifest_value;
 
@@ -228,7 +230,9 @@ impl Controller {
                     tracing::info!(statemachine = %key, phase = ?current.phase, "workflow ended before; left alone");
                     tracked.ended = true;
                 } else {
-                    self.start_run(key.clone(), &object, workflow, &spec, tracked.reporter.clone(), ctx);
+                    // Taken over after a restart: the status says what the Jobs may no longer.
+                    let carried = status::carried(&current);
+                    self.start_run(key.clone(), &object, workflow, &spec, tracked.reporter.clone(), carried, ctx);
                 }
                 tracked.running_spec = Some(spec);
             }
@@ -244,6 +248,7 @@ impl Controller {
         workflow: Workflow,
         spec: &StateMachineSpec,
         reporter: Addr<StatusReporter>,
+        carried: Carried,
         ctx: &mut Context<Self>,
     ) {
         let registry_spec = spec.registry.clone().unwrap_or_else(default_registry_spec);
@@ -313,6 +318,7 @@ impl Controller {
                         forget: Some(watcher.recipient()),
                         journal: None,
                         restore: true,
+                        carried: Some(carried),
                         reporting: Some(Reporting {
                             status: reporter.clone().recipient(),
                             events: reporter.clone().recipient(),
@@ -358,7 +364,8 @@ impl Controller {
             tracked.running_spec = Some(spec.clone());
             tracked.reporter.do_send(SpecSeen::Running { generation, unapplied: None });
             let reporter = tracked.reporter.clone();
-            return self.start_run(key.to_string(), &object, workflow, &spec, reporter, ctx);
+            // Nothing ran for it, so nothing is carried over.
+            return self.start_run(key.to_string(), &object, workflow, &spec, reporter, Carried::default(), ctx);
         };
         if tracked.ended {
             let unapplied = Unapplied {

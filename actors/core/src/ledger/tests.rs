@@ -211,3 +211,35 @@ fn new_rules_start_with_no_firings() {
     assert_eq!((next, firings.len()), (Next::Conclude, 1));
     assert_eq!(ledger.snapshot().fired, 1);
 }
+
+#[test]
+fn what_an_earlier_life_counted_is_carried_over_without_counting_twice() {
+    let mut ledger = Ledger::new(workflow(""));
+    // Restored from the jobs that are left: one sequence completed, one failed whose cleanup had
+    // not finished.
+    for step in 0..2 {
+        ledger.job_restored_ended(step, &JobPhase::Succeeded);
+    }
+    ledger.sequence_restored_ended(&SequenceOutcome::Completed);
+    ledger.job_restored_ended(0, &FAILED);
+    ledger.sequence_restored_ended(&SequenceOutcome::Failed { step: 0, reason: "x".into() });
+    // The status said: 1 failed (the same one), 2 jobs of `a` succeeded (one of them deleted with
+    // a failed sequence), `b` resized to 2 nodes, 3 firings.
+    let step = |name: &str, succeeded, failed, nodes| CarriedStep { name: name.into(), succeeded, failed, nodes };
+    let earlier =
+        Carried { failed: 1, fired: 3, steps: vec![step("a", 2, 1, 1), step("b", 1, 0, 2), step("gone", 9, 9, 9)] };
+    ledger.carry_over(&earlier);
+    assert_eq!((ledger.counts().completed, ledger.counts().failed), (1, 1), "the failed sequence is counted once");
+    assert_eq!(ledger.step_counts()[0], StepCounts { runs: 3, succeeded: 2, failed: 1 });
+    assert_eq!(ledger.step_counts()[1], StepCounts { runs: 1, succeeded: 1, failed: 0 });
+    assert_eq!(ledger.all_nodes(), &[1, 2]);
+    assert_eq!(ledger.snapshot().fired, 3);
+
+    // Failures whose jobs are all gone still count towards the cap (maxFailures: 2).
+    let mut ledger = Ledger::new(workflow(""));
+    ledger.carry_over(&Carried { failed: 2, ..Carried::default() });
+    assert_eq!(ledger.snapshot().started, 2);
+    let outcome = ledger.conclude().expect("the cap was reached before the restart");
+    assert!(outcome.reason().contains("maxFailures (2)"), "{}", outcome.reason());
+    assert_eq!(ledger.decide().start, 0);
+}
