@@ -448,6 +448,11 @@ fn the_dashboard_queries_only_metrics_the_operator_exports() {
     }
     assert!(sample(&scrape, "smo_status_writes_total", &wf).is_some_and(|n| n >= 2.0), "{scrape}");
     assert!(sample(&scrape, "smo_kube_api_requests_total", &[("category", "write")]).is_some_and(|n| n >= 6.0));
+    // Errors by request category and class, every pair exported from the start.
+    for (category, class) in [("read", "client"), ("watch", "server"), ("write", "unanswered")] {
+        let errors = sample(&scrape, "smo_kube_api_errors_total", &[("category", category), ("class", class)]);
+        assert!(errors.is_some(), "smo_kube_api_errors_total{{category={category},class={class}}}: {scrape}");
+    }
     // Every metric the dashboard queries is one the operator exports.
     let names = exported(&scrape);
     let dashboard_path = common::root().join("grafana/smo-operator.json");

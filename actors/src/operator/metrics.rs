@@ -14,7 +14,7 @@
 //! | `smo_rule_firings_total` | counter | namespace, workflow |
 //! | `smo_status_writes_total` | counter | namespace, workflow |
 //! | `smo_kube_api_requests_total` | counter | category (`read`, `watch`, `write`) |
-//! | `smo_kube_api_errors_total` | counter | — |
+//! | `smo_kube_api_errors_total` | counter | category (as above), class (`client`: 4xx, `server`: 5xx, `unanswered`) |
 //! | `smo_watch_restarts_total` | counter | — |
 
 use std::sync::Arc;
@@ -47,7 +47,7 @@ pub struct OperatorMetrics {
     rule_firings: IntCounterVec,
     status_writes: IntCounterVec,
     api_requests: IntCounterVec,
-    api_errors: IntCounter,
+    api_errors: IntCounterVec,
     api: Arc<ApiRequests>,
     watch_restarts: IntCounter,
     /// Bumped by the executors' watches.
@@ -97,9 +97,12 @@ impl OperatorMetrics {
             "Watches of step Jobs that listed again (410 Gone after an apiserver restart) or failed and resumed.",
         )
         .map_err(metric_error)?;
-        let api_errors = IntCounter::new(
-            "smo_kube_api_errors_total",
-            "Kubernetes API requests answered with an error (HTTP >= 400) or not answered.",
+        let api_errors = IntCounterVec::new(
+            Opts::new(
+                "smo_kube_api_errors_total",
+                "Kubernetes API requests answered with an error (class client: 4xx, server: 5xx) or not answered, by request category.",
+            ),
+            &["category", "class"],
         )
         .map_err(metric_error)?;
         Ok(OperatorMetrics {
@@ -155,7 +158,10 @@ impl OperatorMetrics {
             let c = self.api_requests.with_label_values(&[category]);
             c.inc_by(total.saturating_sub(c.get()));
         }
-        self.api_errors.inc_by(counts.errors.saturating_sub(self.api_errors.get()));
+        for (category, class, total) in self.api.errors_by_category() {
+            let c = self.api_errors.with_label_values(&[category, class]);
+            c.inc_by(total.saturating_sub(c.get()));
+        }
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             return format!("# cannot encode the metrics: {e}\n");

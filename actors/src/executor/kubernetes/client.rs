@@ -5,8 +5,9 @@
 //!   fails fast therefore cannot hammer a shared apiserver. (tower's `RateLimit` has no burst, so
 //!   the bucket is here; it is a dozen lines.)
 //! * **Counting.** Every request is counted as a read (GET), a watch (GET `…watch=…`) or a write
-//!   (POST, PUT, PATCH, DELETE), and every error answer (HTTP ≥ 400, or no answer); `smo run`
-//!   reports the counts, the benchmark divides them by the step transitions.
+//!   (POST, PUT, PATCH, DELETE), and every error by that category and its class (an answer
+//!   4xx or 5xx, or no answer); `smo run` reports the counts, the operator exports them, the
+//!   benchmark divides them by the step transitions.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,8 +51,16 @@ pub struct ApiRequests {
     reads: AtomicU64,
     watches: AtomicU64,
     writes: AtomicU64,
-    errors: AtomicU64,
+    /// Errors by request category ([`CATEGORIES`]) and error class ([`ERROR_CLASSES`]).
+    errors: [[AtomicU64; 3]; 3],
 }
+
+/// The categories requests are counted by: GETs, watches, and POST/PUT/PATCH/DELETE.
+pub const CATEGORIES: [&str; 3] = ["read", "watch", "write"];
+
+/// The classes errors are counted by: answered 4xx (a conflict, a missing object, a refusal),
+/// answered 5xx (the apiserver's trouble), and no answer (connection, timeout).
+pub const ERROR_CLASSES: [&str; 3] = ["client", "server", "unanswered"];
 
 /// A snapshot of [`ApiRequests`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -73,19 +82,40 @@ impl ApiRequests {
             reads: self.reads.load(Ordering::Relaxed),
             watches: self.watches.load(Ordering::Relaxed),
             writes: self.writes.load(Ordering::Relaxed),
-            errors: self.errors.load(Ordering::Relaxed),
+            errors: self.errors.iter().flatten().map(|e| e.load(Ordering::Relaxed)).sum(),
         }
     }
 
-    fn count<B>(&self, request: &http::Request<B>) {
-        let counter = match *request.method() {
+    /// Errors so far: (request category, error class, count), for every pair.
+    pub fn errors_by_category(&self) -> impl Iterator<Item = (&'static str, &'static str, u64)> + '_ {
+        CATEGORIES.iter().zip(&self.errors).flat_map(|(category, by_class)| {
+            ERROR_CLASSES.iter().zip(by_class).map(|(class, n)| (*category, *class, n.load(Ordering::Relaxed)))
+        })
+    }
+
+    /// Counts a request; its category's index in [`CATEGORIES`].
+    fn count<B>(&self, request: &http::Request<B>) -> usize {
+        let category = match *request.method() {
             http::Method::GET | http::Method::HEAD => {
                 let watch = request.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("watch=")));
-                if watch { &self.watches } else { &self.reads }
+                if watch { 1 } else { 0 }
             }
-            _ => &self.writes,
+            _ => 2,
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        [&self.reads, &self.watches, &self.writes][category].fetch_add(1, Ordering::Relaxed);
+        category
+    }
+
+    /// Counts an error answer (`status` ≥ 400) or a request not answered (`None`).
+    fn count_error(&self, category: usize, status: Option<u16>) {
+        let class = match status {
+            Some(code) if code < 500 => 0,
+            Some(_) => 1,
+            None => 2,
+        };
+        if let Some(counter) = self.errors.get(category).and_then(|c| c.get(class)) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -189,14 +219,14 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         self.ready = false;
-        self.requests.count(&request);
+        let category = self.requests.count(&request);
         let requests = self.requests.clone();
         self.inner
             .call(request)
-            .inspect(move |answer| {
-                if answer.as_ref().map_or(true, |r| r.status().as_u16() >= 400) {
-                    requests.errors.fetch_add(1, Ordering::Relaxed);
-                }
+            .inspect(move |answer| match answer {
+                Ok(r) if r.status().as_u16() < 400 => {}
+                Ok(r) => requests.count_error(category, Some(r.status().as_u16())),
+                Err(_) => requests.count_error(category, None),
             })
             .boxed()
     }
@@ -227,5 +257,18 @@ mod tests {
         requests.count(&request("POST", "/apis/batch/v1/namespaces/a/jobs"));
         requests.count(&request("DELETE", "/api/v1/namespaces/a/configmaps?labelSelector=x"));
         assert_eq!(requests.counts(), ApiRequestCounts { reads: 1, watches: 1, writes: 2, errors: 0 });
+    }
+
+    #[test]
+    fn errors_are_counted_by_category_and_class() {
+        let requests = ApiRequests::default();
+        requests.count_error(2, Some(409));
+        requests.count_error(2, Some(409));
+        requests.count_error(0, Some(503));
+        requests.count_error(1, None);
+        let by: Vec<_> = requests.errors_by_category().filter(|(_, _, n)| *n > 0).collect();
+        assert_eq!(by, vec![("read", "server", 1), ("watch", "unanswered", 1), ("write", "client", 2)]);
+        assert_eq!(requests.counts().errors, 4);
+        assert_eq!(requests.errors_by_category().count(), 9, "every pair is exported, zero or not");
     }
 }
