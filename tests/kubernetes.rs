@@ -11,7 +11,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::cluster::{Namespace, eventually, kubectl, kubectl_with_input, per_job, registry, text, within};
+use common::cluster::{
+    Namespace, eventually, install_custom_crds, kubectl, kubectl_with_input, per_job, registry, text, within,
+};
 use common::smo;
 use serde_json::Value;
 
@@ -283,52 +285,6 @@ fn an_apiserver_restart_mid_run_neither_loses_nor_doubles_a_transition() {
     let jobs = ns.jobs();
     assert!(per_job(&jobs).values().all(|n| *n == 1), "no duplicate Job for any (jobid, step): {jobs:?}");
     assert_eq!(jobs.iter().filter(|j| j.2 == "Complete").count(), 12, "exactly 4 × 3 Jobs completed: {jobs:?}");
-}
-
-/// Minimal CRDs of JobSet (jobset.x-k8s.io) and the Flux Operator's MiniCluster
-/// (flux-framework.org): the API the executor creates objects in. Their controllers are absent
-/// from the test cluster; [`ControllerStandIn`] does what they do for smo.
-const CUSTOM_CRDS: &str = r#"
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: jobsets.jobset.x-k8s.io}
-spec:
-  group: jobset.x-k8s.io
-  scope: Namespaced
-  names: {kind: JobSet, listKind: JobSetList, plural: jobsets, singular: jobset}
-  versions:
-  - name: v1alpha2
-    served: true
-    storage: true
-    subresources: {status: {}}
-    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: miniclusters.flux-framework.org}
-spec:
-  group: flux-framework.org
-  scope: Namespaced
-  names: {kind: MiniCluster, listKind: MiniClusterList, plural: miniclusters, singular: minicluster}
-  versions:
-  - name: v1alpha2
-    served: true
-    storage: true
-    subresources: {status: {}}
-    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
-"#;
-
-fn install_custom_crds() {
-    let out = kubectl_with_input(&["apply", "-f", "-"], CUSTOM_CRDS.as_bytes());
-    assert!(out.status.success(), "{}", text(&out));
-    let out = kubectl(&[
-        "wait",
-        "--for=condition=established",
-        "--timeout=60s",
-        "crd/jobsets.jobset.x-k8s.io",
-        "crd/miniclusters.flux-framework.org",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
 }
 
 /// Does for the test what the JobSet controller and the Flux Operator do for smo: for every

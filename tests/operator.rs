@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::cluster::{Namespace, eventually, image, kubectl, kubectl_with_input, per_job, registry, text};
+use common::cluster::{
+    Namespace, eventually, image, install_custom_crds, kubectl, kubectl_with_input, per_job, registry, text,
+};
 use common::smo;
 use serde_json::Value;
 
@@ -355,6 +357,58 @@ fn failures_counted_before_an_operator_restart_still_count_towards_the_cap() {
     std::thread::sleep(Duration::from_secs(2));
     let events = events(&ns);
     assert_eq!(failed_sequences(&events), 3, "one SequenceFailed per failed sequence, 3 in all: {events:?}\n{context}");
+}
+
+/// A valid StateMachine whose step needs an API the cluster does not serve (a MiniCluster
+/// without the Flux Operator) waits — `Pending`, `Ready=False` with reason `APINotServed` and
+/// what to install, not `Failed` — and starts by itself once the API is installed, without an
+/// edit.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn a_workflow_waiting_for_an_api_starts_by_itself_once_it_is_installed() {
+    install_custom_crds();
+    let out = kubectl(&["delete", "crd", "miniclusters.flux-framework.org", "--ignore-not-found", "--wait=true"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let ns = Namespace::new("op-waits");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = Operator::start(&ns, dir.path());
+    let manifest = state_machine(
+        "waits",
+        "  workflow: {completed: 1}\n  cluster: {maxSize: 1}\n",
+        &[("a", "echo a"), ("b", "echo b")],
+    );
+    let (head, b) = manifest.split_once("  - name: b\n").expect("step b");
+    apply(&ns, &format!("{head}  - name: b\n    properties: {{minicluster: 'true'}}\n{b}"));
+    let waiting = eventually(Duration::from_secs(60), "the resource does not say what it waits for", || {
+        let status = get(&ns, "waits")["status"].clone();
+        match condition(&status, "Ready") {
+            Some(c) if c["reason"] == "APINotServed" => Ok(status),
+            _ => Err(status),
+        }
+    });
+    assert_eq!(waiting["phase"], "Pending", "{waiting:#}");
+    assert!(condition(&waiting, "Failed").is_none(), "{waiting:#}");
+    let message = condition(&waiting, "Ready").and_then(|c| c["message"].as_str()).unwrap_or_default().to_string();
+    assert!(
+        message.contains("step `b` runs as a MiniCluster") && message.contains("install the Flux Operator"),
+        "{message}"
+    );
+    assert!(ns.jobs_of("waits").is_empty(), "nothing runs while it waits");
+    // Installed: the next retry starts the workflow (step a's Job), no edit needed.
+    install_custom_crds();
+    eventually(Duration::from_secs(60), "the workflow did not start once the API was there", || {
+        let jobs = ns.jobs_of("waits");
+        if jobs.is_empty() { Err(get(&ns, "waits")["status"].clone()) } else { Ok(()) }
+    });
+    let ready = eventually(Duration::from_secs(30), "Ready did not turn true", || {
+        let status = get(&ns, "waits")["status"].clone();
+        match condition(&status, "Ready") {
+            Some(c) if c["status"] == "True" => Ok(status),
+            _ => Err(status),
+        }
+    });
+    assert!(matches!(ready["phase"].as_str(), Some("Pending" | "Running")), "{ready:#}");
+    assert!(operator.log().contains("trying the workflow again"), "{}", operator.log());
 }
 
 /// `workflow.completed` raised on a running resource is honoured; a change of its steps is

@@ -160,3 +160,49 @@ pub fn state_machine(name: &str, spec_head: &str, steps: &[(&str, &str)], cores:
         "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: {name}\nspec:\n{spec_head}  jobs:\n{jobs}"
     )
 }
+
+/// Minimal CRDs of JobSet (jobset.x-k8s.io) and the Flux Operator's MiniCluster
+/// (flux-framework.org): the API the executor creates objects in. Their controllers are absent
+/// from the test cluster; `tests/kubernetes.rs`' `ControllerStandIn` does what they do for smo.
+pub const CUSTOM_CRDS: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: jobsets.jobset.x-k8s.io}
+spec:
+  group: jobset.x-k8s.io
+  scope: Namespaced
+  names: {kind: JobSet, listKind: JobSetList, plural: jobsets, singular: jobset}
+  versions:
+  - name: v1alpha2
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: miniclusters.flux-framework.org}
+spec:
+  group: flux-framework.org
+  scope: Namespaced
+  names: {kind: MiniCluster, listKind: MiniClusterList, plural: miniclusters, singular: minicluster}
+  versions:
+  - name: v1alpha2
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+"#;
+
+pub fn install_custom_crds() {
+    let out = kubectl_with_input(&["apply", "-f", "-"], CUSTOM_CRDS.as_bytes());
+    assert!(out.status.success(), "{}", text(&out));
+    let out = kubectl(&[
+        "wait",
+        "--for=condition=established",
+        "--timeout=60s",
+        "crd/jobsets.jobset.x-k8s.io",
+        "crd/miniclusters.flux-framework.org",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -7,7 +7,7 @@
 //!
 //! | condition | true when |
 //! |---|---|
-//! | `Ready` | the spec is valid and the workflow was accepted (false: `InvalidSpec`, with every problem) |
+//! | `Ready` | the spec is valid and the workflow was accepted (false: `InvalidSpec`, with every problem; or what the cluster lacks, `RegistryUnavailable` or `APINotServed`, retried by itself) |
 //! | `Progressing` | sequences are running or about to start |
 //! | `Complete` | the wanted completions were reached, or a finish-workflow rule fired (present only then, as a Job's) |
 //! | `Failed` | the failure cap was reached, or the spec is invalid (present only then) |
@@ -242,6 +242,30 @@ pub fn of_invalid(
     status
 }
 
+/// The status of a resource whose valid workflow cannot start yet because the cluster lacks
+/// something it needs (`reason`: `RegistryUnavailable`, `APINotServed`): phase `Pending` with
+/// what the run had counted before kept, `Ready` false naming what is missing and how to fix it.
+/// Not `Failed`: the operator tries again by itself, so installing what is missing is enough.
+pub fn of_waiting(
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    previous: &StateMachineStatus,
+    now: &Time,
+) -> StateMachineStatus {
+    let mut status = StateMachineStatus {
+        phase: Some(Phase::Pending),
+        observed_generation: generation,
+        message: Some(format!("waiting: {message}")),
+        completion_time: None,
+        ..previous.clone()
+    };
+    status.conditions.retain(|c| !matches!(c.type_.as_str(), "Complete" | "Failed"));
+    set_condition(&mut status.conditions, "Ready", false, reason, message, generation, now);
+    set_condition(&mut status.conditions, "Progressing", false, reason, message, generation, now);
+    status
+}
+
 /// Sets condition `type_` in `conditions`, keeping its `lastTransitionTime` when its status does
 /// not change.
 pub fn set_condition(
@@ -370,6 +394,22 @@ mod tests {
         let failed = condition(&s, "Failed").expect("Failed");
         assert_eq!(failed.reason, "FailureCapReached");
         assert!(failed.message.contains("last failure: x"), "{}", failed.message);
+    }
+
+    #[test]
+    fn a_run_waiting_for_the_cluster_is_pending_and_keeps_its_counts() {
+        let invalid = of_invalid(&["bad".into()], Some(1), &StateMachineStatus::default(), &time(1));
+        let previous = StateMachineStatus { completed: 2, failed: 1, ..invalid };
+        let s = of_waiting("APINotServed", "install the Flux Operator", Some(2), &previous, &time(2));
+        assert_eq!(s.phase, Some(Phase::Pending));
+        assert_eq!((s.completed, s.failed), (2, 1));
+        let ready = condition(&s, "Ready").expect("Ready");
+        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "APINotServed"));
+        assert!(
+            condition(&s, "Failed").is_none(),
+            "waiting is not failing: kubectl wait --for=condition=Failed must not return"
+        );
+        assert_eq!(s.message.as_deref(), Some("waiting: install the Flux Operator"));
     }
 
     #[test]

@@ -138,8 +138,19 @@ struct RunStarted {
 struct RunEnded {
     key: String,
     uid: String,
-    /// It never started: what it needs is missing (its status says what); an edit retries.
+    /// It never started: what it needs is missing (its status says what); it is tried again
+    /// after a while ([`RETRY_FIRST`], doubling up to [`RETRY_MAX`]), and at once on an edit.
     refused: bool,
+}
+
+/// Time to try a refused run again.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RetryRun {
+    key: String,
+    uid: String,
+    /// The [`Tracked::retry`] this was scheduled for (a later refusal or an edit supersedes it).
+    retry: u32,
 }
 
 /// What the operator keeps per resource.
@@ -155,6 +166,12 @@ struct Tracked {
     ended: bool,
     /// A spec change made while the run was being set up, for its Manager once it is there.
     pending: Option<Reconfigure>,
+    /// The resource as last seen (a refused run is tried again from it).
+    object: DynamicObject,
+    /// What its status said of an earlier life of its run when first seen.
+    carried: Carried,
+    /// Refusals in a row of its run (the next retry waits longer); 0 once it runs.
+    retry: u32,
 }
 
 /// Watches `StateMachine`s and runs each one's workflow (see the module docs).
@@ -215,6 +232,10 @@ impl Controller {
             reporter,
             ended: false,
             pending: None,
+            object: object.clone(),
+            // Taken over after a restart: the status says what the Jobs may no longer.
+            carried: status::carried(&current),
+            retry: 0,
         };
         match parsed {
             Err(problems) => {
@@ -230,8 +251,7 @@ impl Controller {
                     tracing::info!(statemachine = %key, phase = ?current.phase, "workflow ended before; left alone");
                     tracked.ended = true;
                 } else {
-                    // Taken over after a restart: the status says what the Jobs may no longer.
-                    let carried = status::carried(&current);
+                    let carried = tracked.carried.clone();
                     self.start_run(key.clone(), &object, workflow, &spec, tracked.reporter.clone(), carried, ctx);
                 }
                 tracked.running_spec = Some(spec);
@@ -268,8 +288,9 @@ impl Controller {
         let generation = object.metadata.generation;
         tracing::info!(statemachine = %key, completions = workflow.completed, max_size = workflow.max_size, "starting the workflow");
         actix::spawn(async move {
-            let refuse = |problem: String| {
-                reporter.do_send(SpecSeen::Invalid { generation, problems: vec![problem] });
+            let refuse = |reason: &'static str, message: String| {
+                tracing::warn!(statemachine = %key, reason, %message, "the workflow cannot start yet; trying again later");
+                reporter.do_send(SpecSeen::Waiting { generation, reason, message });
                 controller.do_send(RunEnded { key: key.clone(), uid: uid.clone(), refused: true });
             };
             let store = match store_of(&workflow, &config) {
@@ -286,12 +307,12 @@ impl Controller {
                     .await;
                     match ensured {
                         Ok(host) => ArtifactStore::Registry { host, plain_http: true },
-                        Err(e) => return refuse(format!("statemachine/{name}: spec.registry: {e}")),
+                        Err(e) => return refuse("RegistryUnavailable", format!("spec.registry: {e}")),
                     }
                 }
             };
             if let Err(e) = kubernetes::check_installed(&config.client, &workflow).await {
-                return refuse(e.to_string());
+                return refuse("APINotServed", e.to_string());
             }
             let executor_config = KubernetesConfig {
                 client: config.client.clone(),
@@ -340,6 +361,7 @@ impl Controller {
     fn update(&mut self, key: &str, object: DynamicObject, ctx: &mut Context<Self>) {
         let generation = object.metadata.generation;
         let Some(tracked) = self.tracked.get_mut(key) else { return };
+        tracked.object = object.clone();
         if tracked.generation == generation {
             return;
         }
@@ -364,8 +386,10 @@ impl Controller {
             tracked.running_spec = Some(spec.clone());
             tracked.reporter.do_send(SpecSeen::Running { generation, unapplied: None });
             let reporter = tracked.reporter.clone();
-            // Nothing ran for it, so nothing is carried over.
-            return self.start_run(key.to_string(), &object, workflow, &spec, reporter, Carried::default(), ctx);
+            let carried = tracked.carried.clone();
+            // An edit retries at once; a retry scheduled before is superseded.
+            tracked.retry = 0;
+            return self.start_run(key.to_string(), &object, workflow, &spec, reporter, carried, ctx);
         };
         if tracked.ended {
             let unapplied = Unapplied {
@@ -403,6 +427,12 @@ impl Controller {
         }
     }
 }
+
+/// The first wait before a refused run is tried again; each refusal in a row doubles it.
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The longest wait before a refused run is tried again.
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// How long an ephemeral registry may take to answer (its image may have to be pulled).
 const REGISTRY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
@@ -541,6 +571,7 @@ impl Handler<RunStarted> for Controller {
                     msg.manager.do_send(reconfigure);
                 }
                 t.manager = Some(msg.manager);
+                t.retry = 0;
             }
             // Deleted while its run was being set up.
             _ => msg.manager.do_send(Shutdown { reason: "the StateMachine was deleted".into(), exit_code: 0 }),
@@ -551,16 +582,38 @@ impl Handler<RunStarted> for Controller {
 impl Handler<RunEnded> for Controller {
     type Result = ();
 
-    fn handle(&mut self, msg: RunEnded, _: &mut Self::Context) {
+    fn handle(&mut self, msg: RunEnded, ctx: &mut Self::Context) {
         if let Some(t) = self.tracked.get_mut(&msg.key)
             && t.uid == msg.uid
         {
             t.manager = None;
-            if msg.refused {
-                t.running_spec = None;
-            } else {
+            if !msg.refused {
                 t.ended = true;
+                return;
             }
+            t.running_spec = None;
+            let wait = RETRY_FIRST.saturating_mul(1 << t.retry.min(16)).min(RETRY_MAX);
+            t.retry += 1;
+            let retry = RetryRun { key: msg.key, uid: msg.uid, retry: t.retry };
+            ctx.notify_later(retry, wait);
         }
+    }
+}
+
+impl Handler<RetryRun> for Controller {
+    type Result = ();
+
+    fn handle(&mut self, msg: RetryRun, ctx: &mut Self::Context) {
+        let Some(t) = self.tracked.get_mut(&msg.key) else { return };
+        // Superseded: deleted, edited, running, or refused again since.
+        if t.uid != msg.uid || t.retry != msg.retry || t.running_spec.is_some() || t.manager.is_some() || t.ended {
+            return;
+        }
+        let Ok((workflow, spec)) = parse(&t.object) else { return };
+        tracing::info!(statemachine = %msg.key, attempt = t.retry + 1, "trying the workflow again");
+        t.running_spec = Some(spec.clone());
+        t.reporter.do_send(SpecSeen::Running { generation: t.generation, unapplied: None });
+        let (object, reporter, carried) = (t.object.clone(), t.reporter.clone(), t.carried.clone());
+        self.start_run(msg.key, &object, workflow, &spec, reporter, carried, ctx);
     }
 }

@@ -31,6 +31,16 @@ pub enum SpecSeen {
         /// What the running workflow could not take, if anything.
         unapplied: Option<Unapplied>,
     },
+    /// The spec of `generation` is valid but cannot run yet: the cluster lacks what `reason`
+    /// names (`message` says what and how to fix it); the operator tries again by itself.
+    Waiting {
+        /// `metadata.generation` of the spec seen.
+        generation: Option<i64>,
+        /// The `Ready` condition's reason.
+        reason: &'static str,
+        /// What is missing, and what to do.
+        message: String,
+    },
     /// The spec of `generation` is invalid; nothing runs.
     Invalid {
         /// `metadata.generation` of the spec seen.
@@ -97,6 +107,9 @@ impl StatusReporter {
         match &self.spec {
             SpecSeen::Invalid { generation, problems } => {
                 Some(status::of_invalid(problems, *generation, &self.written, &now))
+            }
+            SpecSeen::Waiting { generation, reason, message } => {
+                Some(status::of_waiting(reason, message, *generation, &self.written, &now))
             }
             SpecSeen::Running { generation, unapplied } => {
                 let snapshot = self.snapshot.as_ref()?;
