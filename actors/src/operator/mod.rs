@@ -174,6 +174,18 @@ struct Tracked {
     retry: u32,
 }
 
+/// What starting a resource's run takes besides the resource.
+struct RunRequest {
+    /// `namespace/name`.
+    key: String,
+    workflow: Workflow,
+    spec: StateMachineSpec,
+    /// The resource's StatusReporter.
+    reporter: Addr<StatusReporter>,
+    /// What its status said of an earlier life of the run.
+    carried: Carried,
+}
+
 /// Watches `StateMachine`s and runs each one's workflow (see the module docs).
 pub struct Controller {
     config: Arc<OperatorConfig>,
@@ -252,7 +264,9 @@ impl Controller {
                     tracked.ended = true;
                 } else {
                     let carried = tracked.carried.clone();
-                    self.start_run(key.clone(), &object, workflow, &spec, tracked.reporter.clone(), carried, ctx);
+                    let reporter = tracked.reporter.clone();
+                    let run = RunRequest { key: key.clone(), workflow, spec: spec.clone(), reporter, carried };
+                    self.start_run(&object, run, ctx);
                 }
                 tracked.running_spec = Some(spec);
             }
@@ -261,16 +275,8 @@ impl Controller {
     }
 
     /// Checks what the run needs, then starts the resource's Manager (restoring from its Jobs).
-    fn start_run(
-        &self,
-        key: String,
-        object: &DynamicObject,
-        workflow: Workflow,
-        spec: &StateMachineSpec,
-        reporter: Addr<StatusReporter>,
-        carried: Carried,
-        ctx: &mut Context<Self>,
-    ) {
+    fn start_run(&self, object: &DynamicObject, run: RunRequest, ctx: &mut Context<Self>) {
+        let RunRequest { key, workflow, spec, reporter, carried } = run;
         let registry_spec = spec.registry.clone().unwrap_or_else(default_registry_spec);
         let uid = object.uid().unwrap_or_default();
         let namespace = object.namespace().unwrap_or_default();
@@ -389,7 +395,8 @@ impl Controller {
             let carried = tracked.carried.clone();
             // An edit retries at once; a retry scheduled before is superseded.
             tracked.retry = 0;
-            return self.start_run(key.to_string(), &object, workflow, &spec, reporter, carried, ctx);
+            let run = RunRequest { key: key.to_string(), workflow, spec, reporter, carried };
+            return self.start_run(&object, run, ctx);
         };
         if tracked.ended {
             let unapplied = Unapplied {
@@ -614,6 +621,6 @@ impl Handler<RetryRun> for Controller {
         t.running_spec = Some(spec.clone());
         t.reporter.do_send(SpecSeen::Running { generation: t.generation, unapplied: None });
         let (object, reporter, carried) = (t.object.clone(), t.reporter.clone(), t.carried.clone());
-        self.start_run(msg.key, &object, workflow, &spec, reporter, carried, ctx);
+        self.start_run(&object, RunRequest { key: msg.key, workflow, spec, reporter, carried }, ctx);
     }
 }
