@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -177,6 +177,62 @@ fn a_finish_workflow_rule_ends_the_run_before_any_later_step_is_created() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("count.job_a.success"), "{}", text(&out));
     let jobs = ns.jobs();
     assert!(jobs.iter().all(|(_, step, _)| step == "job_a"), "no Job of a later step: {jobs:?}");
+}
+
+/// Custom metrics come from the Pods' logs, read as the original read them (`timestamps=true`):
+/// a `parse_log` script written for the original sees each line's RFC 3339 time first,
+/// `save-path` keeps the logs in that form, and an `events.metrics` pattern anchored at both
+/// ends of a line matches the job's own output, as in a local run. Each metric's rule finishes
+/// the workflow after its first sequence (of 3 wanted), and both fire.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn custom_metrics_are_read_from_pod_logs_as_the_original_read_them() {
+    let ns = Namespace::new("metrics");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kept = dir.path().join("kept");
+    let rules = "    - {metric: max.train.accuracy, when: '>= 0.8', action: finish-workflow}\n    - {metric: max.train.stamped, when: '>= 0.8', action: finish-workflow}\n";
+    let head = format!("  workflow:\n    completed: 3\n    events:\n{rules}  cluster: {{maxSize: 1}}\n");
+    let wf = manifest(dir.path(), &head, &[("train", "echo \"accuracy: 0.9\"")]);
+    let events = format!(
+        r#"    properties: {{save-path: '{}'}}
+    events:
+      metrics:
+      - {{key: accuracy, pattern: '^accuracy: ([0-9.]+)$'}}
+      script: |
+        def parse_log(log):
+            # Written for the original, which handed each line with its time first.
+            for line in log.splitlines():
+                stamp, _, text = line.partition(" ")
+                if stamp.endswith("Z") and text.startswith("accuracy: "):
+                    return {{"stamped": float(text.split(": ")[1])}}
+            return {{}}
+"#,
+        kept.display()
+    );
+    let text_with_events = std::fs::read_to_string(&wf).expect("manifest").replacen(
+        "    config: {coresPerTask: 1}\n",
+        &format!("    config: {{coresPerTask: 1}}\n{events}"),
+        1,
+    );
+    std::fs::write(&wf, text_with_events).expect("write manifest");
+    let out = run(&wf, &ns, dir.path()).output().expect("run smo");
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("sequences: 1 completed"), "the first sequence's metrics ended the run: {}", text(&out));
+    for condition in ["max.train.accuracy >= 0.8", "max.train.stamped >= 0.8"] {
+        assert!(stdout.contains(condition), "rule `{condition}` fired: {}", text(&out));
+    }
+    let logs: Vec<PathBuf> = std::fs::read_dir(kept.join("logs"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    assert_eq!(logs.len(), 1, "one Pod's log kept at save-path: {logs:?}");
+    let log = std::fs::read_to_string(&logs[0]).expect("read the kept log");
+    let line = log.lines().find(|l| l.ends_with("accuracy: 0.9")).unwrap_or_else(|| panic!("{log}"));
+    let stamp = line.split(' ').next().unwrap_or_default();
+    assert!(
+        stamp.len() >= 20 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+        "an RFC 3339 time first: {line}"
+    );
 }
 
 #[test]

@@ -15,9 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::LocalBoxFuture;
-use smo_core::log_metrics::LogScanner;
+use smo_core::log_metrics::{LogScanner, without_timestamp};
 use smo_core::workflow::{Step, Workflow};
 use tokio::io::AsyncBufReadExt as _;
+
+use crate::messages::JobLog;
 
 /// How long a `parse_log` script may run.
 pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,7 +43,7 @@ print(json.dumps(result if result is not None else {}))
 pub fn extract(
     workflow: Arc<Workflow>,
     step: usize,
-    log: Option<PathBuf>,
+    log: Option<JobLog>,
 ) -> LocalBoxFuture<'static, Vec<(String, f64)>> {
     let wanted = workflow.steps.get(step).is_some_and(|s| s.events_script.is_some() || !s.log_metrics.is_empty());
     let Some(log) = log.filter(|_| wanted) else {
@@ -55,26 +57,27 @@ pub fn extract(
             match scan(step, &log).await {
                 Ok(values) => values,
                 Err(e) => {
-                    tracing::warn!(step = %step.name, log = %log.display(), error = %e, "cannot read the job's log for metrics");
+                    tracing::warn!(step = %step.name, log = %log.path.display(), error = %e, "cannot read the job's log for metrics");
                     Vec::new()
                 }
             }
         };
         if let Some(script) = &step.events_script {
-            values.extend(from_script(&step.name, script, &log).await);
+            values.extend(from_script(&step.name, script, &log.path).await);
         }
         values
     })
 }
 
-/// Streams the log through the step's patterns.
-async fn scan(step: &Step, log: &Path) -> std::io::Result<Vec<(String, f64)>> {
-    let file = tokio::fs::File::open(log).await?;
+/// Streams the log through the step's patterns (each line without its timestamp, if it has one).
+async fn scan(step: &Step, log: &JobLog) -> std::io::Result<Vec<(String, f64)>> {
+    let file = tokio::fs::File::open(&log.path).await?;
     let mut reader = tokio::io::BufReader::new(file);
     let mut scanner = LogScanner::new(&step.log_metrics);
     let mut line = Vec::new();
     while reader.read_until(b'\n', &mut line).await? > 0 {
-        scanner.line(&String::from_utf8_lossy(&line));
+        let text = String::from_utf8_lossy(&line);
+        scanner.line(if log.timestamped { without_timestamp(&text) } else { &text });
         line.clear();
     }
     Ok(scanner.finish())

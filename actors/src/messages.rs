@@ -43,8 +43,19 @@ pub struct JobObserved {
     pub phase: JobPhase,
     /// How long the job ran, once it ended.
     pub duration: Option<Duration>,
-    /// Where the job's log is, once it ended (custom metrics are parsed from it).
-    pub log: Option<PathBuf>,
+    /// The job's log, once it ended (custom metrics are parsed from it).
+    pub log: Option<JobLog>,
+}
+
+/// Where an ended job's log is, and its form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobLog {
+    /// The file.
+    pub path: PathBuf,
+    /// Each line starts with an RFC 3339 timestamp and a space, as Kubernetes gives a log read
+    /// with `timestamps=true` — the form the original handed to `parse_log` and kept at
+    /// `save-path`. `events.metrics` patterns see the lines without it.
+    pub timestamped: bool,
 }
 
 /// A step job of a sequence ended. The StateMachine waits for the answer before it moves on,

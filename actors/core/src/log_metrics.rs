@@ -60,6 +60,8 @@ impl<'a> LogScanner<'a> {
 
     /// Feeds one line of the log (with or without its line break).
     pub fn line(&mut self, line: &str) {
+        // `$` is the end of the line, not of its line break.
+        let line = line.trim_end_matches(['\n', '\r']);
         for (metric, seen) in self.metrics.iter().zip(self.seen.iter_mut()) {
             for c in metric.pattern.regex().captures_iter(line) {
                 let number = c.get(1).or_else(|| c.get(0)).and_then(|m| m.as_str().trim().parse::<f64>().ok());
@@ -78,6 +80,24 @@ impl<'a> LogScanner<'a> {
             .filter_map(|(metric, seen)| seen.reduce(metric.reduce).map(|v| (metric.key.clone(), v)))
             .collect()
     }
+}
+
+/// `line` without the RFC 3339 timestamp and the space Kubernetes puts before each line of a
+/// log read with `timestamps=true` (`2026-11-30T01:02:03.123456789Z text`), so that a pattern
+/// matches a job's output the same way on Kubernetes as in a local run. A line that does not
+/// start with such a timestamp is returned whole.
+pub fn without_timestamp(line: &str) -> &str {
+    let Some((stamp, rest)) = line.split_once(' ') else { return line };
+    let b = stamp.as_bytes();
+    let shaped = b.len() >= 20
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && (stamp.ends_with('Z') || stamp[19..].contains(['+', '-']));
+    if shaped { rest } else { line }
 }
 
 /// The metrics of a whole log given as text (line by line, as [`LogScanner`]).
@@ -116,6 +136,24 @@ mod tests {
         assert!((mean[0].1 - 1.85 / 3.0).abs() < 1e-12);
         assert!(from_text(&[metric("x", r"nothing (\d+)", Reduce::Last)], log).is_empty());
         assert_eq!(from_text(&[metric("x", r"nothing (\d+)", Reduce::Count)], log), vec![("x".into(), 0.0)]);
+    }
+
+    #[test]
+    fn a_pattern_anchored_at_both_ends_matches_a_line_with_its_break() {
+        let metrics = [metric("a", r"^accuracy: ([0-9.]+)$", Reduce::Last)];
+        let mut scanner = LogScanner::new(&metrics);
+        scanner.line("accuracy: 0.9\r\n");
+        assert_eq!(scanner.finish(), vec![("a".into(), 0.9)]);
+    }
+
+    #[test]
+    fn kubernetes_timestamps_are_taken_off_lines_and_nothing_else_is() {
+        assert_eq!(without_timestamp("2026-11-30T01:02:03.123456789Z accuracy: 0.9"), "accuracy: 0.9");
+        assert_eq!(without_timestamp("2026-11-30T01:02:03+01:00 x"), "x");
+        assert_eq!(without_timestamp("2026-11-30T01:02:03.5Z "), "");
+        for kept in ["accuracy: 0.9", "2026-11-30 happened", "2026-11-30T01:02:03Zx", "", "epoch 1 T:"] {
+            assert_eq!(without_timestamp(kept), kept);
+        }
     }
 
     #[test]

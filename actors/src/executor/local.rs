@@ -52,7 +52,7 @@ use smo_core::names::JobId;
 use smo_core::workflow::Workflow;
 
 use super::{Executor, ExistingJob, StepJob};
-use crate::messages::JobObserved;
+use crate::messages::{JobLog, JobObserved};
 use crate::{Error, Result};
 
 /// Where a local run keeps things and how its scripts reach artifacts.
@@ -450,7 +450,7 @@ impl Executor for LocalExecutor {
             let prepared = prepare(&config, &job).await?;
             let setpriv = config.setpriv.clone();
             queued.borrow_mut().insert(prepared.key.clone());
-            let observe = move |phase: JobPhase, duration: Option<Duration>, log: Option<PathBuf>| JobObserved {
+            let observe = move |phase: JobPhase, duration: Option<Duration>, log: Option<JobLog>| JobObserved {
                 jobid: job.jobid.clone(),
                 step: job.step,
                 attempt: job.attempt,
@@ -481,7 +481,8 @@ impl Executor for LocalExecutor {
                         tracing::warn!(log = %saved.display(), error = %e, "cannot keep the job's log at save-path");
                     }
                 }
-                events.do_send(observe(phase, Some(duration), Some(prepared.log.clone())));
+                let log = JobLog { path: prepared.log.clone(), timestamped: false };
+                events.do_send(observe(phase, Some(duration), Some(log)));
             });
             Ok(())
         })

@@ -440,7 +440,7 @@ impl Handler<JobObserved> for Manager {
             }
         }
         if let (JobPhase::Failed { .. }, Some(log)) = (&msg.phase, &msg.log) {
-            self.ledger.note_failed_log(&msg.jobid, log.display().to_string());
+            self.ledger.note_failed_log(&msg.jobid, log.path.display().to_string());
         }
         if seen == Observation::RunningChanged {
             self.report_progress();

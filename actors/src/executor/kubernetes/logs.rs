@@ -1,6 +1,11 @@
 //! The logs of an ended job's Pods, streamed through `pods/log` into the run directory, one file
 //! per Pod, when the step needs them (custom metrics, `save-path`) — before its end is reported,
 //! so that metrics are read from them as from a local job's log.
+//!
+//! They are read with `timestamps=true`, as the original read them: every line starts with its
+//! RFC 3339 time, which is what a `parse_log` script written for the original expects and what it
+//! kept at `save-path`. `events.metrics` patterns see the lines without it
+//! ([`smo_core::log_metrics::without_timestamp`]).
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +17,7 @@ use kube::api::{Api, ListParams, LogParams};
 use kube::{Resource as _, ResourceExt as _};
 use smo_core::workflow::{Step, Workflow};
 
-use crate::messages::JobObserved;
+use crate::messages::{JobLog, JobObserved};
 
 /// Annotation of an indexed Job's Pods with their completion index.
 const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
@@ -33,7 +38,9 @@ pub(super) async fn report(
     log_dir: &Path,
 ) {
     let log = match workflow.steps.get(seen.step).filter(|_| needs_logs(&seen, workflow)) {
-        Some(step) => save_logs(pods, job.meta().name.as_deref().unwrap_or_default(), step, &seen, log_dir).await,
+        Some(step) => save_logs(pods, job.meta().name.as_deref().unwrap_or_default(), step, &seen, log_dir)
+            .await
+            .map(|path| JobLog { path, timestamped: true }),
         None => None,
     };
     events.do_send(JobObserved { log, ..seen });
@@ -100,7 +107,8 @@ async fn copy_log(pods: &Api<Pod>, pod: &str, file: &Path) -> std::result::Resul
     if let Some(parent) = file.parent() {
         tokio::fs::create_dir_all(parent).await.map_err(|e| e.to_string())?;
     }
-    let stream = pods.log_stream(pod, &LogParams::default()).await.map_err(|e| e.to_string())?;
+    let params = LogParams { timestamps: true, ..LogParams::default() };
+    let stream = pods.log_stream(pod, &params).await.map_err(|e| e.to_string())?;
     let mut out = tokio::io::BufWriter::new(tokio::fs::File::create(file).await.map_err(|e| e.to_string())?);
     let mut lines = stream.lines();
     while let Some(line) = lines.next().await {
