@@ -38,10 +38,10 @@ pub fn crd_yaml() -> String {
 /// there because a call of the operator needs it.
 pub fn operator_rules() -> Value {
     json!([
-        // The resources: watched (list + watch), read again on restart (get).
-        {"apiGroups": ["state-machine.converged-computing.org"], "resources": ["statemachines"], "verbs": ["get", "list", "watch"]},
-        // Status written by merge patch.
-        {"apiGroups": ["state-machine.converged-computing.org"], "resources": ["statemachines/status"], "verbs": ["get", "patch", "update"]},
+        // The resources: watched (list + watch; the CRD check at start is a list too).
+        {"apiGroups": ["state-machine.converged-computing.org"], "resources": ["statemachines"], "verbs": ["list", "watch"]},
+        // Status written by merge patch, never read or replaced.
+        {"apiGroups": ["state-machine.converged-computing.org"], "resources": ["statemachines/status"], "verbs": ["patch"]},
         // Owner references with blockOwnerDeletion need update on the owner's finalizers where
         // the OwnerReferencesPermissionEnforcement admission plugin runs.
         {"apiGroups": ["state-machine.converged-computing.org"], "resources": ["statemachines/finalizers"], "verbs": ["update"]},
@@ -50,10 +50,10 @@ pub fn operator_rules() -> Value {
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "watch"]},
         // ConfigMaps of MiniCluster steps and large step files (read when one of that name exists
         // already, to tell ours from another workflow's).
-        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "delete", "deletecollection", "get", "list"]},
-        // Pods: failed ones watched (infrastructure failures) and listed; logs read for custom
-        // metrics and save-path.
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "delete", "deletecollection", "get"]},
+        // Pods: failed ones watched (infrastructure failures); a Job's Pods listed to read their
+        // logs (custom metrics, save-path, why a step failed).
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
         // Events on StateMachines (a repeated event is patched with its series count).
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
@@ -87,11 +87,12 @@ pub fn install_yaml(image: &str) -> String {
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAME},
         "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}],
     });
-    // The leader Lease, in the operator's own namespace only.
+    // The leader Lease, in the operator's own namespace only (kube-lease-manager creates it
+    // once, reads it, and takes, renews and releases it by patch).
     let lease_role = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
         "metadata": {"name": format!("{NAME}-leader-election"), "namespace": NAMESPACE, "labels": labels},
-        "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create", "get", "patch", "update"]}],
+        "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create", "get", "patch"]}],
     });
     let lease_binding = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",

@@ -4,7 +4,8 @@
 //! It turns what the Manager knows ([`StatusSnapshot`], already coalesced to about one a
 //! second) and what the operator saw of the spec ([`SpecSeen`]) into the resource's status with
 //! the core's [`status`] functions, and writes it only when it changed — one write at a time,
-//! the latest status winning; a change of running-job counts alone waits up to 10 s for company. [`WorkflowEvent`]s become Kubernetes Events (`events.k8s.io/v1`,
+//! the latest status winning; a change of the per-step entries alone (a job started or ended, a
+//! duration) waits up to 10 s for company. [`WorkflowEvent`]s become Kubernetes Events (`events.k8s.io/v1`,
 //! which `kubectl describe` shows), and everything it hears feeds the workflow's metrics.
 
 use std::time::{Duration, Instant};
@@ -68,7 +69,7 @@ pub struct StatusReporter {
     /// A write is under way; `dirty` says whether another must follow it.
     writing: bool,
     dirty: bool,
-    /// When status was last written, and whether a write of running-job counts alone waits.
+    /// When status was last written, and whether a write of per-step entries alone waits.
     last_write: Option<Instant>,
     deferred: bool,
     /// The workflow's metrics.
@@ -129,15 +130,17 @@ impl StatusReporter {
         if wanted == self.written {
             return;
         }
-        // Jobs going from pending to running change only the steps' `active` counts: written
-        // with the next change that matters, or after RUNNING_ONLY_INTERVAL. Status writes
-        // then follow job ends and sequence starts, never outnumbering the Jobs created.
-        if only_running_counts_differ(&wanted, &self.written)
-            && self.last_write.is_some_and(|t| t.elapsed() < RUNNING_ONLY_INTERVAL)
+        // A job that starts or ends changes only its step's entry (counts, durations): written
+        // with the next change that matters — a sequence started or ended, the phase, a
+        // condition, a rule firing — or after STEPS_ONLY_INTERVAL. Status writes then follow
+        // sequences, not jobs: about one per sequence (its end and the next one's start fall in
+        // one coalesced snapshot), a fraction of the Jobs a multi-step workflow creates.
+        if only_step_entries_differ(&wanted, &self.written)
+            && self.last_write.is_some_and(|t| t.elapsed() < STEPS_ONLY_INTERVAL)
         {
             if !self.deferred {
                 self.deferred = true;
-                ctx.run_later(RUNNING_ONLY_INTERVAL, |act, ctx| {
+                ctx.run_later(STEPS_ONLY_INTERVAL, |act, ctx| {
                     act.deferred = false;
                     act.write(ctx);
                 });
@@ -241,19 +244,14 @@ impl Handler<Detach> for StatusReporter {
     }
 }
 
-/// How long a change of running-job counts alone may wait to be written.
-const RUNNING_ONLY_INTERVAL: Duration = Duration::from_secs(10);
+/// How long a change of the per-step entries alone may wait to be written.
+const STEPS_ONLY_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Whether `a` and `b` differ only in their steps' running-job counts.
-fn only_running_counts_differ(a: &StateMachineStatus, b: &StateMachineStatus) -> bool {
-    if a.steps.len() != b.steps.len() {
-        return false;
-    }
-    let mut a = a.clone();
-    for (step, old) in a.steps.iter_mut().zip(&b.steps) {
-        step.active = old.active;
-    }
-    a == *b
+/// Whether `a` and `b` differ only in their steps' entries (the same steps, other counts or
+/// durations).
+fn only_step_entries_differ(a: &StateMachineStatus, b: &StateMachineStatus) -> bool {
+    let same_steps = a.steps.len() == b.steps.len() && a.steps.iter().zip(&b.steps).all(|(x, y)| x.name == y.name);
+    same_steps && StateMachineStatus { steps: b.steps.clone(), ..a.clone() } == *b
 }
 
 /// `text` cut to at most `max` bytes at a character boundary (an Event's note is limited to 1 kB).
@@ -275,7 +273,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn running_job_counts_alone_are_told_apart_from_changes_that_matter() {
+    fn step_entries_alone_are_told_apart_from_changes_that_matter() {
         let step = |active, succeeded| StepStatus { name: "a".into(), active, succeeded, ..StepStatus::default() };
         let status = |steps: Vec<StepStatus>, completed| StateMachineStatus {
             steps,
@@ -283,9 +281,11 @@ mod tests {
             ..StateMachineStatus::default()
         };
         let before = status(vec![step(0, 1)], 1);
-        assert!(only_running_counts_differ(&status(vec![step(2, 1)], 1), &before));
-        assert!(!only_running_counts_differ(&status(vec![step(2, 2)], 1), &before), "a job ended");
-        assert!(!only_running_counts_differ(&status(vec![step(0, 1)], 2), &before), "a sequence completed");
-        assert!(!only_running_counts_differ(&status(vec![], 1), &before));
+        assert!(only_step_entries_differ(&status(vec![step(2, 1)], 1), &before), "a job started");
+        assert!(only_step_entries_differ(&status(vec![step(0, 2)], 1), &before), "a job ended");
+        assert!(!only_step_entries_differ(&status(vec![step(0, 2)], 2), &before), "a sequence completed");
+        assert!(!only_step_entries_differ(&status(vec![], 1), &before), "other steps");
+        let renamed = StepStatus { name: "b".into(), ..step(0, 1) };
+        assert!(!only_step_entries_differ(&status(vec![renamed], 1), &before), "other steps");
     }
 }
