@@ -198,6 +198,8 @@ pub struct Carried {
     pub failed: u32,
     /// Rule firings.
     pub fired: u32,
+    /// The latest firings as status shows them, newest last.
+    pub recent_firings: Vec<String>,
     /// Per step, by name.
     pub steps: Vec<CarriedStep>,
 }
@@ -230,8 +232,10 @@ pub struct Ledger {
     stats: Stats,
     rulebook: Rulebook,
     tallies: Vec<RuleTally>,
-    /// Firings counted by an earlier life of the run ([`Ledger::carry_over`]).
+    /// Firings counted by an earlier life of the run, and its latest as status showed them
+    /// ([`Ledger::carry_over`]).
     fired_before: u32,
+    recent_before: Vec<String>,
     recent: VecDeque<Firing>,
     last_failure: Option<String>,
     /// Log of the most recent failed job, to point the user at it.
@@ -260,6 +264,7 @@ impl Ledger {
             rulebook,
             workflow,
             fired_before: 0,
+            recent_before: Vec::new(),
             completed: 0,
             failed: 0,
             started: 0,
@@ -351,6 +356,7 @@ impl Ledger {
             self.failed = earlier.failed;
         }
         self.fired_before = earlier.fired.saturating_sub(self.tallies.iter().map(|t| t.fired).sum());
+        self.recent_before = earlier.recent_firings.clone();
         for carried in &earlier.steps {
             let Some(i) = self.workflow.step_index(&carried.name) else { continue };
             if let Some(c) = self.steps.get_mut(i) {
@@ -580,13 +586,15 @@ impl Ledger {
                 }
             })
             .collect();
-        let skip = self.recent.len().saturating_sub(STATUS_FIRINGS);
+        let recent: Vec<String> =
+            self.recent_before.iter().cloned().chain(self.recent.iter().map(ToString::to_string)).collect();
+        let skip = recent.len().saturating_sub(STATUS_FIRINGS);
         Snapshot {
             counts: self.counts(),
             started: self.started,
             steps,
             fired: self.fired_before + self.tallies.iter().map(|t| t.fired).sum::<u32>(),
-            recent_firings: self.recent.iter().skip(skip).map(ToString::to_string).collect(),
+            recent_firings: recent.into_iter().skip(skip).collect(),
             outcome: self.outcome.clone(),
         }
     }

@@ -201,6 +201,7 @@ pub fn carried(status: &StateMachineStatus) -> Carried {
     Carried {
         failed: count(status.failed),
         fired: count(status.rule_firings),
+        recent_firings: status.recent_firings.clone(),
         steps: status
             .steps
             .iter()

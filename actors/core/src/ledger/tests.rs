@@ -226,14 +226,19 @@ fn what_an_earlier_life_counted_is_carried_over_without_counting_twice() {
     // The status said: 1 failed (the same one), 2 jobs of `a` succeeded (one of them deleted with
     // a failed sequence), `b` resized to 2 nodes, 3 firings.
     let step = |name: &str, succeeded, failed, nodes| CarriedStep { name: name.into(), succeeded, failed, nodes };
-    let earlier =
-        Carried { failed: 1, fired: 3, steps: vec![step("a", 2, 1, 1), step("b", 1, 0, 2), step("gone", 9, 9, 9)] };
+    let earlier = Carried {
+        failed: 1,
+        fired: 3,
+        recent_firings: vec!["rule #1 fired".into()],
+        steps: vec![step("a", 2, 1, 1), step("b", 1, 0, 2), step("gone", 9, 9, 9)],
+    };
     ledger.carry_over(&earlier);
     assert_eq!((ledger.counts().completed, ledger.counts().failed), (1, 1), "the failed sequence is counted once");
     assert_eq!(ledger.step_counts()[0], StepCounts { runs: 3, succeeded: 2, failed: 1 });
     assert_eq!(ledger.step_counts()[1], StepCounts { runs: 1, succeeded: 1, failed: 0 });
     assert_eq!(ledger.all_nodes(), &[1, 2]);
     assert_eq!(ledger.snapshot().fired, 3);
+    assert_eq!(ledger.snapshot().recent_firings, vec!["rule #1 fired".to_string()]);
 
     // Failures whose jobs are all gone still count towards the cap (maxFailures: 2).
     let mut ledger = Ledger::new(workflow(""));
