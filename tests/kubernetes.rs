@@ -12,7 +12,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::cluster::{
-    Namespace, eventually, install_custom_crds, kubectl, kubectl_with_input, per_job, registry, text, within,
+    Namespace, eventually, install_custom_crds, kubectl, kubectl_with_input, per_job, registry,
+    serve_jobsets_but_not_miniclusters, text, within,
 };
 use common::smo;
 use serde_json::Value;
@@ -537,10 +538,7 @@ fn jobset_and_minicluster_steps_run_through_their_controllers_jobs() {
 #[test]
 #[ignore = "needs the project's cluster: run `make test-cluster`"]
 fn a_custom_workload_the_cluster_does_not_serve_is_refused_before_the_run() {
-    // JobSets served, MiniClusters not.
-    install_custom_crds();
-    let out = kubectl(&["delete", "crd", "miniclusters.flux-framework.org", "--ignore-not-found", "--wait=true"]);
-    assert!(out.status.success(), "{}", text(&out));
+    serve_jobsets_but_not_miniclusters();
     let ns = Namespace::new("nocrd");
     let dir = tempfile::tempdir().expect("tempdir");
     let wf = custom_workload_manifest(dir.path(), "  workflow: {completed: 1}\n  cluster: {maxSize: 1}\n", "echo b");

@@ -12,7 +12,8 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::cluster::{
-    Namespace, eventually, image, install_custom_crds, kubectl, kubectl_with_input, per_job, registry, text,
+    Namespace, eventually, image, install_custom_crds, kubectl, kubectl_with_input, per_job, registry,
+    serve_jobsets_but_not_miniclusters, text,
 };
 use common::smo;
 use serde_json::Value;
@@ -366,9 +367,7 @@ fn failures_counted_before_an_operator_restart_still_count_towards_the_cap() {
 #[test]
 #[ignore = "needs the project's cluster: run `make test-cluster`"]
 fn a_workflow_waiting_for_an_api_starts_by_itself_once_it_is_installed() {
-    install_custom_crds();
-    let out = kubectl(&["delete", "crd", "miniclusters.flux-framework.org", "--ignore-not-found", "--wait=true"]);
-    assert!(out.status.success(), "{}", text(&out));
+    serve_jobsets_but_not_miniclusters();
     let ns = Namespace::new("op-waits");
     let dir = tempfile::tempdir().expect("tempdir");
     let operator = Operator::start(&ns, dir.path());

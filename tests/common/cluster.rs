@@ -206,3 +206,10 @@ pub fn install_custom_crds() {
     ]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// JobSets served, MiniClusters not: the custom CRDs installed, then the MiniCluster one removed.
+pub fn serve_jobsets_but_not_miniclusters() {
+    install_custom_crds();
+    let out = kubectl(&["delete", "crd", "miniclusters.flux-framework.org", "--ignore-not-found", "--wait=true"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
