@@ -20,6 +20,10 @@
 //! * Its artifacts go to `registry.host`, else the operator's `--registry`, else (when a step
 //!   pulls or pushes) an ephemeral registry of its own, created and waited for before any step
 //!   is submitted ([`registry::kubernetes`]).
+//! * A valid workflow that needs what the cluster lacks (an API a step uses, its registry) does
+//!   not fail: its status is `Pending` with `Ready=False` naming what to install, and the
+//!   Controller tries again by itself (`RetryRun`, 5 s doubling up to 5 min), or at once on an
+//!   edit.
 //! * Every object created for it carries an owner reference to it: deleting it deletes its
 //!   Jobs, ConfigMaps and registry (the garbage collector), and the operator stops its Manager.
 //! * Its spec changes: the running workflow takes new completions, node budget, failure cap and
