@@ -20,9 +20,10 @@ fmt: ## Format the code.
 	$(CARGO) fmt --all
 
 .PHONY: lint
-lint: ## Check formatting and run clippy with warnings as errors.
+lint: ## Check formatting, run clippy and build the docs (intra-doc links), warnings as errors.
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS='-D warnings' $(CARGO) doc --workspace --no-deps
 
 ##@ Generated files
 

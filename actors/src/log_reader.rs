@@ -1,7 +1,7 @@
 //! Custom metrics of a finished job, read from its log file.
 //!
 //! * `events.metrics`: the log is streamed line by line through the core's
-//!   [`LogScanner`](smo_core::log_metrics::LogScanner) — memory stays flat whatever the log's size.
+//!   [`smo_core::log_metrics::LogScanner`] — memory stays flat whatever the log's size.
 //! * `events.script`: the original's Python source defining `parse_log(log) -> dict`, run with
 //!   `python3` in a subprocess with a time limit, instead of being imported into the manager.
 //!   Python reads the log itself, from the file.

@@ -69,7 +69,7 @@ pub struct LocalConfig {
     /// Node budget (the workflow's `maxSize`).
     pub max_nodes: u32,
     /// `setpriv`, if this machine has it ([`find_setpriv`]): step scripts then run under
-    /// `setpriv --pdeathsig TERM` ([`JOB_WRAPPER`]), so a job dies with an `smo` that is killed
+    /// `setpriv --pdeathsig TERM` (`JOB_WRAPPER`), so a job dies with an `smo` that is killed
     /// outright.
     pub setpriv: Option<PathBuf>,
 }

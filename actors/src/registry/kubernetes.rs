@@ -1,5 +1,5 @@
 //! The ephemeral registry of a `StateMachine` without `registry.host`: its StatefulSet and
-//! Service (built by the core's [`registry`](smo_core::registry)) are created unless they exist,
+//! Service (built by the core's [`smo_core::registry`]) are created unless they exist,
 //! and the registry is ready when it answers the distribution API at the Service's ClusterIP.
 
 use std::time::Duration;

@@ -62,7 +62,7 @@ pub struct JobContext<'a> {
     /// Image holding the `smo` binary; when set, an init container copies it to [`SMO_BIN`].
     pub smo_image: Option<&'a str>,
     /// The step's files ([`step_files`]) when the pod carries them itself, as annotations a
-    /// downward-API volume projects under [`defaults::CONFIG_MOUNT`]; None: they are in the step
+    /// downward-API volume projects under [`crate::defaults::CONFIG_MOUNT`]; None: they are in the step
     /// job's ConfigMap ([`config_map`]). See [`files_in_pod`].
     pub files: Option<&'a BTreeMap<String, String>>,
 }

@@ -9,19 +9,19 @@
 //! * A repeat's Job is named after its attempt (`<step>-<jobid>-2`): the previous attempt's Job,
 //!   still being deleted, can never be mistaken for it.
 //! * Phases come from the Job's `Complete` / `Failed` conditions (the core's
-//!   [`classify`](smo_core::classify)), so failed Jobs are seen as failed. The watch is kube's
+//!   [`smo_core::classify`]), so failed Jobs are seen as failed. The watch is kube's
 //!   `watcher` with its default backoff: a dropped connection resumes from the last
 //!   resourceVersion; a 410 Gone re-lists (logged), and what a re-list repeats is dropped
 //!   downstream by the JobWatcher — no transition is lost or doubled.
-//! * JobSets and MiniClusters ([`workloads`]) are created as dynamic objects; their controllers'
+//! * JobSets and MiniClusters (`workloads`) are created as dynamic objects; their controllers'
 //!   Jobs carry the same labels and are watched like any Job.
-//! * API calls ([`api`]) are retried with backoff (an apiserver restart is waited out), else
+//! * API calls (`api`) are retried with backoff (an apiserver restart is waited out), else
 //!   reported with the object and the reason (the sequence then fails and is replaced). The
-//!   client ([`client`]) paces requests (`--kube-api-qps` / `--kube-api-burst`) and counts them.
-//! * Logs of ended Jobs' Pods come through `pods/log` when a step needs them ([`logs`]).
-//! * A Pod the infrastructure ended does not fail the step; the Job is replaced ([`infra`]).
+//!   client (`client`) paces requests (`--kube-api-qps` / `--kube-api-burst`) and counts them.
+//! * Logs of ended Jobs' Pods come through `pods/log` when a step needs them (`logs`).
+//! * A Pod the infrastructure ended does not fail the step; the Job is replaced (`infra`).
 //! * A failed step's reason says what its Pod said, read before the Pod is deleted: the
-//!   container that failed, its exit code and the last lines of its log ([`infra::diagnose`]).
+//!   container that failed, its exit code and the last lines of its log (`infra::diagnose`).
 
 pub(crate) mod api;
 mod client;
