@@ -1,5 +1,6 @@
 //! The operator's HTTP endpoints (`--metrics-addr`): `/metrics` in Prometheus' text format,
-//! `/healthz` (the process answers) and `/readyz` (StateMachines listed and their runs set off).
+//! `/healthz` (the process answers) and `/readyz` (StateMachines listed and the runs found started,
+//! or a standby waiting for the lease).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -56,7 +57,11 @@ fn answer(request: &Request<Incoming>, endpoints: &Endpoints) -> Response<Full<B
         "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4", endpoints.metrics.render()),
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
         "/readyz" if endpoints.ready.load(Ordering::Relaxed) => (StatusCode::OK, "text/plain", "ok\n".to_string()),
-        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", "StateMachines not listed yet\n".to_string()),
+        "/readyz" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "StateMachines not listed, or their runs not started, yet\n".to_string(),
+        ),
         _ => (StatusCode::NOT_FOUND, "text/plain", "not found: try /metrics, /healthz or /readyz\n".to_string()),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));

@@ -86,7 +86,8 @@ pub struct OperatorConfig {
     pub instance: String,
     /// The operator's metrics.
     pub metrics: Arc<OperatorMetrics>,
-    /// Set once the first list of StateMachines has been seen and their runs set off.
+    /// Set once the first list of StateMachines has been handled and the runs it found have
+    /// their Managers (or wait for what the cluster lacks).
     pub ready: Arc<AtomicBool>,
 }
 
@@ -196,6 +197,10 @@ pub struct Controller {
     tracked: HashMap<String, Tracked>,
     /// Resources named by the (re-)list under way.
     listed: Option<HashSet<String>>,
+    /// The first list has been handled.
+    listed_once: bool,
+    /// Runs being set up (registry, API checks) whose Manager has not started yet, by uid.
+    starting: HashSet<String>,
     recorder: Recorder,
 }
 
@@ -204,7 +209,14 @@ impl Controller {
     pub fn new(config: OperatorConfig) -> Controller {
         let reporter = Reporter { controller: CONTROLLER_NAME.into(), instance: Some(config.instance.clone()) };
         let recorder = Recorder::new(config.client.clone(), reporter);
-        Controller { config: Arc::new(config), tracked: HashMap::new(), listed: None, recorder }
+        Controller {
+            config: Arc::new(config),
+            tracked: HashMap::new(),
+            listed: None,
+            listed_once: false,
+            starting: HashSet::new(),
+            recorder,
+        }
     }
 
     fn api(&self, namespace: &str) -> Api<DynamicObject> {
@@ -279,10 +291,11 @@ impl Controller {
     }
 
     /// Checks what the run needs, then starts the resource's Manager (restoring from its Jobs).
-    fn start_run(&self, object: &DynamicObject, run: RunRequest, ctx: &mut Context<Self>) {
+    fn start_run(&mut self, object: &DynamicObject, run: RunRequest, ctx: &mut Context<Self>) {
         let RunRequest { key, workflow, spec, reporter, carried } = run;
         let registry_spec = spec.registry.clone().unwrap_or_else(default_registry_spec);
         let uid = object.uid().unwrap_or_default();
+        self.starting.insert(uid.clone());
         let namespace = object.namespace().unwrap_or_default();
         let name = object.name_any();
         let owner = OwnerReference {
@@ -428,6 +441,14 @@ impl Controller {
         tracked.reporter.do_send(SpecSeen::Running { generation, unapplied: change.unapplied() });
     }
 
+    /// Ready once the first list is handled and no run it found is still being set up: every
+    /// workflow that should run has its Manager, or waits visibly for what the cluster lacks.
+    fn check_ready(&self) {
+        if self.listed_once && self.starting.is_empty() && !self.config.ready.swap(true, Ordering::Relaxed) {
+            tracing::info!(workflows = self.tracked.len(), "StateMachines listed and their runs started; ready");
+        }
+    }
+
     /// Stops what runs for a resource that is gone.
     fn forget(&mut self, key: &str) {
         let Some(tracked) = self.tracked.remove(key) else { return };
@@ -566,9 +587,8 @@ impl Handler<ListDone> for Controller {
         for key in gone {
             self.forget(&key);
         }
-        if !self.config.ready.swap(true, Ordering::Relaxed) {
-            tracing::info!(workflows = self.tracked.len(), "StateMachines listed; ready");
-        }
+        self.listed_once = true;
+        self.check_ready();
     }
 }
 
@@ -576,6 +596,8 @@ impl Handler<RunStarted> for Controller {
     type Result = ();
 
     fn handle(&mut self, msg: RunStarted, _: &mut Self::Context) {
+        self.starting.remove(&msg.uid);
+        self.check_ready();
         match self.tracked.get_mut(&msg.key) {
             Some(t) if t.uid == msg.uid => {
                 if let Some(reconfigure) = t.pending.take() {
@@ -594,6 +616,8 @@ impl Handler<RunEnded> for Controller {
     type Result = ();
 
     fn handle(&mut self, msg: RunEnded, ctx: &mut Self::Context) {
+        self.starting.remove(&msg.uid);
+        self.check_ready();
         if let Some(t) = self.tracked.get_mut(&msg.key)
             && t.uid == msg.uid
         {
