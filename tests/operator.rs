@@ -321,6 +321,37 @@ fn an_operator_killed_mid_run_is_carried_on_by_the_next() {
     assert!(second.log().contains("run restored from the executor's jobs"), "{}", second.log());
 }
 
+/// The apiserver restarted mid-run under the operator (`tests/cluster/restart.sh apiserver`):
+/// the watches of StateMachines and Jobs resume (the Jobs' re-list after 410 Gone), calls and
+/// status writes made while it was down are waited out, and the workflow completes with the
+/// right counts and no duplicate Job.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn an_apiserver_restart_mid_run_is_waited_out_by_the_operator() {
+    let ns = Namespace::new("op-apiserver");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = Operator::start(&ns, dir.path());
+    let steps = [("job_a", "sleep 2"), ("job_b", "sleep 2"), ("job_c", "sleep 1")];
+    apply(&ns, &state_machine("outage", "  workflow: {completed: 4}\n  cluster: {maxSize: 2}\n", &steps));
+    ns.wait_mid_run(|| {});
+    let restart = std::process::Command::new(common::root().join("tests/cluster/restart.sh"))
+        .arg("apiserver")
+        .output()
+        .expect("run restart.sh");
+    assert!(restart.status.success(), "{}", text(&restart));
+    wait_for(&ns, "outage", "Complete", &operator, 180);
+    let status = get(&ns, "outage")["status"].clone();
+    let log = operator.log();
+    assert_eq!((status["completed"].as_i64(), status["failed"].as_i64()), (Some(4), Some(0)), "{status:#}\n{log}");
+    assert!(
+        log.contains("the watch of Jobs re-lists the workflow's Jobs"),
+        "the restart made the watch re-list: {log}"
+    );
+    let jobs = ns.jobs_of("outage");
+    assert!(per_job(&jobs).values().all(|n| *n == 1), "no duplicate Job: {jobs:?}\n{log}");
+    assert_eq!(jobs.iter().filter(|j| j.2 == "Complete").count(), 12, "{jobs:?}");
+}
+
 /// Failed sequences leave no Job behind (they are cleaned up), so only the resource's status
 /// remembers them: an operator restarted after some failed carries on from the status' count.
 /// The failure cap is reached after exactly `maxFailures` failed sequences in all — one Event

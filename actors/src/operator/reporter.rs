@@ -19,6 +19,7 @@ use smo_core::api::StateMachineStatus;
 use smo_core::status::{self, Snapshot, Unapplied};
 
 use super::metrics::WorkflowMetrics;
+use crate::executor::kubernetes::api::with_retries;
 use crate::messages::{StatusSnapshot, StepEnded, TransitionTimed, WorkflowEvent};
 
 /// What the operator saw of the resource's spec.
@@ -153,7 +154,11 @@ impl StatusReporter {
         let (api, name) = (self.api.clone(), self.name.clone());
         let patch = serde_json::json!({ "status": wanted });
         self.metrics.status_written();
-        async move { api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await }
+        // An apiserver that does not answer is waited out (as every other call of the operator).
+        async move {
+            let (params, patch) = (PatchParams::default(), Patch::Merge(&patch));
+            with_retries(|| api.patch_status(&name, &params, &patch)).await
+        }
             .into_actor(self)
             .map(move |result, act, ctx| {
                 act.writing = false;
@@ -161,7 +166,12 @@ impl StatusReporter {
                     Ok(_) => act.written = wanted,
                     // The resource is gone: its deletion stops this reporter soon.
                     Err(kube::Error::Api(e)) if e.code == 404 => {}
-                    Err(e) => tracing::warn!(statemachine = %act.name, error = %e, "cannot write the status; trying again with the next change"),
+                    Err(e) => {
+                        // Tried again even if nothing changes any more: the last status of a
+                        // run (its end) must not be lost to a bad moment of the apiserver.
+                        tracing::warn!(statemachine = %act.name, error = %e, "cannot write the status; trying again in {} s", WRITE_RETRY.as_secs());
+                        ctx.run_later(WRITE_RETRY, |act, ctx| act.write(ctx));
+                    }
                 }
                 if act.dirty {
                     act.write(ctx);
@@ -243,6 +253,9 @@ impl Handler<Detach> for StatusReporter {
         ctx.stop();
     }
 }
+
+/// How long after a failed status write it is tried again.
+const WRITE_RETRY: Duration = Duration::from_secs(10);
 
 /// How long a change of the per-step entries alone may wait to be written.
 const STEPS_ONLY_INTERVAL: Duration = Duration::from_secs(10);
