@@ -153,8 +153,7 @@ impl OperatorMetrics {
     pub fn render(&self) -> String {
         let restarts = self.watch_restarts_seen.load(Ordering::Relaxed);
         self.watch_restarts.inc_by(restarts.saturating_sub(self.watch_restarts.get()));
-        let counts = self.api.counts();
-        for (category, total) in [("read", counts.reads), ("watch", counts.watches), ("write", counts.writes)] {
+        for (category, total) in self.api.requests_by_category() {
             let c = self.api_requests.with_label_values(&[category]);
             c.inc_by(total.saturating_sub(c.get()));
         }

@@ -48,9 +48,8 @@ impl Default for RequestLimits {
 /// Requests sent to the apiserver so far, by kind.
 #[derive(Debug, Default)]
 pub struct ApiRequests {
-    reads: AtomicU64,
-    watches: AtomicU64,
-    writes: AtomicU64,
+    /// Requests by category ([`CATEGORIES`]).
+    requests: [AtomicU64; 3],
     /// Errors by request category ([`CATEGORIES`]) and error class ([`ERROR_CLASSES`]).
     errors: [[AtomicU64; 3]; 3],
 }
@@ -78,12 +77,14 @@ pub struct ApiRequestCounts {
 impl ApiRequests {
     /// The counts now.
     pub fn counts(&self) -> ApiRequestCounts {
-        ApiRequestCounts {
-            reads: self.reads.load(Ordering::Relaxed),
-            watches: self.watches.load(Ordering::Relaxed),
-            writes: self.writes.load(Ordering::Relaxed),
-            errors: self.errors.iter().flatten().map(|e| e.load(Ordering::Relaxed)).sum(),
-        }
+        let [reads, watches, writes] = self.requests.each_ref().map(|n| n.load(Ordering::Relaxed));
+        let errors = self.errors.iter().flatten().map(|e| e.load(Ordering::Relaxed)).sum();
+        ApiRequestCounts { reads, watches, writes, errors }
+    }
+
+    /// Requests so far: (category, count), for every category.
+    pub fn requests_by_category(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        CATEGORIES.into_iter().zip(&self.requests).map(|(category, n)| (category, n.load(Ordering::Relaxed)))
     }
 
     /// Errors so far: (request category, error class, count), for every pair.
@@ -102,7 +103,7 @@ impl ApiRequests {
             }
             _ => 2,
         };
-        [&self.reads, &self.watches, &self.writes][category].fetch_add(1, Ordering::Relaxed);
+        self.requests[category].fetch_add(1, Ordering::Relaxed);
         category
     }
 
