@@ -154,8 +154,9 @@ struct RunEnded {
 struct RetryRun {
     key: String,
     uid: String,
-    /// The [`Tracked::retry`] this was scheduled for (a later refusal or an edit supersedes it).
-    retry: u32,
+    /// The [`Tracked::retry_token`] this was scheduled with (a later refusal or an edit
+    /// supersedes it).
+    token: u64,
 }
 
 /// What the operator keeps per resource.
@@ -175,8 +176,10 @@ struct Tracked {
     object: DynamicObject,
     /// What its status said of an earlier life of its run when first seen.
     carried: Carried,
-    /// Refusals in a row of its run (the next retry waits longer); 0 once it runs.
-    retry: u32,
+    /// Refusals in a row of its run (the next retry waits longer); 0 once it runs or is edited.
+    refusals: u32,
+    /// The retry scheduled after its last refusal, if it is still due.
+    retry_token: Option<u64>,
 }
 
 /// What starting a resource's run takes besides the resource.
@@ -201,6 +204,8 @@ pub struct Controller {
     listed_once: bool,
     /// Runs being set up (registry, API checks) whose Manager has not started yet, by uid.
     starting: HashSet<String>,
+    /// The token of the next retry scheduled (unique, so that a superseded one is told apart).
+    next_retry: u64,
     recorder: Recorder,
 }
 
@@ -215,6 +220,7 @@ impl Controller {
             listed: None,
             listed_once: false,
             starting: HashSet::new(),
+            next_retry: 0,
             recorder,
         }
     }
@@ -263,7 +269,8 @@ impl Controller {
             object: object.clone(),
             // Taken over after a restart: the status says what the Jobs may no longer.
             carried: status::carried(&current),
-            retry: 0,
+            refusals: 0,
+            retry_token: None,
         };
         match parsed {
             Err(problems) => {
@@ -405,15 +412,9 @@ impl Controller {
             Ok(parsed) => parsed,
         };
         let Some(running) = tracked.running_spec.clone() else {
-            // Invalid until now: it runs.
-            tracked.running_spec = Some(spec.clone());
-            tracked.reporter.do_send(SpecSeen::Running { generation, unapplied: None });
-            let reporter = tracked.reporter.clone();
-            let carried = tracked.carried.clone();
-            // An edit retries at once; a retry scheduled before is superseded.
-            tracked.retry = 0;
-            let run = RunRequest { key: key.to_string(), workflow, spec, reporter, carried };
-            return self.start_run(&object, run, ctx);
+            // Invalid or refused until now: it runs, and an edit retries at once.
+            tracked.refusals = 0;
+            return self.run_now(key, workflow, spec, ctx);
         };
         if tracked.ended {
             let unapplied = Unapplied {
@@ -439,6 +440,17 @@ impl Controller {
             tracked.running_spec = Some(change.running_spec(&running, &spec));
         }
         tracked.reporter.do_send(SpecSeen::Running { generation, unapplied: change.unapplied() });
+    }
+
+    /// Runs a tracked resource that does not run (invalid or refused until now) from its latest
+    /// object, whose spec becomes the running one; a retry scheduled before is superseded.
+    fn run_now(&mut self, key: &str, workflow: Workflow, spec: StateMachineSpec, ctx: &mut Context<Self>) {
+        let Some(t) = self.tracked.get_mut(key) else { return };
+        t.retry_token = None;
+        t.running_spec = Some(spec.clone());
+        t.reporter.do_send(SpecSeen::Running { generation: t.generation, unapplied: None });
+        let (object, reporter, carried) = (t.object.clone(), t.reporter.clone(), t.carried.clone());
+        self.start_run(&object, RunRequest { key: key.to_string(), workflow, spec, reporter, carried }, ctx);
     }
 
     /// Ready once the first list is handled and no run it found is still being set up: every
@@ -604,7 +616,7 @@ impl Handler<RunStarted> for Controller {
                     msg.manager.do_send(reconfigure);
                 }
                 t.manager = Some(msg.manager);
-                t.retry = 0;
+                t.refusals = 0;
             }
             // Deleted while its run was being set up.
             _ => msg.manager.do_send(Shutdown { reason: "the StateMachine was deleted".into(), exit_code: 0 }),
@@ -627,10 +639,12 @@ impl Handler<RunEnded> for Controller {
                 return;
             }
             t.running_spec = None;
-            let wait = RETRY_FIRST.saturating_mul(1 << t.retry.min(16)).min(RETRY_MAX);
-            t.retry += 1;
-            let retry = RetryRun { key: msg.key, uid: msg.uid, retry: t.retry };
-            ctx.notify_later(retry, wait);
+            let wait = RETRY_FIRST.saturating_mul(1 << t.refusals.min(16)).min(RETRY_MAX);
+            t.refusals += 1;
+            let token = self.next_retry;
+            self.next_retry += 1;
+            t.retry_token = Some(token);
+            ctx.notify_later(RetryRun { key: msg.key, uid: msg.uid, token }, wait);
         }
     }
 }
@@ -639,16 +653,13 @@ impl Handler<RetryRun> for Controller {
     type Result = ();
 
     fn handle(&mut self, msg: RetryRun, ctx: &mut Self::Context) {
-        let Some(t) = self.tracked.get_mut(&msg.key) else { return };
-        // Superseded: deleted, edited, running, or refused again since.
-        if t.uid != msg.uid || t.retry != msg.retry || t.running_spec.is_some() || t.manager.is_some() || t.ended {
+        let Some(t) = self.tracked.get(&msg.key) else { return };
+        // Superseded: deleted and created again, edited into a run, or refused again since.
+        if t.uid != msg.uid || t.retry_token != Some(msg.token) {
             return;
         }
         let Ok((workflow, spec)) = parse(&t.object) else { return };
-        tracing::info!(statemachine = %msg.key, attempt = t.retry + 1, "trying the workflow again");
-        t.running_spec = Some(spec.clone());
-        t.reporter.do_send(SpecSeen::Running { generation: t.generation, unapplied: None });
-        let (object, reporter, carried) = (t.object.clone(), t.reporter.clone(), t.carried.clone());
-        self.start_run(&object, RunRequest { key: msg.key, workflow, spec, reporter, carried }, ctx);
+        tracing::info!(statemachine = %msg.key, attempt = t.refusals + 1, "trying the workflow again");
+        self.run_now(&msg.key, workflow, spec, ctx);
     }
 }
