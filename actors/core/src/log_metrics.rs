@@ -89,14 +89,12 @@ impl<'a> LogScanner<'a> {
 pub fn without_timestamp(line: &str) -> &str {
     let Some((stamp, rest)) = line.split_once(' ') else { return line };
     let b = stamp.as_bytes();
+    // `YYYY-MM-DDTHH:MM:SS`, every byte checked (the log is the user's: any byte may be there),
+    // then fractions and a zone: `Z` or an offset.
+    const SHAPE: &[u8; 19] = b"dddd-dd-ddTdd:dd:dd";
     let shaped = b.len() >= 20
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b[10] == b'T'
-        && b[13] == b':'
-        && b[16] == b':'
-        && (stamp.ends_with('Z') || stamp[19..].contains(['+', '-']));
+        && SHAPE.iter().zip(b).all(|(want, got)| if *want == b'd' { got.is_ascii_digit() } else { want == got })
+        && (b.ends_with(b"Z") || b[19..].iter().any(|c| matches!(c, b'+' | b'-')));
     if shaped { rest } else { line }
 }
 
@@ -151,7 +149,16 @@ mod tests {
         assert_eq!(without_timestamp("2026-11-30T01:02:03.123456789Z accuracy: 0.9"), "accuracy: 0.9");
         assert_eq!(without_timestamp("2026-11-30T01:02:03+01:00 x"), "x");
         assert_eq!(without_timestamp("2026-11-30T01:02:03.5Z "), "");
-        for kept in ["accuracy: 0.9", "2026-11-30 happened", "2026-11-30T01:02:03Zx", "", "epoch 1 T:"] {
+        // Not a time, and no panic on a character that straddles the shape's end.
+        for kept in [
+            "accuracy: 0.9",
+            "2026-11-30 happened",
+            "2026-11-30T01:02:03Zx",
+            "",
+            "epoch 1 T:",
+            "2026-11-30T01:02:0é+x y",
+            "2026-1é-30T01:02:03Z x",
+        ] {
             assert_eq!(without_timestamp(kept), kept);
         }
     }
