@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::cluster::{
-    Namespace, eventually, install_custom_crds, kubectl, kubectl_with_input, per_job, registry,
+    Namespace, eventually, install_custom_crds, kubectl, kubectl_with_input, per_job, registry, restart_component,
     serve_jobsets_but_not_miniclusters, text, within,
 };
 use common::smo;
@@ -325,11 +325,7 @@ fn an_apiserver_restart_mid_run_neither_loses_nor_doubles_a_transition() {
         .spawn()
         .expect("start smo");
     ns.wait_mid_run(|| {});
-    let restart = Command::new(common::root().join("tests/cluster/restart.sh"))
-        .arg("apiserver")
-        .output()
-        .expect("run restart.sh");
-    assert!(restart.status.success(), "{}", text(&restart));
+    restart_component("apiserver");
     let out = child.wait_with_output().expect("smo ends");
     let log = std::fs::read_to_string(&stderr).unwrap_or_default();
     let all = format!("{}{log}", text(&out));

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::cluster::{
     Namespace, eventually, image, install_custom_crds, kubectl, kubectl_with_input, per_job, registry,
-    serve_jobsets_but_not_miniclusters, text,
+    restart_component, serve_jobsets_but_not_miniclusters, text,
 };
 use common::smo;
 use serde_json::Value;
@@ -334,11 +334,7 @@ fn an_apiserver_restart_mid_run_is_waited_out_by_the_operator() {
     let steps = [("job_a", "sleep 2"), ("job_b", "sleep 2"), ("job_c", "sleep 1")];
     apply(&ns, &state_machine("outage", "  workflow: {completed: 4}\n  cluster: {maxSize: 2}\n", &steps));
     ns.wait_mid_run(|| {});
-    let restart = std::process::Command::new(common::root().join("tests/cluster/restart.sh"))
-        .arg("apiserver")
-        .output()
-        .expect("run restart.sh");
-    assert!(restart.status.success(), "{}", text(&restart));
+    restart_component("apiserver");
     wait_for(&ns, "outage", "Complete", &operator, 180);
     let status = get(&ns, "outage")["status"].clone();
     let log = operator.log();

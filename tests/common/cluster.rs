@@ -213,3 +213,11 @@ pub fn serve_jobsets_but_not_miniclusters() {
     let out = kubectl(&["delete", "crd", "miniclusters.flux-framework.org", "--ignore-not-found", "--wait=true"]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// Restarts one component of the running cluster in place (`tests/cluster/restart.sh`), as a
+/// crash and a supervisor would: `apiserver`, for one.
+pub fn restart_component(component: &str) {
+    let out =
+        Command::new(super::root().join("tests/cluster/restart.sh")).arg(component).output().expect("run restart.sh");
+    assert!(out.status.success(), "restart.sh {component}: {}", text(&out));
+}
