@@ -307,17 +307,12 @@ fn an_operator_killed_mid_run_is_carried_on_by_the_next() {
     let ns = Namespace::new("op-restart");
     let dir = tempfile::tempdir().expect("tempdir");
     let first = Operator::start(&ns, dir.path());
-    let steps = [("job_a", "sleep 2"), ("job_b", "sleep 2"), ("job_c", "sleep 1")];
-    apply(&ns, &state_machine("restart", "  workflow: {completed: 4}\n  cluster: {maxSize: 2}\n", &steps));
+    apply_chain(&ns, "restart");
     ns.wait_mid_run(|| {});
     let first_log = first.kill();
     let second = Operator::start(&ns, dir.path());
     wait_for(&ns, "restart", "Complete", &second, 180);
-    let status = get(&ns, "restart")["status"].clone();
-    assert_eq!((status["completed"].as_i64(), status["failed"].as_i64()), (Some(4), Some(0)), "{status:#}");
-    let jobs = ns.jobs_of("restart");
-    assert!(per_job(&jobs).values().all(|n| *n == 1), "no duplicate Job: {jobs:?}\nfirst operator:\n{first_log}");
-    assert_eq!(jobs.iter().filter(|j| j.2 == "Complete").count(), 12, "{jobs:?}");
+    assert_chain_completed_once(&ns, "restart", &format!("first operator:\n{first_log}"));
     assert!(second.log().contains("run restored from the executor's jobs"), "{}", second.log());
 }
 
@@ -331,20 +326,31 @@ fn an_apiserver_restart_mid_run_is_waited_out_by_the_operator() {
     let ns = Namespace::new("op-apiserver");
     let dir = tempfile::tempdir().expect("tempdir");
     let operator = Operator::start(&ns, dir.path());
-    let steps = [("job_a", "sleep 2"), ("job_b", "sleep 2"), ("job_c", "sleep 1")];
-    apply(&ns, &state_machine("outage", "  workflow: {completed: 4}\n  cluster: {maxSize: 2}\n", &steps));
+    apply_chain(&ns, "outage");
     ns.wait_mid_run(|| {});
     restart_component("apiserver");
     wait_for(&ns, "outage", "Complete", &operator, 180);
-    let status = get(&ns, "outage")["status"].clone();
     let log = operator.log();
-    assert_eq!((status["completed"].as_i64(), status["failed"].as_i64()), (Some(4), Some(0)), "{status:#}\n{log}");
+    assert_chain_completed_once(&ns, "outage", &log);
     assert!(
         log.contains("the watch of Jobs re-lists the workflow's Jobs"),
         "the restart made the watch re-list: {log}"
     );
-    let jobs = ns.jobs_of("outage");
-    assert!(per_job(&jobs).values().all(|n| *n == 1), "no duplicate Job: {jobs:?}\n{log}");
+}
+
+/// The workflow the disruption tests run: 4 sequences of three short steps, 2 at once.
+fn apply_chain(ns: &Namespace, name: &str) {
+    let steps = [("job_a", "sleep 2"), ("job_b", "sleep 2"), ("job_c", "sleep 1")];
+    apply(ns, &state_machine(name, "  workflow: {completed: 4}\n  cluster: {maxSize: 2}\n", &steps));
+}
+
+/// [`apply_chain`]'s workflow ended as if nothing had happened: status says 4 completed and 0
+/// failed, and exactly 12 Jobs completed, one per (jobid, step). `context` goes with a failure.
+fn assert_chain_completed_once(ns: &Namespace, name: &str, context: &str) {
+    let status = get(ns, name)["status"].clone();
+    assert_eq!((status["completed"].as_i64(), status["failed"].as_i64()), (Some(4), Some(0)), "{status:#}\n{context}");
+    let jobs = ns.jobs_of(name);
+    assert!(per_job(&jobs).values().all(|n| *n == 1), "no duplicate Job: {jobs:?}\n{context}");
     assert_eq!(jobs.iter().filter(|j| j.2 == "Complete").count(), 12, "{jobs:?}");
 }
 
