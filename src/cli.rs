@@ -36,6 +36,14 @@ pub enum Command {
         /// The operator's image (also the image that delivers smo to step pods).
         #[arg(long, value_name = "IMAGE", default_value = crate::dist::DEFAULT_IMAGE)]
         image: String,
+        /// The image of a workflow's own registry when its spec.registry.image is unset
+        /// (`make image` builds one from Debian's docker-registry).
+        #[arg(long, value_name = "IMAGE", default_value = crate::dist::DEFAULT_REGISTRY_IMAGE)]
+        registry_image: String,
+        /// Install for these namespaces only (NS[,NS…]): the operator's rules are a Role in
+        /// each, and it watches just them. Default: cluster-wide.
+        #[arg(long, value_name = "NS", value_delimiter = ',')]
+        namespaces: Vec<String>,
         /// Print a Prometheus Operator ServiceMonitor instead (dist/servicemonitor.yaml).
         #[arg(long)]
         service_monitor: bool,
@@ -97,8 +105,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "HOST[:PORT]", env = "SMO_REGISTRY")]
     pub registry: Option<String>,
 
-    /// Talk to the registry over plain HTTP.
-    #[arg(long, requires = "registry")]
+    /// The --registry (or SMO_REGISTRY) speaks plain HTTP; `eval "$(make -s cluster-env)"` sets
+    /// SMO_PLAIN_HTTP=1 for the project's cluster. Without a --registry it changes nothing.
+    #[arg(long, env = "SMO_PLAIN_HTTP", value_parser = clap::builder::BoolishValueParser::new())]
     pub plain_http: bool,
 
     /// Failed sequences tolerated before no new ones start (overrides workflow.maxFailures).
@@ -142,9 +151,10 @@ pub struct RunArgs {
 /// `smo operator`.
 #[derive(Debug, Args)]
 pub struct OperatorArgs {
-    /// Watch StateMachines in this namespace only (default: all namespaces).
-    #[arg(long, value_name = "NS", env = "SMO_WATCH_NAMESPACE")]
-    pub namespace: Option<String>,
+    /// Watch StateMachines in these namespaces only (NS[,NS…]; default: all namespaces), as
+    /// a namespaced install (`smo manifests --namespaces`) allows.
+    #[arg(long = "namespace", value_name = "NS", env = "SMO_WATCH_NAMESPACE", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
 
     /// Image whose `smo` an init container copies into step pods (the operator's own image).
     #[arg(long, value_name = "IMAGE", env = "SMO_IMAGE")]
@@ -155,8 +165,19 @@ pub struct OperatorArgs {
     pub registry: Option<String>,
 
     /// The --registry speaks plain HTTP.
-    #[arg(long)]
+    #[arg(long, env = "SMO_PLAIN_HTTP", value_parser = clap::builder::BoolishValueParser::new())]
     pub plain_http: bool,
+
+    /// Image of a workflow's own registry (made when neither spec.registry.host nor --registry
+    /// gives one) when its spec.registry.image is unset.
+    #[arg(long, value_name = "IMAGE", env = "SMO_REGISTRY_IMAGE", default_value = smo_core::defaults::REGISTRY_IMAGE)]
+    pub registry_image: String,
+
+    /// Raise (or lower) what one StateMachine may ask for: KEY=N[,KEY=N…], keys completed,
+    /// maxFailures, maxSize, nodes, steps, rules, metrics (defaults 100000, 500000, 1000, 1000,
+    /// 64, 64, 32; at most the CRD's ceilings). A resource above a limit is refused, naming it.
+    #[arg(long = "limit", value_name = "KEY=N", env = "SMO_LIMITS", value_delimiter = ',', value_parser = limit)]
+    pub limits: Vec<String>,
 
     /// Serve /metrics (Prometheus), /healthz and /readyz on this address (e.g. 0.0.0.0:8080).
     #[arg(long, value_name = "HOST:PORT", env = "SMO_METRICS_ADDR")]
@@ -184,6 +205,11 @@ pub struct OperatorArgs {
 }
 
 /// A request rate: a number above 0.
+/// One `--limit KEY=N`, checked as the operator will read it.
+fn limit(text: &str) -> Result<String, String> {
+    smo_core::limits::Limits::parse([text]).map(|_| text.to_string())
+}
+
 fn positive_rate(text: &str) -> Result<f32, String> {
     match text.parse::<f32>() {
         Ok(qps) if qps > 0.0 && qps.is_finite() => Ok(qps),

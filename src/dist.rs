@@ -24,6 +24,11 @@ pub const NAME: &str = "smo-operator";
 /// The image `make image` builds (and `dist/install.yaml` names).
 pub const DEFAULT_IMAGE: &str = "docker.io/library/smo:dev";
 
+/// The registry image `make image` builds beside it (Debian's docker-registry,
+/// `dist/Containerfile.registry`), which `dist/install.yaml` gives workflows whose
+/// `spec.registry.image` is unset.
+pub const DEFAULT_REGISTRY_IMAGE: &str = "docker.io/library/smo-registry:dev";
+
 /// Port of `/metrics`, `/healthz` and `/readyz`.
 pub const METRICS_PORT: u16 = 8080;
 
@@ -58,8 +63,9 @@ pub fn operator_rules() -> Value {
         // Events on StateMachines (a repeated event is patched with its series count).
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
         // The ephemeral registry of a StateMachine without registry.host (created once, read
-        // for its ClusterIP; the garbage collector deletes it with its owner).
-        {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["create", "get"]},
+        // for its ClusterIP and its image, replaced when it never became ready and the spec
+        // asks for another image; the garbage collector deletes it with its owner).
+        {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["create", "delete", "get"]},
         {"apiGroups": [""], "resources": ["services"], "verbs": ["create", "get"]},
         // JobSet and MiniCluster steps.
         {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"], "verbs": ["create", "delete", "deletecollection", "get", "list"]},
@@ -67,32 +73,91 @@ pub fn operator_rules() -> Value {
     ])
 }
 
-/// Everything `smo operator` needs in a cluster, running `image`, as `dist/install.yaml`
-/// holds it (with [`DEFAULT_IMAGE`]).
-pub fn install_yaml(image: &str) -> String {
+/// What `smo manifests` installs.
+#[derive(Clone, Debug)]
+pub struct Install {
+    /// The operator's image (also the image that delivers `smo` to step Pods).
+    pub image: String,
+    /// The image of a workflow's own registry when its spec names none.
+    pub registry_image: String,
+    /// Watch and act in these namespaces only (empty: the whole cluster).
+    pub namespaces: Vec<String>,
+}
+
+impl Default for Install {
+    fn default() -> Install {
+        Install { image: DEFAULT_IMAGE.into(), registry_image: DEFAULT_REGISTRY_IMAGE.into(), namespaces: Vec::new() }
+    }
+}
+
+/// Everything `smo operator` needs in a cluster, as `dist/install.yaml` holds it (with the
+/// defaults): cluster-wide, or for `install.namespaces` only — then its rules are a Role and
+/// RoleBinding in each of them, and the operator watches just those.
+pub fn install_yaml(install: &Install) -> String {
+    let Install { image, registry_image, namespaces } = install;
     let labels = json!({"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "state-machine-operator"});
     let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": labels}});
     let account = json!({
         "apiVersion": "v1", "kind": "ServiceAccount",
         "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": labels},
     });
-    let role = json!({
+    let subjects = json!([{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}]);
+    let mut grants = Vec::new();
+    if namespaces.is_empty() {
+        grants.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": NAME, "labels": labels},
+            "rules": operator_rules(),
+        }));
+        grants.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": NAME, "labels": labels},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAME},
+            "subjects": subjects,
+        }));
+    }
+    for ns in namespaces {
+        grants.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": NAME, "namespace": ns, "labels": labels},
+            "rules": operator_rules(),
+        }));
+        grants.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": NAME, "namespace": ns, "labels": labels},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": NAME},
+            "subjects": subjects,
+        }));
+    }
+    // Kubernetes' own convention: a namespace's editors (admin, edit) may create and change
+    // StateMachines there, its viewers read them; the aggregation controller adds these rules
+    // to the built-in roles.
+    let group = "state-machine.converged-computing.org";
+    let edit_role = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-        "metadata": {"name": NAME, "labels": labels},
-        "rules": operator_rules(),
+        "metadata": {"name": format!("{NAME}-statemachines-edit"), "labels": {
+            "app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "state-machine-operator",
+            "rbac.authorization.k8s.io/aggregate-to-admin": "true", "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+        }},
+        "rules": [{"apiGroups": [group], "resources": ["statemachines"], "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]},
+                  {"apiGroups": [group], "resources": ["statemachines/status"], "verbs": ["get", "list", "watch"]}],
     });
-    let binding = json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-        "metadata": {"name": NAME, "labels": labels},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAME},
-        "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}],
+    let view_role = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": format!("{NAME}-statemachines-view"), "labels": {
+            "app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "state-machine-operator",
+            "rbac.authorization.k8s.io/aggregate-to-view": "true",
+        }},
+        "rules": [{"apiGroups": [group], "resources": ["statemachines", "statemachines/status"], "verbs": ["get", "list", "watch"]}],
     });
-    // The leader Lease, in the operator's own namespace only (kube-lease-manager creates it
-    // once, reads it, and takes, renews and releases it by patch).
+    // The leader Lease, in the operator's own namespace only: kube-lease-manager creates it
+    // once (a create names no object, so it cannot be limited by name), then reads it and
+    // takes, renews and releases it by patch — that one Lease only.
     let lease_role = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
         "metadata": {"name": format!("{NAME}-leader-election"), "namespace": NAMESPACE, "labels": labels},
-        "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create", "get", "patch"]}],
+        "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+                  {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": [NAME], "verbs": ["get", "patch"]}],
     });
     let lease_binding = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
@@ -101,7 +166,7 @@ pub fn install_yaml(image: &str) -> String {
         "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}],
     });
     let probe = |path: &str| json!({"httpGet": {"path": path, "port": "metrics"}, "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3});
-    let deployment = json!({
+    let mut deployment = json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": labels},
         "spec": {
@@ -124,6 +189,8 @@ pub fn install_yaml(image: &str) -> String {
                             {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
                             // Step pods get smo from the operator's own image.
                             {"name": "SMO_IMAGE", "value": image},
+                            // A workflow's own registry, unless its spec names an image.
+                            {"name": "SMO_REGISTRY_IMAGE", "value": registry_image},
                             {"name": "SMO_LOG_FORMAT", "value": "json"},
                             {"name": "RUST_LOG", "value": "info"},
                         ],
@@ -148,8 +215,19 @@ pub fn install_yaml(image: &str) -> String {
         },
     });
     let crd = serde_json::to_value(StateMachine::crd()).unwrap_or(Value::Null);
-    let header = "# Generated by `smo manifests` (make dist): smo operator with its CRD, RBAC, Deployment and metrics\n# Service. Install: kubectl apply -f dist/install.yaml. Another image: smo manifests --image IMAGE.\n";
-    documents(header, &[namespace, crd, account, role, binding, lease_role, lease_binding, deployment, service])
+    let header = "# Generated by `smo manifests` (make dist): smo operator with its CRD, RBAC, Deployment and metrics\n# Service. Install: kubectl apply -f dist/install.yaml. Other images: smo manifests --image IMAGE --registry-image IMAGE; for some namespaces only: --namespaces a,b.\n";
+    if !namespaces.is_empty() {
+        // The namespaces of a namespaced install: the operator watches those only.
+        let watch = json!({"name": "SMO_WATCH_NAMESPACE", "value": namespaces.join(",")});
+        if let Some(env) = deployment.pointer_mut("/spec/template/spec/containers/0/env").and_then(Value::as_array_mut)
+        {
+            env.push(watch);
+        }
+    }
+    let mut docs = vec![namespace, crd, account];
+    docs.extend(grants);
+    docs.extend([edit_role, view_role, lease_role, lease_binding, deployment, service]);
+    documents(header, &docs)
 }
 
 /// A Prometheus Operator ServiceMonitor scraping the operator's metrics Service.

@@ -23,7 +23,9 @@ pub fn run(cli: cli::Cli, bar: Option<indicatif::ProgressBar>) -> ExitCode {
         cli::Command::Validate(args) => commands::validate::run(&args),
         cli::Command::Crd => commands::print(dist::crd_yaml()),
         cli::Command::Manifests { service_monitor: true, .. } => commands::print(dist::service_monitor_yaml()),
-        cli::Command::Manifests { image, .. } => commands::print(dist::install_yaml(&image)),
+        cli::Command::Manifests { image, registry_image, namespaces, .. } => {
+            commands::print(dist::install_yaml(&dist::Install { image, registry_image, namespaces }))
+        }
         cli::Command::Operator(args) => commands::operator::run(&args),
         cli::Command::Install { dir } => commands::install::run(&dir),
         cli::Command::Artifact { action } => commands::artifact::run(&action),

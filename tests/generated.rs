@@ -18,7 +18,7 @@ fn dist_crd_matches_the_rust_types() {
 #[test]
 fn dist_install_files_match_the_code() {
     assert!(
-        committed("install.yaml") == smo::dist::install_yaml(smo::dist::DEFAULT_IMAGE),
+        committed("install.yaml") == smo::dist::install_yaml(&smo::dist::Install::default()),
         "dist/install.yaml is stale: run `make dist` and commit the result"
     );
     assert!(
@@ -34,7 +34,12 @@ fn install_manifests_are_valid_objects_with_a_hardened_operator() {
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
     use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-    let text = smo::dist::install_yaml("example.org/smo:1");
+    let install = smo::dist::Install {
+        image: "example.org/smo:1".into(),
+        registry_image: "example.org/registry:2".into(),
+        namespaces: Vec::new(),
+    };
+    let text = smo::dist::install_yaml(&install);
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("install.yaml parses");
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap_or("?")).collect();
     assert_eq!(
@@ -45,6 +50,8 @@ fn install_manifests_are_valid_objects_with_a_hardened_operator() {
             "ServiceAccount",
             "ClusterRole",
             "ClusterRoleBinding",
+            "ClusterRole",
+            "ClusterRole",
             "Role",
             "RoleBinding",
             "Deployment",
@@ -58,10 +65,27 @@ fn install_manifests_are_valid_objects_with_a_hardened_operator() {
     let _: ServiceAccount = typed(&docs[2]);
     let role: ClusterRole = typed(&docs[3]);
     let _: ClusterRoleBinding = typed(&docs[4]);
-    let _: Role = typed(&docs[5]);
-    let _: RoleBinding = typed(&docs[6]);
-    let deployment: Deployment = typed(&docs[7]);
-    let _: Service = typed(&docs[8]);
+    let edit: ClusterRole = typed(&docs[5]);
+    let view: ClusterRole = typed(&docs[6]);
+    let lease: Role = typed(&docs[7]);
+    let _: RoleBinding = typed(&docs[8]);
+    let deployment: Deployment = typed(&docs[9]);
+    let _: Service = typed(&docs[10]);
+    // Namespace editors and viewers get StateMachines through Kubernetes' aggregated roles.
+    let label = |r: &ClusterRole, key: &str| r.metadata.labels.as_ref().and_then(|l| l.get(key)).cloned();
+    assert_eq!(label(&edit, "rbac.authorization.k8s.io/aggregate-to-edit").as_deref(), Some("true"));
+    assert_eq!(label(&view, "rbac.authorization.k8s.io/aggregate-to-view").as_deref(), Some("true"));
+    assert!(
+        view.rules.iter().flatten().all(|r| r.verbs.iter().all(|v| ["get", "list", "watch"].contains(&v.as_str())))
+    );
+    // The Lease rule names its Lease for every verb that can be limited by name.
+    let lease_rules = lease.rules.unwrap_or_default();
+    assert!(
+        lease_rules
+            .iter()
+            .all(|r| r.verbs == ["create"] || r.resource_names.as_deref() == Some(&["smo-operator".to_string()][..])),
+        "{lease_rules:?}"
+    );
     // Least privilege: no wildcard, no secrets, nothing cluster-scoped beyond reading the CRD's objects.
     for rule in role.rules.unwrap_or_default() {
         let all = rule.verbs.iter().chain(rule.resources.iter().flatten()).chain(rule.api_groups.iter().flatten());
@@ -76,6 +100,36 @@ fn install_manifests_are_valid_objects_with_a_hardened_operator() {
     assert!(container.resources.as_ref().and_then(|r| r.limits.as_ref()).is_some(), "limits");
     let env = container.env.clone().unwrap_or_default();
     assert!(env.iter().any(|e| e.name == "SMO_IMAGE" && e.value.as_deref() == Some("example.org/smo:1")));
+    assert!(env.iter().any(|e| e.name == "SMO_REGISTRY_IMAGE" && e.value.as_deref() == Some("example.org/registry:2")));
+}
+
+/// `smo manifests --namespaces a,b`: no cluster-wide grant of the operator's rules, a Role and
+/// RoleBinding in each namespace, and an operator that watches just those.
+#[test]
+fn a_namespaced_install_grants_the_operator_nothing_outside_its_namespaces() {
+    let install = smo::dist::Install { namespaces: vec!["team-a".into(), "team-b".into()], ..Default::default() };
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&smo::dist::install_yaml(&install)).expect("install.yaml parses");
+    let of = |kind: &str| docs.iter().filter(|d| d["kind"] == kind).collect::<Vec<_>>();
+    assert!(of("ClusterRoleBinding").is_empty(), "no cluster-wide binding");
+    // The only ClusterRoles are the aggregated ones for namespace editors and viewers.
+    let cluster_roles: Vec<&str> = of("ClusterRole").iter().filter_map(|r| r["metadata"]["name"].as_str()).collect();
+    assert_eq!(cluster_roles, ["smo-operator-statemachines-edit", "smo-operator-statemachines-view"]);
+    let roles: Vec<(&str, &str)> = of("Role")
+        .iter()
+        .filter(|r| r["metadata"]["name"] == "smo-operator")
+        .map(|r| (r["metadata"]["namespace"].as_str().unwrap_or(""), r["metadata"]["name"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(roles, [("team-a", "smo-operator"), ("team-b", "smo-operator")]);
+    let bindings: Vec<&str> = of("RoleBinding")
+        .iter()
+        .filter(|b| b["roleRef"]["name"] == "smo-operator")
+        .filter_map(|b| b["metadata"]["namespace"].as_str())
+        .collect();
+    assert_eq!(bindings, ["team-a", "team-b"]);
+    let env = &of("Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["env"];
+    let watch = env.as_array().into_iter().flatten().find(|e| e["name"] == "SMO_WATCH_NAMESPACE");
+    assert_eq!(watch.map(|e| e["value"].clone()), Some(serde_json::json!("team-a,team-b")));
 }
 
 #[test]
@@ -96,7 +150,10 @@ fn crd_keeps_the_original_identity_and_defaults() {
     assert_eq!(step["registry"]["properties"]["plainHttp"]["default"], true);
     let registry = &spec["properties"]["registry"]["properties"];
     assert_eq!(registry["name"]["default"], "registry");
-    assert_eq!(registry["image"]["default"], "ghcr.io/oras-project/registry:latest");
+    // No schema default: the operator's --registry-image fills an unset image (the original's
+    // ghcr.io/oras-project/registry:latest unless the install names another), which a default
+    // written by the apiserver would hide.
+    assert!(registry["image"].is_object() && registry["image"].get("default").is_none(), "{}", registry["image"]);
     assert!(registry["TLSVerify"].is_object(), "the original's JSON key is kept verbatim");
     let manager = &spec["properties"]["manager"]["properties"];
     assert_eq!(manager["subdomain"]["default"], "r");

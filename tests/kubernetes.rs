@@ -30,11 +30,12 @@ fn manifest(dir: &Path, workflow: &str, steps: &[(&str, &str)]) -> std::path::Pa
 static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn run(manifest: &Path, ns: &Namespace, dir: &Path) -> Command {
+    let smo_image = std::env::var("SMO_TEST_SMO_IMAGE").unwrap_or_else(|_| "docker.io/library/smo:dev".into());
     let mut cmd = smo();
     cmd.arg("run")
         .arg(manifest)
         .args(["--executor", "kubernetes", "--namespace", &ns.0, "--no-progress", "--plain-http"])
-        .args(["--registry", &registry()])
+        .args(["--registry", &registry(), "--smo-image", &smo_image])
         .arg("--run-dir")
         .arg(dir.join(format!("run-{}", RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed))));
     cmd
@@ -122,22 +123,18 @@ fn a_run_killed_outright_is_finished_by_running_the_same_command_again() {
     assert_eq!(complete, 12, "exactly 4 sequences × 3 steps completed: {jobs:?}");
 }
 
-/// The original's CI scenario (`state-machine.yaml`: 4 sequences × 3 steps, artifacts handed
-/// A → B → C through the registry), sleeps shortened, its `rockylinux:9` being the cluster's
-/// Debian image: exactly 12 successful Jobs, and every sequence's artifacts in the registry with
-/// the files the steps wrote. `smo` reaches the step pods from its own image (init container).
+/// The original's CI scenario in its format (`tests/fixtures/original/state-machine.yaml`: 4
+/// sequences × 3 steps, artifacts handed A → B → C through the registry), its `rockylinux:9`
+/// being the cluster's Debian image: exactly 12 successful Jobs, and every sequence's artifacts
+/// in the registry with the files the steps wrote. `smo` reaches the step pods from its own
+/// image (init container).
 #[test]
 #[ignore = "needs the project's cluster: run `make test-cluster`"]
 fn the_originals_ci_scenario_passes_artifacts_through_the_registry() {
-    let Some(original) = common::spec_example("state-machine.yaml") else { return };
+    let wf = common::original_fixture("state-machine.yaml");
     let ns = Namespace::new("ci");
     let dir = tempfile::tempdir().expect("tempdir");
-    let shortened =
-        std::fs::read_to_string(original).expect("read the original's manifest").replace("sleep 20", "sleep 1");
-    let wf = dir.path().join("state-machine.yaml");
-    std::fs::write(&wf, shortened).expect("write manifest");
-    let smo_image = std::env::var("SMO_TEST_SMO_IMAGE").unwrap_or_else(|_| "docker.io/library/smo:dev".into());
-    let out = run(&wf, &ns, dir.path()).args(["--smo-image", &smo_image]).output().expect("run smo");
+    let out = run(&wf, &ns, dir.path()).output().expect("run smo");
     assert!(out.status.success(), "{}", text(&out));
     let jobs = ns.jobs();
     assert_eq!(jobs.len(), 12, "exactly 4 sequences × 3 steps: {jobs:?}");

@@ -54,17 +54,26 @@ impl Operator {
 
     /// An operator with `args` (besides its namespace, smo image and data directory).
     fn spawn(ns: &Namespace, dir: &Path, args: &[&str]) -> Operator {
+        let smo_image = std::env::var("SMO_TEST_SMO_IMAGE").unwrap_or_else(|_| "docker.io/library/smo:dev".into());
+        let mut with_image = vec!["--smo-image", &smo_image];
+        with_image.extend_from_slice(args);
+        Self::spawn_bare(ns, dir, &with_image)
+    }
+
+    /// An operator with `args` besides its namespace and data directory (no smo image).
+    fn spawn_bare(ns: &Namespace, dir: &Path, args: &[&str]) -> Operator {
         install_crd();
         let log = unique(dir);
         let file = std::fs::File::create(&log).expect("create the operator's log");
-        let smo_image = std::env::var("SMO_TEST_SMO_IMAGE").unwrap_or_else(|_| "docker.io/library/smo:dev".into());
         let child = smo()
-            .args(["operator", "--namespace", &ns.0, "--smo-image", &smo_image])
+            .args(["operator", "--namespace", &ns.0])
             .arg("--data-dir")
             .arg(dir.join("data"))
             .args(args)
-            // Only what `args` says: not the cluster's registry from the environment.
+            // Only what `args` says: not the cluster's registry or images from the environment.
             .env_remove("SMO_REGISTRY")
+            .env_remove("SMO_IMAGE")
+            .env_remove("SMO_REGISTRY_IMAGE")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(file)
@@ -155,19 +164,18 @@ fn condition<'a>(status: &'a Value, type_: &str) -> Option<&'a Value> {
     status["conditions"].as_array()?.iter().find(|c| c["type"] == type_)
 }
 
-/// The original's CI scenario as a resource (sleeps shortened, its `rockylinux:9` being the
-/// cluster's Debian image), the operator's `--registry` standing in for its empty
+/// The original's CI scenario as a resource in its format (`tests/fixtures/original`, its
+/// `rockylinux:9` being the cluster's Debian image), the operator's `--registry` standing in for its empty
 /// `registry.host`: Succeeded with 4 completed, exactly 12 successful Jobs owned by the resource,
 /// `kubectl wait --for=condition=Complete` returns, and the end is an Event.
 #[test]
 #[ignore = "needs the project's cluster: run `make test-cluster`"]
 fn the_originals_state_machine_runs_to_complete_under_the_operator() {
-    let Some(original) = common::spec_example("state-machine.yaml") else { return };
+    let original = common::original_fixture("state-machine.yaml");
     let ns = Namespace::new("op-ci");
     let dir = tempfile::tempdir().expect("tempdir");
     let operator = Operator::start(&ns, dir.path());
-    let manifest =
-        std::fs::read_to_string(original).expect("read the original's manifest").replace("sleep 20", "sleep 1");
+    let manifest = std::fs::read_to_string(original).expect("read the fixture");
     apply(&ns, &manifest);
     wait_for(&ns, "state-machine", "Complete", &operator, 300);
     let sm = get(&ns, "state-machine");
@@ -596,6 +604,19 @@ impl Installed {
             }
             Err(_) => std::fs::read(common::root().join("dist/install.yaml")).expect("read dist/install.yaml"),
         };
+        Self::apply_manifests(manifests)
+    }
+
+    /// `smo manifests ARGS` (with the test's image), applied.
+    fn apply_generated(args: &[&str]) -> Installed {
+        install_crd();
+        let image = std::env::var("SMO_TEST_SMO_IMAGE").unwrap_or_else(|_| "docker.io/library/smo:dev".into());
+        let out = smo().args(["manifests", "--image", &image]).args(args).output().expect("run smo manifests");
+        assert!(out.status.success(), "{}", text(&out));
+        Self::apply_manifests(out.stdout)
+    }
+
+    fn apply_manifests(manifests: Vec<u8>) -> Installed {
         let applied = kubectl_with_input(&["apply", "-f", "-"], &manifests);
         assert!(applied.status.success(), "kubectl apply: {}", text(&applied));
         Installed { manifests }
@@ -679,6 +700,89 @@ fn the_installed_operator_runs_a_workflow_and_a_standby_takes_over_from_a_killed
     drop(installed);
 }
 
+/// The README's in-cluster path as a new user follows it on the project's cluster: `kubectl
+/// apply -f dist/install.yaml`, then the example StateMachine (no registry host: the workflow's
+/// own registry, from the image `make image` builds, which dist/install.yaml names), then
+/// `kubectl wait --for=condition=Complete`.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn the_readmes_in_cluster_path_runs_the_example_to_complete() {
+    let installed = Installed::apply();
+    let out = kubectl(&["-n", "smo-system", "rollout", "status", "deployment/smo-operator", "--timeout=180s"]);
+    assert!(out.status.success(), "the operator's Pod is not ready: {}\n{}", text(&out), Installed::logs());
+    let ns = Namespace::new("op-readme");
+    let example = common::root().join("examples/kubernetes/state-machine.yaml");
+    let out = kubectl(&["-n", &ns.0, "apply", "-f", &example.display().to_string()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = kubectl(&["-n", &ns.0, "wait", "--for=condition=Complete", "statemachine/chain", "--timeout=300s"]);
+    assert!(out.status.success(), "{}\nstatus: {:#}\n{}", text(&out), get(&ns, "chain")["status"], Installed::logs());
+    let status = get(&ns, "chain")["status"].clone();
+    assert_eq!((status["completed"].as_i64(), status["failed"].as_i64()), (Some(4), Some(0)), "{status:#}");
+    let out = kubectl(&[
+        "-n",
+        &ns.0,
+        "get",
+        "statefulset",
+        "chain-registry",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "docker.io/library/smo-registry:dev");
+    drop(installed);
+}
+
+/// `smo manifests --namespaces A`: the operator may act in A and nowhere else (what `kubectl
+/// auth can-i` says for its ServiceAccount), runs a workflow there, and leaves one in another
+/// namespace alone; namespace editors may create StateMachines through the aggregated role.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn a_namespaced_install_acts_in_its_namespaces_only() {
+    let inside = Namespace::new("op-tenant-a");
+    let outside = Namespace::new("op-tenant-b");
+    let installed = Installed::apply_generated(&["--namespaces", &inside.0]);
+    let out = kubectl(&["-n", "smo-system", "rollout", "status", "deployment/smo-operator", "--timeout=180s"]);
+    assert!(out.status.success(), "the operator's Pod is not ready: {}\n{}", text(&out), Installed::logs());
+    let operator = "system:serviceaccount:smo-system:smo-operator";
+    let can = |verb: &str, what: &str, ns: &str| {
+        let out = kubectl(&["auth", "can-i", verb, what, "-n", ns, "--as", operator]);
+        String::from_utf8_lossy(&out.stdout).trim() == "yes"
+    };
+    assert!(can("create", "jobs", &inside.0) && can("watch", "statemachines", &inside.0));
+    assert!(!can("create", "jobs", &outside.0), "no Jobs outside its namespaces");
+    assert!(!can("create", "jobs", "kube-system"), "no Jobs in kube-system");
+    assert!(!can("list", "pods", &outside.0) && !can("get", "pods/log", &outside.0));
+    let all = kubectl(&["auth", "can-i", "list", "statemachines", "--all-namespaces", "--as", operator]);
+    assert_eq!(String::from_utf8_lossy(&all.stdout).trim(), "no", "no cluster-wide list");
+    // A namespace editor (the built-in `edit` role, bound in the namespace) may create them.
+    let editor = format!("system:serviceaccount:{}:default", inside.0);
+    let out = kubectl(&[
+        "-n",
+        &inside.0,
+        "create",
+        "rolebinding",
+        "editors",
+        "--clusterrole=edit",
+        &format!("--serviceaccount={}:default", inside.0),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    eventually(Duration::from_secs(30), "the aggregated edit role does not reach StateMachines", || {
+        let out = kubectl(&["auth", "can-i", "create", "statemachines", "-n", &inside.0, "--as", &editor]);
+        if String::from_utf8_lossy(&out.stdout).trim() == "yes" { Ok(()) } else { Err(text(&out)) }
+    });
+    let head = format!(
+        "  registry: {{host: \"{}\", plainHttp: true}}\n  workflow: {{completed: 1}}\n  cluster: {{maxSize: 1}}\n",
+        registry()
+    );
+    apply(&inside, &state_machine("mine", &head, &[("a", "echo a")]));
+    apply(&outside, &state_machine("theirs", &head, &[("a", "echo a")]));
+    let out = kubectl(&["-n", &inside.0, "wait", "--for=condition=Complete", "statemachine/mine", "--timeout=180s"]);
+    assert!(out.status.success(), "{}\n{}", text(&out), Installed::logs());
+    let theirs = get(&outside, "theirs");
+    assert!(theirs["status"].is_null(), "a namespace it does not watch is left alone: {:#}", theirs["status"]);
+    assert!(outside.jobs_of("theirs").is_empty());
+    drop(installed);
+}
+
 /// A StateMachine without `registry.host` (and an operator without `--registry`) gets a
 /// registry of its own, as the original's did: a StatefulSet and Service named after it, ready
 /// before any step is submitted, reached by ClusterIP; its artifacts are there; deleting the
@@ -729,6 +833,89 @@ fn a_state_machine_without_a_registry_host_gets_a_registry_of_its_own() {
         let left = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if left.is_empty() { Ok(()) } else { Err(left) }
     });
+}
+
+/// An operator that has no image to deliver `smo` to step Pods refuses, before anything is
+/// submitted, a workflow whose steps pass artifacts (their scripts call `smo artifact`): the
+/// status names the flag, and no Job exists.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn a_workflow_that_passes_artifacts_waits_for_an_operator_with_an_smo_image() {
+    let ns = Namespace::new("op-no-image");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = registry();
+    let operator = Operator::spawn_bare(&ns, dir.path(), &["--registry", &registry, "--plain-http"]);
+    let manifest = state_machine(
+        "no-image",
+        "  workflow: {completed: 1}\n  cluster: {maxSize: 1}\n",
+        &[("a", "echo \"$jobid\" > a.txt")],
+    )
+    .replace("    script: |\n      echo", "    registry: {push: a}\n    script: |\n      echo");
+    apply(&ns, &manifest);
+    let status = eventually(Duration::from_secs(30), "no SmoImageMissing condition", || {
+        let status = get(&ns, "no-image")["status"].clone();
+        match condition(&status, "Ready") {
+            Some(c) if c["reason"] == "SmoImageMissing" => Ok(status),
+            _ => Err(format!("{status:#}\noperator log:\n{}", operator.log())),
+        }
+    });
+    assert_eq!(status["phase"], "Pending", "{status:#}");
+    let message = condition(&status, "Ready").and_then(|c| c["message"].as_str()).unwrap_or("").to_string();
+    assert!(message.contains("step(s) a pass artifacts") && message.contains("--smo-image"), "{message}");
+    assert!(ns.jobs_of("no-image").is_empty(), "nothing was submitted");
+}
+
+/// A workflow's own registry whose image cannot be pulled shows in the status within seconds,
+/// with the Pod's reason and the image (not after the registry's whole patience); the
+/// resource edited to a working `registry.image` replaces the registry that never became ready
+/// and runs to Complete. The operator's `--registry-image` is the image of a spec that names
+/// none.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn a_registry_that_cannot_start_shows_in_the_status_and_an_edited_image_replaces_it() {
+    let ns = Namespace::new("op-bad-registry");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // An image no registry serves here: the pull fails at once (no network to pull from).
+    let absent = "docker.io/library/smo-registry:absent";
+    let operator = Operator::spawn(&ns, dir.path(), &["--registry-image", absent]);
+    let manifest = state_machine(
+        "bad-registry",
+        "  workflow: {completed: 1}\n  cluster: {maxSize: 1}\n",
+        &[("a", "echo \"$jobid\" > a.txt")],
+    )
+    .replace("    script: |\n      echo", "    registry: {push: a}\n    script: |\n      echo");
+    let applied = std::time::Instant::now();
+    apply(&ns, &manifest);
+    let status = eventually(Duration::from_secs(60), "the registry's trouble is not in the status", || {
+        let status = get(&ns, "bad-registry")["status"].clone();
+        match condition(&status, "Ready") {
+            Some(c) if c["reason"] == "RegistryUnavailable" => Ok(status),
+            _ => Err(format!("{status:#}\noperator log:\n{}", operator.log())),
+        }
+    });
+    let seen = applied.elapsed();
+    assert_eq!(status["phase"], "Pending", "{status:#}");
+    let message = condition(&status, "Ready").and_then(|c| c["message"].as_str()).unwrap_or("").to_string();
+    assert!(message.contains(&format!("(image {absent})")), "{message}");
+    assert!(message.contains("ErrImagePull") || message.contains("ImagePullBackOff"), "{message}");
+    assert!(seen < Duration::from_secs(45), "seen after {seen:?}, not within seconds");
+    eprintln!("the registry's trouble was in the status {:.1} s after the resource was applied", seen.as_secs_f64());
+    let image =
+        std::env::var("SMO_TEST_REGISTRY_IMAGE").unwrap_or_else(|_| "docker.io/library/smo-registry:dev".into());
+    let patch = format!("{{\"spec\":{{\"registry\":{{\"image\":\"{image}\"}}}}}}");
+    let out = kubectl(&["-n", &ns.0, "patch", "statemachine", "bad-registry", "--type=merge", "-p", &patch]);
+    assert!(out.status.success(), "{}", text(&out));
+    wait_for(&ns, "bad-registry", "Complete", &operator, 180);
+    let out = kubectl(&[
+        "-n",
+        &ns.0,
+        "get",
+        "statefulset",
+        "bad-registry-registry",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), image);
 }
 
 /// An operator started where the CRD is not installed exits at once (code 2) and says how to

@@ -353,6 +353,59 @@ fn sigterm_stops_running_steps_and_exits_143() {
     interrupted_run("-TERM", 143);
 }
 
+/// The registry as `eval "$(make -s cluster-env)"` exports it (SMO_REGISTRY, SMO_PLAIN_HTTP=1)
+/// needs no flag, and `--plain-http` with the registry from SMO_REGISTRY is no usage error.
+#[test]
+fn the_registry_and_plain_http_come_from_the_environment_too() {
+    let Some(registry) = Registry::start() else { return };
+    for (env, flags) in [
+        (&[("SMO_REGISTRY", registry.host.as_str()), ("SMO_PLAIN_HTTP", "1")][..], &[][..]),
+        (&[("SMO_REGISTRY", registry.host.as_str())][..], &["--plain-http"][..]),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = smo()
+            .arg("run")
+            .arg(example("chain"))
+            .arg("--run-dir")
+            .arg(dir.path().join("run"))
+            .args(["--no-progress"])
+            .args(flags)
+            .env_remove("SMO_PLAIN_HTTP")
+            .envs(env.iter().copied())
+            .output()
+            .expect("run smo");
+        assert!(out.status.success(), "{env:?} {flags:?}: {}", text(&out));
+        let dirs = step_dirs(&dir, "step_c");
+        assert_eq!(dirs.len(), 4);
+        let jobid = dirs[0].parent().and_then(Path::file_name).and_then(|n| n.to_str()).expect("jobid");
+        assert!(registry.tags(jobid).contains("\"c\""), "{env:?}: the artifacts went to the registry");
+    }
+}
+
+/// On Kubernetes, steps that pass artifacts call `smo artifact` in their Pods, which get it from
+/// an image: without `--smo-image` the run is refused before anything is submitted (no cluster
+/// is even asked), naming the flag and the steps.
+#[test]
+fn a_kubernetes_run_whose_steps_need_smo_is_refused_without_an_image() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = smo()
+        .arg("run")
+        .arg(example("chain"))
+        .args(["--executor", "kubernetes", "--registry", "127.0.0.1:9", "--plain-http", "--no-progress"])
+        .arg("--run-dir")
+        .arg(dir.path().join("run"))
+        .env_remove("SMO_IMAGE")
+        // No cluster: the refusal must come before any API call.
+        .env("KUBECONFIG", dir.path().join("no-such-kubeconfig"))
+        .output()
+        .expect("run smo");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("step(s) step_a, step_b, step_c pass artifacts"), "{stderr}");
+    assert!(stderr.contains("--smo-image IMAGE (or set SMO_IMAGE)"), "{stderr}");
+    assert!(!dir.path().join("run/run.json").exists(), "nothing was recorded");
+}
+
 #[test]
 fn chain_through_a_real_registry() {
     let Some(registry) = Registry::start() else { return };
@@ -371,11 +424,12 @@ fn chain_through_a_real_registry() {
     assert!(!dir.path().join("run/artifacts").exists(), "nothing went to the directory store");
 }
 
-/// The original's Flux CI scenario (`examples/local`: 6 sequences of three `sleep 20` steps,
-/// 4 at a time, prefix `structure_`) runs unchanged and exits 0, every step writing its file.
+/// A workflow file in the original manager's format, as its Flux CI scenario (6 sequences of
+/// three steps, 4 at a time, prefix `structure_`, snake_case keys, job files found beside the
+/// workflow file) runs unchanged and exits 0, every step writing its file.
 #[test]
-fn the_originals_local_workflow_runs_unchanged() {
-    let Some(wf) = common::spec_example("local/state-machine-workflow.yaml") else { return };
+fn a_workflow_file_in_the_originals_format_runs_unchanged() {
+    let wf = common::original_fixture("local/workflow.yaml");
     let (out, dir) = run(&wf, &[]);
     assert!(out.status.success(), "{}", text(&out));
     for step in ["job_a", "job_b", "job_c"] {
@@ -438,12 +492,12 @@ fn jobs_never_hold_more_nodes_than_the_budget() {
     assert_eq!(busiest, 3, "jobs did run side by side, up to the budget: {spans:?}");
 }
 
-/// The original's CI scenario (`examples/state-machine.yaml`: 4 sequences × 3 steps of
-/// `sleep 20`, artifacts pushed and pulled A→B→C) as a StateMachine manifest, run locally:
-/// exactly 12 successful jobs, and the files handed along.
+/// A StateMachine manifest in the original's format, as its CI scenario (4 sequences × 3 steps,
+/// artifacts pushed and pulled A→B→C, defaults left out) run locally: exactly 12 successful
+/// jobs, and the files handed along.
 #[test]
-fn the_originals_state_machine_manifest_runs_locally() {
-    let Some(manifest) = common::spec_example("state-machine.yaml") else { return };
+fn a_state_machine_manifest_in_the_originals_format_runs_locally() {
+    let manifest = common::original_fixture("state-machine.yaml");
     let (out, dir) = run(&manifest, &[]);
     assert!(out.status.success(), "{}", text(&out));
     let spans = times(&dir).spans();

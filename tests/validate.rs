@@ -31,10 +31,10 @@ fn validate(files: &[(&str, &str)], main: &str) -> (bool, String) {
 }
 
 #[test]
-fn the_originals_example_files_validate_cleanly() {
-    let Some(dir) = common::spec_example("") else { return };
+fn files_in_the_originals_formats_validate_cleanly() {
+    let dir = common::original_fixture("");
     let files = yaml_files(&dir);
-    assert!(files.len() >= 5, "expected the original's examples in {}", dir.display());
+    assert!(files.len() >= 5, "expected the fixtures in {}", dir.display());
     let out = smo().arg("validate").args(&files).output().expect("run smo");
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.stdout.is_empty(), "no warnings expected: {}", String::from_utf8_lossy(&out.stdout));
@@ -138,6 +138,45 @@ fn every_problem_names_the_file_the_field_and_the_fix() {
             "    registry: {push: a}\n    properties: {jobset: 'true'}\n  - name: zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\n    image: x\n    properties: {jobset: 'true'}",
             "m.yaml: spec.jobs[1].name: is too long for a JobSet step",
         ),
+        // Bounds: the CRD's ceilings (what the apiserver refuses too) and rendering limits.
+        (
+            "    completed: 2",
+            "    completed: 2147483647",
+            "m.yaml: spec.workflow.completed: must be at most 1000000, found 2147483647",
+        ),
+        (
+            "    maxSize: 2",
+            "    maxSize: 2147483647",
+            "m.yaml: spec.cluster.maxSize: must be at most 100000, found 2147483647",
+        ),
+        (
+            "    registry: {push: a}",
+            "    registry: {push: a}\n    config: {nodes: 2147483647}",
+            "m.yaml: spec.jobs[0].config.nodes: must be at most 100000, found 2147483647",
+        ),
+        (
+            "    script: echo b",
+            "    script: '{% for a in range(100000) %}{% for b in range(100000) %}{% for c in range(100000) %}x{% endfor %}{% endfor %}{% endfor %}'",
+            "m.yaml: spec.jobs[1].script: cannot be rendered: line 1 of the script: takes more than the 1000000 template steps a script may",
+        ),
+        (
+            "    script: echo b",
+            "    script: \"{% set s = 'x' * 50000000 %}{{ s }}\"",
+            "m.yaml: spec.jobs[1].script: cannot be rendered: renders to more than 1024 KiB",
+        ),
+        (
+            "    registry: {push: a}",
+            "    registry: {push: a}\n    events: {metrics: [{key: k, pattern: 'a{1000}{1000}'}]}",
+            "m.yaml: spec.jobs[0].events.metrics[0].pattern: compiles to more than 256 KiB",
+        ),
+        (
+            "    registry: {push: a}",
+            &format!(
+                "    registry: {{push: a}}\n    events: {{metrics: [{}]}}",
+                vec!["{key: k, pattern: x}"; 300].join(", ")
+            ),
+            "m.yaml: spec.jobs[0].events.metrics: has 300 entries; at most 256 are allowed",
+        ),
     ];
     for (from, to, want) in cases {
         assert!(MANIFEST.contains(from), "case {from:?} does not apply");
@@ -164,6 +203,11 @@ fn what_the_original_accepted_is_a_warning_naming_the_field_and_the_fix() {
             "    registry: {pull: a}",
             "    registry: {pull: z}",
             "m.yaml: spec.jobs[1].registry.pull: warning: tag `z` is not pushed by an earlier step (pushed before: a); the job's pull fails unless the application pushes `<jobid>:z` itself",
+        ),
+        (
+            "    completed: 2",
+            "    completed: 200000",
+            "m.yaml: spec.workflow.completed: warning: under smo operator: 200000 is above this operator's limit of 100000 (an administrator raises it with `smo operator --limit completed=N`, up to 1000000)",
         ),
         (
             "    registry: {push: a}",

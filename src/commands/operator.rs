@@ -20,6 +20,7 @@ use kube_lease_manager::LeaseManagerBuilder;
 use smo_actors::executor::kubernetes::{self, RequestLimits};
 use smo_actors::operator::metrics::OperatorMetrics;
 use smo_actors::operator::{self, Controller, OperatorConfig};
+use smo_core::limits::Limits;
 
 use crate::cli::OperatorArgs;
 use crate::endpoints::{self, Endpoints};
@@ -61,6 +62,7 @@ pub fn run(args: &OperatorArgs) -> ExitCode {
 }
 
 async fn operate(args: &OperatorArgs) -> Result<Ending, String> {
+    let workflow_limits = Limits::parse(args.limits.iter().map(String::as_str)).map_err(|e| format!("--limit {e}"))?;
     let limits = RequestLimits { qps: args.kube_api_qps, burst: args.kube_api_burst };
     let (client, _, requests) = kubernetes::connect(limits).await.map_err(|e| e.to_string())?;
     let metrics = Arc::new(OperatorMetrics::new(requests).map_err(|e| e.to_string())?);
@@ -69,7 +71,9 @@ async fn operate(args: &OperatorArgs) -> Result<Ending, String> {
         let served = Endpoints { metrics: metrics.clone(), ready: ready.clone() };
         endpoints::serve(addr, served).await.map_err(|e| format!("cannot serve --metrics-addr {addr}: {e}"))?;
     }
-    operator::check_crd(&client).await.map_err(|e| e.to_string())?;
+    operator::check_crd(&client, args.namespaces.iter().find(|n| !n.is_empty()).map(String::as_str))
+        .await
+        .map_err(|e| e.to_string())?;
     // Unique among the operators that may compete for the lease: a Pod's name, else host + pid.
     let instance = std::env::var("POD_NAME").unwrap_or_else(|_| {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "smo-operator".into());
@@ -107,16 +111,18 @@ async fn operate(args: &OperatorArgs) -> Result<Ending, String> {
     }
     let config = OperatorConfig {
         client,
-        namespace: args.namespace.clone(),
+        namespaces: args.namespaces.iter().filter(|n| !n.is_empty()).cloned().collect(),
         smo_image: args.smo_image.clone(),
         default_registry: args.registry.clone().map(|host| (host, args.plain_http)),
+        registry_image: args.registry_image.clone(),
+        limits: workflow_limits,
         data_dir: args.data_dir.clone(),
         instance,
         metrics,
         ready,
     };
     tracing::info!(
-        namespace = args.namespace.as_deref().unwrap_or("(all)"),
+        namespaces = if args.namespaces.is_empty() { "(all)".to_string() } else { args.namespaces.join(",") },
         "smo operator started; watching StateMachines"
     );
     let _controller = Controller::new(config).start();

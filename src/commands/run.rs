@@ -223,6 +223,17 @@ fn new_plan(args: &RunArgs) -> Result<(Workflow, Plan), String> {
             path.display()
         ));
     }
+    if args.executor == ExecutorKind::Kubernetes && args.smo_image.is_none() && !matches!(store, StoreRecord::None) {
+        let calling = workflow.steps_passing_artifacts();
+        if !calling.is_empty() {
+            return Err(format!(
+                "smo run: step(s) {} pass artifacts with `smo artifact`, which their Pods get from an image: pass \
+                 --smo-image IMAGE (or set SMO_IMAGE), e.g. the image `make image` builds; on the project's cluster \
+                 `eval \"$(make -s cluster-env)\"` sets it",
+                calling.join(", ")
+            ));
+        }
+    }
     // A kubernetes run started again finds its sequences' Jobs and continues their ids, which
     // needs the same id permutation: by default the seed comes from the namespace and workflow.
     let seed = args.seed.unwrap_or_else(|| match args.executor {

@@ -83,7 +83,7 @@ if ! have_bins; then
   export PATH=/usr/lib/go-1.19/bin:$PATH GOPROXY=off GOSUMDB=off GOFLAGS='' GOTOOLCHAIN=local
   export KUBE_GIT_VERSION=v$K8S_VERSION KUBE_GIT_MAJOR=1 KUBE_GIT_MINOR=20 \
          KUBE_GIT_TREE_STATE=clean KUBE_GIT_COMMIT=faecb196815e248d3ecfb03c680a4507229c2a56
-  log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy (several minutes; log: $CACHE/build.log)"
+  log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy: first time only, about 7-10 minutes on 2 cores (then cached in $BIN_TARBALL); log: $CACHE/build.log"
   make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler cmd/kubelet cmd/kube-proxy" \
     > "$CACHE/build.log" 2>&1 || { tail -40 "$CACHE/build.log" >&2; die "kubernetes build failed; full log: $CACHE/build.log"; }
   mkdir -p "$BIN"
@@ -125,7 +125,7 @@ if [[ ! -f $IMAGES/pause.tar ]]; then
 fi
 if [[ ! -f $IMAGES/debian-12.tar ]]; then
   root=$CACHE/rootfs-bookworm; rm -rf "$root"
-  log "debootstrap bookworm (minbase + curl, ca-certificates; log: $CACHE/debootstrap.log)"
+  log "debootstrap bookworm (minbase + curl, ca-certificates): first time only, about 1-2 minutes (then cached in $IMAGES); log: $CACHE/debootstrap.log"
   # curl: rockylinux:9 (which this image stands in for) has curl too
   debootstrap --variant=minbase --include=curl,ca-certificates bookworm "$root" http://deb.debian.org/debian \
     > "$CACHE/debootstrap.log" 2>&1 || { tail -20 "$CACHE/debootstrap.log" >&2; die "debootstrap failed; log: $CACHE/debootstrap.log"; }

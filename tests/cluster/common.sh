@@ -32,6 +32,9 @@ PAUSE_IMAGE=k8s.gcr.io/pause:3.2
 DEBIAN_IMAGE=docker.io/library/debian:12
 # Tags the Debian 12 image also gets in containerd, so manifests written for other images run unchanged.
 DEBIAN_ALIASES=${SMO_DEBIAN_ALIASES-"docker.io/library/debian:12-slim docker.io/library/debian:bookworm docker.io/library/rockylinux:9"}
+# smo's images as `make image` builds them (Makefile: SMO_IMAGE, REGISTRY_IMAGE); env.sh exports them.
+SMO_IMAGE=${SMO_IMAGE:-docker.io/library/smo:dev}
+SMO_REGISTRY_IMAGE=${SMO_REGISTRY_IMAGE:-docker.io/library/smo-registry:dev}
 SOCK=$RUN/containerd.sock
 export CONTAINERD_ADDRESS=$SOCK
 export DEBIAN_FRONTEND=noninteractive

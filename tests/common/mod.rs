@@ -26,20 +26,14 @@ pub fn services_required() -> bool {
     std::env::var("SMO_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
 }
 
-/// A file of the original project's examples (`../shared/spec/examples/<relative>`), or None
-/// (after saying why) when this checkout has no `shared/` beside it. Under `make test`
-/// (SMO_REQUIRE_SERVICES=1) a missing fixture fails the test instead: CI must never pass a
-/// compatibility test it did not run.
-pub fn spec_example(relative: &str) -> Option<PathBuf> {
-    let path = root().join("../shared/spec/examples").join(relative);
-    if path.exists() {
-        return Some(path);
-    }
-    if services_required() {
-        panic!("{} is missing: the original's examples must be beside the checkout under `make test`", path.display());
-    }
-    eprintln!("skipping: {} is not present on this checkout", path.display());
-    None
+/// A fixture in the original project's input formats (`tests/fixtures/original/<relative>`),
+/// written for these tests: what proves that smo reads those formats unchanged never needs a
+/// file outside the repository. (The original's own example files are an opt-in check on
+/// external data: `make test-compat`, `tests/original_examples.rs`.)
+pub fn original_fixture(relative: &str) -> PathBuf {
+    let path = root().join("tests/fixtures/original").join(relative);
+    assert!(path.exists(), "{} is part of the repository", path.display());
+    path
 }
 
 /// A `docker-registry` (Debian's distribution 2.8) serving on a free loopback port, with its

@@ -60,6 +60,7 @@ pub struct StateMachineSpec {
     /// The steps of every sequence, in order. A sequence runs the first step, then the next one
     /// after each success, and completes after the last.
     #[serde(default)]
+    #[schemars(length(max = crate::limits::CEILING_ITEMS))]
     pub jobs: Vec<JobStep>,
 }
 
@@ -97,9 +98,10 @@ pub struct RegistrySpec {
     #[schemars(range(min = 1))]
     pub replicas: i32,
 
-    /// Image of the ephemeral registry.
-    #[serde(default = "registry_image")]
-    pub image: String,
+    /// Image of the ephemeral registry. Unset: the operator's `--registry-image` (the original's
+    /// `ghcr.io/oras-project/registry:latest` unless the install names another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 
     /// Instance type (`node.kubernetes.io/instance-type`) the ephemeral registry must run on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,7 +168,7 @@ pub struct ManagerSpec {
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowSpec {
     /// Number of sequences that must finish their last step for the workflow to succeed.
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = crate::limits::CEILING_COMPLETED))]
     pub completed: i32,
 
     /// Prefix of generated job ids (`<prefix><9 digits>`). Job ids name OCI repositories, so the
@@ -176,12 +178,13 @@ pub struct WorkflowSpec {
 
     /// Metric rules evaluated after every finished job of the rule's step.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = crate::limits::CEILING_ITEMS))]
     pub events: Vec<RuleSpec>,
 
     /// How many sequences may fail before no new ones are started and the workflow ends as
     /// failed. Default: five per required completion, at least ten.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = crate::limits::CEILING_FAILURES))]
     pub max_failures: Option<i32>,
 }
 
@@ -219,12 +222,12 @@ pub struct RuleSpec {
 
     /// Upper bound of `grow` (the step's nodes never exceed it). Unset or 0: `cluster.maxSize`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = crate::limits::CEILING_SIZE))]
     pub max_size: Option<i32>,
 
     /// Lower bound of `shrink`. Unset or 0: 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = crate::limits::CEILING_SIZE))]
     pub min_size: Option<i32>,
 }
 
@@ -258,7 +261,7 @@ impl JsonSchema for When {
 pub struct ClusterSpec {
     /// Maximum nodes busy at once. Each running sequence holds as many as its first step asks
     /// for, so at most `maxSize / nodes` sequences run concurrently.
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = crate::limits::CEILING_SIZE))]
     pub max_size: i32,
 
     /// Accepted for compatibility; not implemented (as in the original).
@@ -305,6 +308,14 @@ pub struct JobStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
 
+    /// smo: how the step's Pods are confined. `baseline` (default): they pass the baseline Pod
+    /// Security Standard, without privilege escalation and with the runtime's default seccomp
+    /// profile; `restricted`: they pass the restricted standard (the image must run as a
+    /// non-root user); `privileged`: nothing is set, for images that need setuid programs.
+    /// Step Pods never mount a ServiceAccount token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_security: Option<crate::pod_security::PodSecurity>,
+
     /// Accepted for compatibility; unused (as in the original).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interactive: Option<bool>,
@@ -319,7 +330,7 @@ pub struct JobStep {
     // No `default` in the schema: kube-apiserver 1.20 reads an empty-string default as null and
     // refuses the whole CRD.
     #[serde(default)]
-    #[schemars(transform = no_default)]
+    #[schemars(transform = no_default, length(max = crate::limits::CEILING_SCRIPT_BYTES))]
     pub script: String,
 }
 
@@ -329,7 +340,7 @@ pub struct JobStep {
 pub struct JobConfig {
     /// Nodes (pods) per job. `grow` and `shrink` rules change it for later jobs.
     #[serde(default = "nodes")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = crate::limits::CEILING_SIZE))]
     pub nodes: i32,
 
     /// Tasks; the script sees it as `$tasks`.
@@ -398,11 +409,13 @@ pub struct StepEvents {
     /// Python source defining `parse_log(log) -> dict[str, number]`, run with python3 on each
     /// finished job's log; every returned key becomes a metric of the step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = crate::limits::CEILING_SCRIPT_BYTES))]
     pub script: Option<String>,
 
     /// Metrics read from each finished job's log without Python: a regular expression whose
     /// first capture group is a number.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = crate::limits::CEILING_ITEMS))]
     pub metrics: Vec<LogMetricSpec>,
 }
 
@@ -413,6 +426,7 @@ pub struct LogMetricSpec {
     /// Metric key, used in rules as `<model>.<step>.<key>`.
     pub key: String,
     /// Regular expression; its first capture group (or the whole match) is the number.
+    #[schemars(length(max = 1024))]
     pub pattern: String,
     /// How several matches become one value: last (default), first, sum, min, max, mean, count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -519,9 +533,6 @@ fn no_default(schema: &mut schemars::Schema) {
 
 fn registry_name() -> String {
     defaults::REGISTRY_NAME.into()
-}
-fn registry_image() -> String {
-    defaults::REGISTRY_IMAGE.into()
 }
 fn replicas() -> i32 {
     defaults::REPLICAS

@@ -15,9 +15,11 @@
 //! | [`api`] | the `StateMachine` CRD: spec (every field of the original) and status |
 //! | [`workflow`] | the typed [`Workflow`](workflow::Workflow) from either input form, parsed from text |
 //! | [`validate`] | problems with file + field path; the schema-driven structural check |
+//! | [`limits`] | what one workflow may ask of the operator: the CRD's ceilings and the operator's `--limit`s |
 //! | [`defaults`] | every default of the original, with the layer it mirrors |
 //! | [`names`] | job ids (a never-repeating source), object names and their syntax rules |
 //! | [`labels`] | the labels every object of a workflow carries |
+//! | [`pod_security`] | how step Pods are confined; a Pod checked against the Pod Security Standards |
 //! | [`registry`] | the ephemeral registry of a `StateMachine` without `registry.host`: StatefulSet and Service |
 //! | [`walltime`] | `walltime` syntax (`HH:MM:SS`, seconds) |
 //! | [`template`] | step scripts as Jinja templates (bash's `${#` kept as bash) |
@@ -44,8 +46,10 @@ pub mod fsm;
 pub mod jobs;
 pub mod labels;
 pub mod ledger;
+pub mod limits;
 pub mod log_metrics;
 pub mod names;
+pub mod pod_security;
 pub mod registry;
 pub mod rulebook;
 pub mod rules;

@@ -12,13 +12,13 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use serde_json::json;
 
 use crate::api::RegistrySpec;
 use crate::error::{Error, Result};
-use crate::labels;
+use crate::{defaults, labels, pod_security};
 
 /// The port the registry listens on (and its Service serves).
 pub const PORT: i32 = 5000;
@@ -100,9 +100,13 @@ pub fn objects(
                 "metadata": {"labels": labels},
                 "spec": {
                     "nodeSelector": node_selector,
+                    // Passes the restricted Pod Security Standard, whatever the image's user;
+                    // fsGroup makes a claimed volume writable by it.
+                    "automountServiceAccountToken": false,
+                    "securityContext": {"runAsNonRoot": true, "fsGroup": pod_security::NONROOT_UID, "seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [{
                         "name": "registry",
-                        "image": registry.image,
+                        "image": registry.image.as_deref().unwrap_or(defaults::REGISTRY_IMAGE),
                         "imagePullPolicy": registry.pull_policy,
                         "ports": [{"name": "registry", "containerPort": PORT, "protocol": "TCP"}],
                         "env": [
@@ -111,6 +115,7 @@ pub fn objects(
                             {"name": "REGISTRY_STORAGE_DELETE_ENABLED", "value": "true"},
                         ],
                         "readinessProbe": {"httpGet": {"path": "/v2/", "port": PORT}, "periodSeconds": 2},
+                        "securityContext": pod_security::own_container_context(),
                         "volumeMounts": [{"name": "artifacts", "mountPath": STORAGE_PATH}],
                     }],
                     "volumes": volumes,
@@ -135,9 +140,77 @@ pub fn objects(
     Ok((statefulset, service))
 }
 
+/// Why a registry Pod cannot become ready by waiting, in one line naming its image, or None
+/// while it may still (scheduled and pulling, starting, running): an image that cannot be
+/// pulled, a container that cannot be created or keeps crashing, a Pod that cannot be
+/// scheduled.
+pub fn pod_problem(pod: &Pod) -> Option<String> {
+    let name = pod.metadata.name.as_deref().unwrap_or("the registry Pod");
+    let status = pod.status.as_ref()?;
+    for c in status.container_statuses.iter().flatten() {
+        let Some(waiting) = c.state.as_ref().and_then(|s| s.waiting.as_ref()) else { continue };
+        let reason = waiting.reason.as_deref().unwrap_or_default();
+        if STUCK_REASONS.contains(&reason) {
+            let message = waiting.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+            return Some(format!("Pod {name}: {reason}{message} (image {})", c.image));
+        }
+    }
+    let unschedulable = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"));
+    unschedulable.map(|c| format!("Pod {name}: Unschedulable: {}", c.message.as_deref().unwrap_or("no node fits it")))
+}
+
+/// Container waiting reasons that waiting alone does not end: the kubelet keeps trying, but the
+/// image, the spec or the program has to change first.
+const STUCK_REASONS: &[&str] = &[
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "CrashLoopBackOff",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": "wf-registry-0"}, "status": status})).expect("pod")
+    }
+
+    #[test]
+    fn a_registry_pod_that_cannot_pull_its_image_says_why_with_the_image() {
+        let pulling = pod(json!({"phase": "Pending", "containerStatuses": [{
+            "name": "registry", "image": "ghcr.io/oras-project/registry:latest", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"ghcr.io/oras-project/registry:latest\""}},
+        }]}));
+        let problem = pod_problem(&pulling).expect("a problem");
+        assert!(problem.starts_with("Pod wf-registry-0: ImagePullBackOff: Back-off pulling image"), "{problem}");
+        assert!(problem.ends_with("(image ghcr.io/oras-project/registry:latest)"), "{problem}");
+    }
+
+    #[test]
+    fn a_registry_pod_still_starting_or_unscheduled_is_told_apart() {
+        let creating = pod(json!({"phase": "Pending", "containerStatuses": [{
+            "name": "registry", "image": "r:1", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ContainerCreating"}},
+        }]}));
+        assert_eq!(pod_problem(&creating), None);
+        assert_eq!(pod_problem(&pod(json!({"phase": "Running"}))), None);
+        let unschedulable = pod(json!({"phase": "Pending", "conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/1 nodes are available: 1 node(s) didn't match node selector.",
+        }]}));
+        assert_eq!(
+            pod_problem(&unschedulable).as_deref(),
+            Some("Pod wf-registry-0: Unschedulable: 0/1 nodes are available: 1 node(s) didn't match node selector.")
+        );
+    }
 
     fn spec() -> RegistrySpec {
         serde_json::from_value(json!({})).unwrap_or_default()
@@ -160,6 +233,9 @@ mod tests {
         let owner = OwnerReference { name: "wf".into(), uid: "u".into(), ..OwnerReference::default() };
         let (set, service) = objects("wf", "ns", &spec(), Some(&owner)).expect("objects");
         let pod = set.spec.template.spec.as_ref().expect("pod spec");
+        let violations = pod_security::violations(pod, pod_security::Level::Restricted);
+        assert!(violations.is_empty(), "the registry passes restricted: {violations:#?}");
+        assert_eq!(pod.automount_service_account_token, Some(false));
         assert!(pod.volumes.as_ref().is_some_and(|v| v[0].empty_dir.is_some()));
         assert_eq!(pod.containers[0].image.as_deref(), Some("ghcr.io/oras-project/registry:latest"));
         assert_eq!(set.metadata.owner_references.as_ref().map(|o| o[0].uid.as_str()), Some("u"));

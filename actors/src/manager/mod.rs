@@ -45,6 +45,9 @@ mod tests;
 /// would make thousands of StateMachines queue behind each other).
 pub const MAILBOX: usize = 1 << 16;
 
+/// The most sequences one [`Manager::fill`] starts before it lets other messages in.
+const FILL_BATCH: u32 = 64;
+
 /// How often, at most, the Manager sends a [`StatusSnapshot`] while the run changes: status
 /// writes stay about one per second per workflow however busy it is.
 pub const STATUS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -161,11 +164,17 @@ impl Manager {
         }
     }
 
-    /// Starts as many sequences as the ledger's slots allow.
+    /// Starts as many sequences as the ledger's slots allow, at most [`FILL_BATCH`] at a time:
+    /// the rest after the messages waiting meanwhile (other workflows' on the operator's
+    /// thread, the probes), so that a large budget never holds the thread in one loop.
     fn fill(&mut self, ctx: &mut Context<Self>) {
-        let decision = self.ledger.decide();
+        let mut decision = self.ledger.decide();
         if decision.start == 0 {
             return;
+        }
+        if decision.start > FILL_BATCH {
+            decision.start = FILL_BATCH;
+            ctx.run_later(std::time::Duration::ZERO, |manager, ctx| manager.fill(ctx));
         }
         tracing::debug!(
             jobs_needed = decision.jobs_needed,

@@ -51,6 +51,7 @@ use kube::{Client, ResourceExt as _};
 use smo_core::api::{Phase, RegistrySpec, StateMachine, StateMachineSpec, StateMachineStatus};
 use smo_core::jobs::script::ArtifactStore;
 use smo_core::ledger::{Carried, RunReport};
+use smo_core::limits::Limits;
 use smo_core::names::stable_seed;
 use smo_core::status::{self, Unapplied, spec_change};
 use smo_core::workflow::Workflow;
@@ -74,12 +75,16 @@ pub const CONTROLLER_NAME: &str = "smo-operator";
 pub struct OperatorConfig {
     /// The cluster.
     pub client: Client,
-    /// Watch only this namespace (None: all).
-    pub namespace: Option<String>,
+    /// Watch only these namespaces (empty: all).
+    pub namespaces: Vec<String>,
     /// Image that delivers `smo` to step pods.
     pub smo_image: Option<String>,
     /// Registry for workflows whose `spec.registry.host` is empty (`HOST:PORT`, plain HTTP?).
     pub default_registry: Option<(String, bool)>,
+    /// Image of a workflow's own registry when its `spec.registry.image` is unset.
+    pub registry_image: String,
+    /// What one workflow may ask for (`--limit`).
+    pub limits: Limits,
     /// Where the logs of ended step jobs go (`<dir>/<namespace>/<name>/…`).
     pub data_dir: PathBuf,
     /// This operator's name in Events (`smo-operator`) and instance (its Pod's name).
@@ -97,8 +102,12 @@ pub fn api_resource() -> ApiResource {
 }
 
 /// Whether the cluster serves `StateMachine`s: an error naming what to install if not.
-pub async fn check_crd(client: &Client) -> Result<()> {
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &api_resource());
+/// `namespace`: where to look (a namespaced install may list nowhere else); None: everywhere.
+pub async fn check_crd(client: &Client, namespace: Option<&str>) -> Result<()> {
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &api_resource()),
+        None => Api::all_with(client.clone(), &api_resource()),
+    };
     match api.list(&ListParams::default().limit(1)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Err(Error::Executor(
@@ -118,15 +127,17 @@ struct ResourceApplied(DynamicObject);
 #[rtype(result = "()")]
 struct ResourceDeleted(DynamicObject);
 
-/// The watch (re-)lists: every resource follows, then [`ListDone`].
+/// A watch (re-)lists its namespace (None: all namespaces): every resource follows, then
+/// [`ListDone`].
 #[derive(Message)]
 #[rtype(result = "()")]
-struct ListStarted;
+struct ListStarted(Option<String>);
 
-/// The (re-)list is complete: resources it did not name were deleted meanwhile.
+/// A watch's (re-)list is complete: resources of its namespace it did not name were deleted
+/// meanwhile.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct ListDone;
+struct ListDone(Option<String>);
 
 /// A resource's Manager has started (after the checks before its run).
 #[derive(Message)]
@@ -198,10 +209,11 @@ struct RunRequest {
 pub struct Controller {
     config: Arc<OperatorConfig>,
     tracked: HashMap<String, Tracked>,
-    /// Resources named by the (re-)list under way.
-    listed: Option<HashSet<String>>,
-    /// The first list has been handled.
-    listed_once: bool,
+    /// Resources named by the (re-)lists under way, by the namespace the watch covers (None:
+    /// all).
+    listed: HashMap<Option<String>, HashSet<String>>,
+    /// The namespaces whose first list has been handled (None: all).
+    listed_once: HashSet<Option<String>>,
     /// Runs being set up (registry, API checks) whose Manager has not started yet, by uid.
     starting: HashSet<String>,
     /// The token of the next retry scheduled (unique, so that a superseded one is told apart).
@@ -217,8 +229,8 @@ impl Controller {
         Controller {
             config: Arc::new(config),
             tracked: HashMap::new(),
-            listed: None,
-            listed_once: false,
+            listed: HashMap::new(),
+            listed_once: HashSet::new(),
             starting: HashSet::new(),
             next_retry: 0,
             recorder,
@@ -244,7 +256,7 @@ impl Controller {
             uid: Some(uid.clone()),
             ..ObjectReference::default()
         };
-        let parsed = parse(&object);
+        let parsed = parse(&object, &self.config.limits);
         let spec = match &parsed {
             Ok(_) => SpecSeen::Running { generation, unapplied: None },
             Err(problems) => SpecSeen::Invalid { generation, problems: problems.clone() },
@@ -300,7 +312,8 @@ impl Controller {
     /// Checks what the run needs, then starts the resource's Manager (restoring from its Jobs).
     fn start_run(&mut self, object: &DynamicObject, run: RunRequest, ctx: &mut Context<Self>) {
         let RunRequest { key, workflow, spec, reporter, carried } = run;
-        let registry_spec = spec.registry.clone().unwrap_or_else(default_registry_spec);
+        let mut registry_spec = spec.registry.clone().unwrap_or_else(default_registry_spec);
+        registry_spec.image.get_or_insert_with(|| self.config.registry_image.clone());
         let uid = object.uid().unwrap_or_default();
         self.starting.insert(uid.clone());
         let namespace = object.namespace().unwrap_or_default();
@@ -323,6 +336,15 @@ impl Controller {
                 reporter.do_send(SpecSeen::Waiting { generation, reason, message });
                 controller.do_send(RunEnded { key: key.clone(), uid: uid.clone(), refused: true });
             };
+            let calling = workflow.steps_passing_artifacts();
+            if config.smo_image.is_none() && !calling.is_empty() {
+                let message = format!(
+                    "step(s) {} pass artifacts with `smo artifact`, which step Pods get from the operator's image: start \
+                     the operator with --smo-image IMAGE (or SMO_IMAGE; dist/install.yaml sets it)",
+                    calling.join(", ")
+                );
+                return refuse("SmoImageMissing", message);
+            }
             let store = match store_of(&workflow, &config) {
                 Some(store) => store,
                 None => {
@@ -396,7 +418,7 @@ impl Controller {
             return;
         }
         tracked.generation = generation;
-        let parsed = parse(&object);
+        let parsed = parse(&object, &self.config.limits);
         let (workflow, spec) = match parsed {
             Err(problems) if tracked.running_spec.is_none() => {
                 tracked.reporter.do_send(SpecSeen::Invalid { generation, problems });
@@ -456,8 +478,20 @@ impl Controller {
     /// Ready once the first list is handled and no run it found is still being set up: every
     /// workflow that should run has its Manager, or waits visibly for what the cluster lacks.
     fn check_ready(&self) {
-        if self.listed_once && self.starting.is_empty() && !self.config.ready.swap(true, Ordering::Relaxed) {
+        if self.listed_once.len() == self.scopes().len()
+            && self.starting.is_empty()
+            && !self.config.ready.swap(true, Ordering::Relaxed)
+        {
             tracing::info!(workflows = self.tracked.len(), "StateMachines listed and their runs started; ready");
+        }
+    }
+
+    /// What the watches cover: each namespace of `--namespace`, or all of them (None).
+    fn scopes(&self) -> Vec<Option<String>> {
+        if self.config.namespaces.is_empty() {
+            vec![None]
+        } else {
+            self.config.namespaces.iter().cloned().map(Some).collect()
         }
     }
 
@@ -492,12 +526,16 @@ fn key_of(object: &DynamicObject) -> String {
 }
 
 /// The workflow and spec of a resource, or every problem (one line each, as `smo validate`).
-fn parse(object: &DynamicObject) -> std::result::Result<(Workflow, StateMachineSpec), Vec<String>> {
+fn parse(object: &DynamicObject, limits: &Limits) -> std::result::Result<(Workflow, StateMachineSpec), Vec<String>> {
     let label = format!("statemachine/{}", object.name_any());
     let value = serde_json::to_value(object).map_err(|e| vec![format!("{label}: cannot read the resource: {e}")])?;
     let spec_value = value.get("spec").cloned().unwrap_or_default();
     match from_manifest_value(value, &label) {
         Ok((workflow, _warnings)) => {
+            let over = limits.check(&workflow);
+            if !over.is_empty() {
+                return Err(over.into_iter().map(|(path, message)| format!("{label}: {path}: {message}")).collect());
+            }
             let spec: StateMachineSpec =
                 serde_json::from_value(spec_value).map_err(|e| vec![format!("{label}: spec: cannot be read: {e}")])?;
             Ok((workflow, spec))
@@ -525,24 +563,30 @@ impl Actor for Controller {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let api: Api<DynamicObject> = match &self.config.namespace {
-            Some(ns) => self.api(ns),
-            None => Api::all_with(self.config.client.clone(), &api_resource()),
-        };
-        let stream = watch(api, watcher::Config::default()).default_backoff();
-        let me = ctx.address();
-        actix::spawn(async move {
-            let mut stream = std::pin::pin!(stream);
-            while let Some(event) = stream.next().await {
-                match event {
-                    Ok(Event::Apply(o) | Event::InitApply(o)) => me.do_send(ResourceApplied(o)),
-                    Ok(Event::Delete(o)) => me.do_send(ResourceDeleted(o)),
-                    Ok(Event::Init) => me.do_send(ListStarted),
-                    Ok(Event::InitDone) => me.do_send(ListDone),
-                    Err(e) => tracing::warn!(error = %e, "the watch of StateMachines failed; it restarts with backoff"),
+        // One watch per namespace of a namespaced install (its RBAC allows no more), one for
+        // the whole cluster otherwise.
+        for scope in self.scopes() {
+            let api: Api<DynamicObject> = match &scope {
+                Some(ns) => self.api(ns),
+                None => Api::all_with(self.config.client.clone(), &api_resource()),
+            };
+            let stream = watch(api, watcher::Config::default()).default_backoff();
+            let me = ctx.address();
+            actix::spawn(async move {
+                let mut stream = std::pin::pin!(stream);
+                while let Some(event) = stream.next().await {
+                    match event {
+                        Ok(Event::Apply(o) | Event::InitApply(o)) => me.do_send(ResourceApplied(o)),
+                        Ok(Event::Delete(o)) => me.do_send(ResourceDeleted(o)),
+                        Ok(Event::Init) => me.do_send(ListStarted(scope.clone())),
+                        Ok(Event::InitDone) => me.do_send(ListDone(scope.clone())),
+                        Err(e) => {
+                            tracing::warn!(error = %e, namespace = scope.as_deref().unwrap_or("(all)"), "the watch of StateMachines failed; it restarts with backoff")
+                        }
+                    }
                 }
-            }
-        });
+            });
+        }
     }
 }
 
@@ -552,8 +596,11 @@ impl Handler<ResourceApplied> for Controller {
     fn handle(&mut self, msg: ResourceApplied, ctx: &mut Self::Context) {
         let object = msg.0;
         let key = key_of(&object);
-        if let Some(listed) = &mut self.listed {
-            listed.insert(key.clone());
+        let namespace = object.namespace();
+        for (scope, listed) in &mut self.listed {
+            if scope.is_none() || *scope == namespace {
+                listed.insert(key.clone());
+            }
         }
         if object.metadata.deletion_timestamp.is_some() {
             return self.forget(&key);
@@ -585,21 +632,23 @@ impl Handler<ResourceDeleted> for Controller {
 impl Handler<ListStarted> for Controller {
     type Result = ();
 
-    fn handle(&mut self, _: ListStarted, _: &mut Self::Context) {
-        self.listed = Some(HashSet::new());
+    fn handle(&mut self, msg: ListStarted, _: &mut Self::Context) {
+        self.listed.insert(msg.0, HashSet::new());
     }
 }
 
 impl Handler<ListDone> for Controller {
     type Result = ();
 
-    fn handle(&mut self, _: ListDone, _: &mut Self::Context) {
-        let Some(listed) = self.listed.take() else { return };
-        let gone: Vec<String> = self.tracked.keys().filter(|k| !listed.contains(*k)).cloned().collect();
+    fn handle(&mut self, msg: ListDone, _: &mut Self::Context) {
+        let Some(listed) = self.listed.remove(&msg.0) else { return };
+        // Only what this watch covers: another namespace's resources are another watch's.
+        let covered = |key: &str| msg.0.as_ref().is_none_or(|ns| key.split_once('/').is_some_and(|(n, _)| n == ns));
+        let gone: Vec<String> = self.tracked.keys().filter(|k| covered(k) && !listed.contains(*k)).cloned().collect();
         for key in gone {
             self.forget(&key);
         }
-        self.listed_once = true;
+        self.listed_once.insert(msg.0);
         self.check_ready();
     }
 }
@@ -658,7 +707,7 @@ impl Handler<RetryRun> for Controller {
         if t.uid != msg.uid || t.retry_token != Some(msg.token) {
             return;
         }
-        let Ok((workflow, spec)) = parse(&t.object) else { return };
+        let Ok((workflow, spec)) = parse(&t.object, &self.config.limits) else { return };
         tracing::info!(statemachine = %msg.key, attempt = t.refusals + 1, "trying the workflow again");
         self.run_now(&msg.key, workflow, spec, ctx);
     }

@@ -1,19 +1,32 @@
 //! The ephemeral registry of a `StateMachine` without `registry.host`: its StatefulSet and
 //! Service (built by the core's [`smo_core::registry`]) are created unless they exist,
 //! and the registry is ready when it answers the distribution API at the Service's ClusterIP.
+//!
+//! * A registry Pod that cannot become ready by waiting (its image cannot be pulled, its
+//!   container keeps crashing, no node fits it: [`smo_core::registry::pod_problem`]) ends the
+//!   wait within seconds with the Pod's own reason and the image, so the resource's status says
+//!   so at once instead of after the whole patience.
+//! * A StatefulSet left from an earlier attempt that runs another image than the spec now asks
+//!   for (the resource was edited, or the operator's `--registry-image` changed) and has no
+//!   ready replica is replaced: the StatefulSet controller would not replace a Pod that never
+//!   became ready. A ready registry is never touched (it holds the workflow's artifacts).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{DeleteParams, ListParams, PropagationPolicy};
 use kube::{Api, Client};
 use smo_core::api::RegistrySpec;
 use smo_core::registry;
 
-use super::wait_ready;
+use super::probe;
 use crate::executor::kubernetes::api::{create, with_retries};
 use crate::{Error, Result};
+
+/// How often the registry's Pod is looked at while the registry does not answer.
+const POD_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// Creates the workflow's registry unless it exists and waits up to `patience` for it to
 /// answer; returns its address (`<ClusterIP>:5000`, plain HTTP).
@@ -27,10 +40,14 @@ pub async fn ensure(
 ) -> Result<String> {
     let (statefulset, service) = registry::objects(workflow, namespace, spec, Some(owner))?;
     let name = service.metadata.name.clone().unwrap_or_default();
+    let image = spec.image.as_deref().unwrap_or(smo_core::defaults::REGISTRY_IMAGE);
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     create(&services, &service, &format!("Service {namespace}/{name}")).await?;
-    create(&sets, &statefulset, &format!("StatefulSet {namespace}/{name}")).await?;
+    let what = format!("StatefulSet {namespace}/{name}");
+    create(&sets, &statefulset, &what).await?;
+    replace_if_stale(&sets, &statefulset, &name, image, &what).await?;
     let ip = with_retries(|| services.get(&name))
         .await
         .map_err(|e| Error::Executor(format!("cannot read the registry Service {namespace}/{name}: {e}")))?
@@ -39,12 +56,70 @@ pub async fn ensure(
         .filter(|ip| !ip.is_empty() && ip != "None")
         .ok_or_else(|| Error::Executor(format!("the registry Service {namespace}/{name} has no ClusterIP")))?;
     let host = format!("{ip}:{}", registry::PORT);
-    tracing::info!(%host, statefulset = %name, image = %spec.image, "waiting for the workflow's registry");
-    wait_ready(&host, true, patience).await.map_err(|e| {
-        Error::Executor(format!(
-            "{e} (the registry StatefulSet {namespace}/{name} runs image {}; `kubectl -n {namespace} describe pod {name}-0` says why it is not ready)",
-            spec.image
-        ))
-    })?;
-    Ok(host)
+    tracing::info!(%host, statefulset = %name, %image, "waiting for the workflow's registry");
+    let own_pods = ListParams::default().labels(&selector(&registry::registry_labels(workflow)));
+    let started = Instant::now();
+    let mut last_pod_check: Option<Instant> = None;
+    let mut last = String::new();
+    while started.elapsed() < patience {
+        match probe(&host, true).await {
+            Ok(()) => return Ok(host),
+            Err(e) => last = e,
+        }
+        if last_pod_check.is_none_or(|t| t.elapsed() >= POD_CHECK_EVERY) {
+            last_pod_check = Some(Instant::now());
+            let listed = with_retries(|| pods.list(&own_pods)).await;
+            // A Pod list that fails only costs this early answer; the probe goes on.
+            if let Some(problem) = listed.ok().and_then(|l| l.items.iter().find_map(registry::pod_problem)) {
+                return Err(Error::Executor(format!(
+                    "the workflow's registry ({what}) cannot start: {problem}; set spec.registry.image to an image \
+                     the cluster can pull (the operator's --registry-image is the default)"
+                )));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(Error::Executor(format!(
+        "the artifact registry http://{host} did not answer within {}s: {last} (the registry {what} runs image \
+         {image}; `kubectl -n {namespace} describe pod {name}-0` says why it is not ready)",
+        patience.as_secs()
+    )))
+}
+
+/// Replaces the StatefulSet `name` when it runs another image than `wanted` and has no ready
+/// replica (see the module docs).
+async fn replace_if_stale(
+    sets: &Api<StatefulSet>,
+    wanted: &StatefulSet,
+    name: &str,
+    image: &str,
+    what: &str,
+) -> Result<()> {
+    let existing =
+        with_retries(|| sets.get(name)).await.map_err(|e| Error::Executor(format!("cannot read {what}: {e}")))?;
+    let running = existing
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default();
+    let ready = existing.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+    if running == image || ready > 0 {
+        return Ok(());
+    }
+    tracing::info!(statefulset = %name, from = %running, to = %image, "the registry runs another image than its spec asks for and is not ready; replacing it");
+    let params = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
+    match with_retries(|| sets.delete(name, &params)).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => return Err(Error::Executor(format!("cannot replace {what}: {e}"))),
+    }
+    create(sets, wanted, what).await
+}
+
+/// A label selector matching all of `labels`.
+fn selector(labels: &std::collections::BTreeMap<String, String>) -> String {
+    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }

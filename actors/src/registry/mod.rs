@@ -82,7 +82,7 @@ pub async fn wait_ready(host: &str, plain_http: bool, patience: Duration) -> Res
 
 /// One probe: listing the tags of a repository that need not exist. Any answer of the
 /// distribution API — tags, or "name unknown" — means the registry is there.
-async fn probe(host: &str, plain_http: bool) -> std::result::Result<(), String> {
+pub(crate) async fn probe(host: &str, plain_http: bool) -> std::result::Result<(), String> {
     // Needed by reqwest's `rustls-no-provider`; installing twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = ClientConfig {

@@ -69,6 +69,8 @@ mod tests {
                     "spec": {
                         "restartPolicy": "Never",
                         "subdomain": "r",
+                        "automountServiceAccountToken": false,
+                        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                         "containers": [{
                             "name": "step",
                             "image": "rockylinux:9",
@@ -78,6 +80,7 @@ mod tests {
                             "workingDir": "/tmp/out",
                             "resources": {"limits": {"cpu": "1"}, "requests": {"cpu": "1"}},
                             "volumeMounts": [{"name": "entrypoint-mount", "mountPath": "/workdir"}],
+                            "securityContext": {"allowPrivilegeEscalation": false},
                         }],
                         "volumes": [{
                             "name": "entrypoint-mount",
@@ -262,6 +265,30 @@ mod tests {
         let job = batch_job(&JobContext { owner: Some(owner.clone()), ..ctx(&wf, &id) });
         assert_eq!(job.metadata.owner_references, Some(vec![owner]));
         assert_eq!(batch_job(&ctx(&wf, &id)).metadata.owner_references, None);
+    }
+
+    #[test]
+    fn step_pods_pass_the_pod_security_standard_their_profile_names_and_mount_no_token() {
+        use crate::pod_security::{Level, PodSecurity, violations};
+        use crate::workflow::Step;
+        for (profile, level) in [(PodSecurity::Baseline, Level::Baseline), (PodSecurity::Restricted, Level::Restricted)]
+        {
+            let wf = workflow(vec![Step { pod_security: profile, ..step("job_a") }]);
+            let id = JobId::new("job_012345678");
+            let job = batch_job(&JobContext { smo_image: Some("smo:dev"), ..ctx(&wf, &id) });
+            let p = pod(&job);
+            assert_eq!(violations(p, level), Vec::<String>::new(), "{profile:?}");
+            assert_eq!(p.automount_service_account_token, Some(false));
+            // smo's init container passes restricted beside any step.
+            assert!(!violations(p, Level::Restricted).iter().any(|v| v.contains("smo-install")), "{profile:?}");
+        }
+        // By default the step's image may run as root, so the Pod is baseline, not restricted.
+        let wf = workflow(vec![step("job_a")]);
+        let p = pod(&batch_job(&ctx(&wf, &JobId::new("job_012345678")))).clone();
+        assert!(violations(&p, Level::Restricted).iter().any(|v| v.contains("runAsNonRoot")));
+        let wf = workflow(vec![Step { pod_security: PodSecurity::Privileged, ..step("job_a") }]);
+        let p = pod(&batch_job(&ctx(&wf, &JobId::new("job_012345678")))).clone();
+        assert_eq!((p.security_context, p.containers[0].security_context.clone()), (None, None));
     }
 
     #[test]

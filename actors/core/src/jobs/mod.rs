@@ -217,6 +217,7 @@ pub(crate) mod test_support {
             app_config: None,
             environment: BTreeMap::new(),
             script: "sleep 20\necho \"${jobid}\" > ${jobid}-a.txt\n".into(),
+            pod_security: Default::default(),
             origin: Origin { file: "state-machine.yaml".into(), base: "spec.jobs[0]".into(), style: KeyStyle::Crd },
         }
     }

@@ -12,8 +12,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::{FILE_ANNOTATION_PREFIX, JobContext, SMO_BIN_DIR, labels};
-use crate::defaults;
 use crate::workflow::Step;
+use crate::{defaults, pod_security};
 
 /// Name of the volume holding the step's files (its ConfigMap, or its own annotations).
 pub(crate) const CONFIG_VOLUME: &str = "entrypoint-mount";
@@ -165,6 +165,8 @@ pub(crate) fn pod_template(ctx: &JobContext, flavour: PodFlavour) -> PodTemplate
                 mount_path: SMO_BIN_DIR.into(),
                 ..Default::default()
             }]),
+            // smo's own container passes the restricted standard whatever the step asks for.
+            security_context: Some(pod_security::own_container_context()),
             ..Default::default()
         }]);
     }
@@ -188,6 +190,7 @@ pub(crate) fn pod_template(ctx: &JobContext, flavour: PodFlavour) -> PodTemplate
         resources: Some(resources(step)),
         ports,
         volume_mounts: Some(mounts),
+        security_context: step.pod_security.container_context(),
         ..Default::default()
     };
 
@@ -200,6 +203,9 @@ pub(crate) fn pod_template(ctx: &JobContext, flavour: PodFlavour) -> PodTemplate
             init_containers,
             containers: vec![container],
             volumes: Some(volumes),
+            // Steps talk to the registry, not to the Kubernetes API.
+            automount_service_account_token: Some(false),
+            security_context: step.pod_security.pod_context(),
             ..Default::default()
         }),
     }

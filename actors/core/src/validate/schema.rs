@@ -218,7 +218,19 @@ impl Walker<'_> {
         }
         match value {
             Value::Number(n) => self.check_number(n.as_f64().unwrap_or(0.0), n.is_i64() || n.is_u64(), schema, path),
+            Value::String(text) => {
+                if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
+                    && text.chars().count() as u64 > max
+                {
+                    self.error(path, format!("is {} characters long; at most {max} are allowed", text.chars().count()));
+                }
+            }
             Value::Array(items) => {
+                if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
+                    && items.len() as u64 > max
+                {
+                    self.error(path, format!("has {} entries; at most {max} are allowed", items.len()));
+                }
                 if let Some(item_schema) = schema.get("items") {
                     let mut unusable = Vec::new();
                     for (i, item) in items.iter_mut().enumerate() {

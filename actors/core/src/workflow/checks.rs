@@ -67,7 +67,7 @@ pub fn log_metrics(
         let pattern = match super::Pattern::new(&spec.pattern) {
             Ok(p) => Some(p),
             Err(e) => {
-                problems.error(file, format!("{at}.pattern"), format!("is not a valid regular expression: {e}"));
+                problems.error(file, format!("{at}.pattern"), e);
                 ok = false;
                 None
             }

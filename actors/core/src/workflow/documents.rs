@@ -162,7 +162,14 @@ pub fn validate(sources: &Sources) -> Problems {
                 problems.extend(found);
                 if let Some(sm) = sm {
                     match Workflow::from_state_machine(&sm, &label) {
-                        Ok((_, w)) | Err(w) => problems.extend(w),
+                        Ok((workflow, w)) => {
+                            problems.extend(w);
+                            // What an operator with the default limits refuses.
+                            for (path, message) in crate::limits::Limits::default().check(&workflow) {
+                                problems.warn(&label, path, format!("under smo operator: {message}"));
+                            }
+                        }
+                        Err(w) => problems.extend(w),
                     }
                 }
             }

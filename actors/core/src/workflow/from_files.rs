@@ -239,6 +239,7 @@ pub fn step_from_file(job: JobFile, origin: Origin, problems: &mut Problems) -> 
         app_config: job.app_config,
         environment,
         script: job.script,
+        pod_security: Default::default(),
         origin,
     }
 }

@@ -192,6 +192,7 @@ fn step_from_crd(job: &JobStep, origin: Origin, namespace: &str, subdomain: &str
         app_config: job.app_config.clone(),
         environment: job.environment.clone(),
         script: job.script.clone(),
+        pod_security: job.pod_security.unwrap_or_default(),
         origin,
     }
 }

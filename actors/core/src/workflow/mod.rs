@@ -110,6 +110,8 @@ pub struct Step {
     pub environment: BTreeMap<String, String>,
     /// The user's script (a Jinja template).
     pub script: String,
+    /// How the step's Pods are confined.
+    pub pod_security: crate::pod_security::PodSecurity,
     /// Where the step was declared, for messages.
     pub origin: Origin,
 }
@@ -130,9 +132,29 @@ pub struct LogMetric {
 pub struct Pattern(regex::Regex);
 
 impl Pattern {
-    /// Compiles `source`.
-    pub fn new(source: &str) -> Result<Pattern, regex::Error> {
-        regex::Regex::new(source).map(Pattern)
+    /// The longest pattern source accepted.
+    pub const MAX_SOURCE_BYTES: usize = 1024;
+
+    /// The most memory one compiled pattern may take (the regex crate's default is 10 MiB):
+    /// patterns are user input compiled by the operator for every tenant.
+    pub const MAX_COMPILED_BYTES: usize = 256 * 1024;
+
+    /// Compiles `source`, within [`Self::MAX_SOURCE_BYTES`] and [`Self::MAX_COMPILED_BYTES`].
+    pub fn new(source: &str) -> Result<Pattern, String> {
+        if source.len() > Self::MAX_SOURCE_BYTES {
+            return Err(format!("is {} bytes long; at most {} are allowed", source.len(), Self::MAX_SOURCE_BYTES));
+        }
+        regex::RegexBuilder::new(source)
+            .size_limit(Self::MAX_COMPILED_BYTES)
+            .dfa_size_limit(Self::MAX_COMPILED_BYTES)
+            .build()
+            .map(Pattern)
+            .map_err(|e| match e {
+                regex::Error::CompiledTooBig(limit) => {
+                    format!("compiles to more than {} KiB; simplify it (e.g. smaller repetition counts)", limit / 1024)
+                }
+                e => format!("is not a valid regular expression: {e}"),
+            })
     }
 
     /// The compiled expression.
@@ -283,6 +305,13 @@ impl Workflow {
         uses.into_iter().map(|(what, steps)| format!("{what}; set on step(s) {}", steps.join(", "))).collect()
     }
 
+    /// The steps that pull or push a tag: with a store for artifacts, their jobs call `smo
+    /// artifact pull|push`. In a Pod, `smo` comes from an image whose binary an init container
+    /// copies in, so a run on Kubernetes without such an image cannot run these steps.
+    pub fn steps_passing_artifacts(&self) -> Vec<&str> {
+        self.steps.iter().filter(|s| s.pull.is_some() || s.push.is_some()).map(|s| s.name.as_str()).collect()
+    }
+
     /// The step called `name`.
     pub fn step(&self, name: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.name == name)
@@ -310,6 +339,15 @@ mod tests {
 
     const MINIMAL: &str =
         "  workflow: {completed: 2}\n  cluster: {maxSize: 6}\n  jobs:\n  - {name: a, image: busybox, script: echo}\n";
+
+    #[test]
+    fn steps_passing_artifacts_are_those_that_pull_or_push() {
+        let wf = manifest(
+            "  workflow: {completed: 2}\n  cluster: {maxSize: 6}\n  jobs:\n  - {name: a, image: i, script: echo, registry: {push: a}}\n  - {name: b, image: i, script: echo}\n  - {name: c, image: i, script: echo, registry: {pull: a}}\n",
+        );
+        assert_eq!(wf.steps_passing_artifacts(), vec!["a", "c"]);
+        assert!(manifest(MINIMAL).steps_passing_artifacts().is_empty());
+    }
 
     #[test]
     fn manifest_defaults_follow_the_original_operator() {
