@@ -835,6 +835,23 @@ fn a_state_machine_without_a_registry_host_gets_a_registry_of_its_own() {
     });
 }
 
+/// A StateMachine `name` of one sequence of one step that pushes its artifact.
+fn one_pushing_step(name: &str) -> String {
+    state_machine(name, "  workflow: {completed: 1}\n  cluster: {maxSize: 1}\n", &[("a", "echo \"$jobid\" > a.txt")])
+        .replace("    script: |\n      echo", "    registry: {push: a}\n    script: |\n      echo")
+}
+
+/// The status of `name` once its `Ready` condition says it waits for `reason`, within `seconds`.
+fn waiting_with(ns: &Namespace, name: &str, reason: &str, operator: &Operator, seconds: u64) -> Value {
+    eventually(Duration::from_secs(seconds), &format!("no Ready=False {reason} condition"), || {
+        let status = get(ns, name)["status"].clone();
+        match condition(&status, "Ready") {
+            Some(c) if c["reason"] == reason => Ok(status),
+            _ => Err(format!("{status:#}\noperator log:\n{}", operator.log())),
+        }
+    })
+}
+
 /// An operator that has no image to deliver `smo` to step Pods refuses, before anything is
 /// submitted, a workflow whose steps pass artifacts (their scripts call `smo artifact`): the
 /// status names the flag, and no Job exists.
@@ -845,20 +862,8 @@ fn a_workflow_that_passes_artifacts_waits_for_an_operator_with_an_smo_image() {
     let dir = tempfile::tempdir().expect("tempdir");
     let registry = registry();
     let operator = Operator::spawn_bare(&ns, dir.path(), &["--registry", &registry, "--plain-http"]);
-    let manifest = state_machine(
-        "no-image",
-        "  workflow: {completed: 1}\n  cluster: {maxSize: 1}\n",
-        &[("a", "echo \"$jobid\" > a.txt")],
-    )
-    .replace("    script: |\n      echo", "    registry: {push: a}\n    script: |\n      echo");
-    apply(&ns, &manifest);
-    let status = eventually(Duration::from_secs(30), "no SmoImageMissing condition", || {
-        let status = get(&ns, "no-image")["status"].clone();
-        match condition(&status, "Ready") {
-            Some(c) if c["reason"] == "SmoImageMissing" => Ok(status),
-            _ => Err(format!("{status:#}\noperator log:\n{}", operator.log())),
-        }
-    });
+    apply(&ns, &one_pushing_step("no-image"));
+    let status = waiting_with(&ns, "no-image", "SmoImageMissing", &operator, 30);
     assert_eq!(status["phase"], "Pending", "{status:#}");
     let message = condition(&status, "Ready").and_then(|c| c["message"].as_str()).unwrap_or("").to_string();
     assert!(message.contains("step(s) a pass artifacts") && message.contains("--smo-image"), "{message}");
@@ -878,21 +883,9 @@ fn a_registry_that_cannot_start_shows_in_the_status_and_an_edited_image_replaces
     // An image no registry serves here: the pull fails at once (no network to pull from).
     let absent = "docker.io/library/smo-registry:absent";
     let operator = Operator::spawn(&ns, dir.path(), &["--registry-image", absent]);
-    let manifest = state_machine(
-        "bad-registry",
-        "  workflow: {completed: 1}\n  cluster: {maxSize: 1}\n",
-        &[("a", "echo \"$jobid\" > a.txt")],
-    )
-    .replace("    script: |\n      echo", "    registry: {push: a}\n    script: |\n      echo");
     let applied = std::time::Instant::now();
-    apply(&ns, &manifest);
-    let status = eventually(Duration::from_secs(60), "the registry's trouble is not in the status", || {
-        let status = get(&ns, "bad-registry")["status"].clone();
-        match condition(&status, "Ready") {
-            Some(c) if c["reason"] == "RegistryUnavailable" => Ok(status),
-            _ => Err(format!("{status:#}\noperator log:\n{}", operator.log())),
-        }
-    });
+    apply(&ns, &one_pushing_step("bad-registry"));
+    let status = waiting_with(&ns, "bad-registry", "RegistryUnavailable", &operator, 60);
     let seen = applied.elapsed();
     assert_eq!(status["phase"], "Pending", "{status:#}");
     let message = condition(&status, "Ready").and_then(|c| c["message"].as_str()).unwrap_or("").to_string();

@@ -179,13 +179,9 @@ impl fmt::Display for Excess {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflow::documents::from_manifest_text;
 
     fn manifest(spec: &str) -> Workflow {
-        let text = format!(
-            "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: wf\nspec:\n{spec}"
-        );
-        from_manifest_text(&text, "m.yaml").unwrap_or_else(|p| panic!("{p}")).0
+        crate::workflow::test_manifest(None, spec)
     }
 
     #[test]

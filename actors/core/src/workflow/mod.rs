@@ -323,6 +323,16 @@ impl Workflow {
     }
 }
 
+/// The workflow of a StateMachine `wf` with `spec` (YAML lines under `spec:`), for tests.
+#[cfg(test)]
+pub(crate) fn test_manifest(namespace: Option<&str>, spec: &str) -> Workflow {
+    let namespace = namespace.map(|ns| format!("  namespace: {ns}\n")).unwrap_or_default();
+    let text = format!(
+        "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: wf\n{namespace}spec:\n{spec}"
+    );
+    documents::from_manifest_text(&text, "m.yaml").unwrap_or_else(|p| panic!("{p}")).0
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -331,10 +341,7 @@ mod tests {
     use crate::workflow::documents::{Source, Sources, from_manifest_text};
 
     fn manifest(spec: &str) -> Workflow {
-        let text = format!(
-            "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: wf\n  namespace: science\nspec:\n{spec}"
-        );
-        from_manifest_text(&text, "m.yaml").unwrap_or_else(|p| panic!("{p}")).0
+        test_manifest(Some("science"), spec)
     }
 
     const MINIMAL: &str =
