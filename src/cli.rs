@@ -63,6 +63,23 @@ pub enum Command {
         /// Directory to copy the binary into (as `smo`).
         dir: PathBuf,
     },
+    /// In a step's Pod: pass stdin to stdout and keep a timestamped copy in FILE.
+    #[command(hide = true)]
+    LogTee {
+        /// The copy, each line after its RFC 3339 time.
+        file: PathBuf,
+    },
+    /// In a step's Pod: the step's custom metrics from its log, as a report in --output.
+    #[command(hide = true)]
+    StepMetrics {
+        /// The step's metrics config (`/workdir/metrics.json`).
+        config: PathBuf,
+        /// The timestamped log (`smo log-tee`'s copy).
+        log: PathBuf,
+        /// Where the report goes (the container's termination message).
+        #[arg(long, default_value = "/dev/termination-log")]
+        output: PathBuf,
+    },
 }
 
 /// `smo run`.

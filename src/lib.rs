@@ -28,6 +28,8 @@ pub fn run(cli: cli::Cli, bar: Option<indicatif::ProgressBar>) -> ExitCode {
         }
         cli::Command::Operator(args) => commands::operator::run(&args),
         cli::Command::Install { dir } => commands::install::run(&dir),
+        cli::Command::LogTee { file } => commands::step::log_tee(&file),
+        cli::Command::StepMetrics { config, log, output } => commands::step::step_metrics(&config, &log, &output),
         cli::Command::Artifact { action } => commands::artifact::run(&action),
         cli::Command::Report(args) => commands::report::run(&args),
     }

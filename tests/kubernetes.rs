@@ -26,6 +26,15 @@ fn manifest(dir: &Path, workflow: &str, steps: &[(&str, &str)]) -> std::path::Pa
     path
 }
 
+/// Adds `lines` (YAML of a step, indented) to the first step of the manifest at `wf`.
+fn add_to_first_step(wf: &Path, lines: &str) {
+    let text = std::fs::read_to_string(wf).expect("manifest");
+    let added =
+        text.replacen("    config: {coresPerTask: 1}\n", &format!("    config: {{coresPerTask: 1}}\n{lines}"), 1);
+    assert_ne!(added, text, "the manifest has a step to add to");
+    std::fs::write(wf, added).expect("write manifest");
+}
+
 /// Runs started by this test binary: each gets a run directory of its own.
 static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
@@ -182,9 +191,12 @@ fn a_finish_workflow_rule_ends_the_run_before_any_later_step_is_created() {
 /// `save-path` keeps the logs in that form, and an `events.metrics` pattern anchored at both
 /// ends of a line matches the job's own output, as in a local run. Each metric's rule finishes
 /// the workflow after its first sequence (of 3 wanted), and both fire.
+/// Custom metrics are computed in the step's own Pod from its output as the original read it
+/// (each line after its time: what `parse_log` gets; patterns see the lines without it); the
+/// logs kept at `save-path` have the times too.
 #[test]
 #[ignore = "needs the project's cluster: run `make test-cluster`"]
-fn custom_metrics_are_read_from_pod_logs_as_the_original_read_them() {
+fn custom_metrics_are_computed_in_the_steps_pod_from_its_log_as_the_original_read_it() {
     let ns = Namespace::new("metrics");
     let dir = tempfile::tempdir().expect("tempdir");
     let kept = dir.path().join("kept");
@@ -207,12 +219,7 @@ fn custom_metrics_are_read_from_pod_logs_as_the_original_read_them() {
 "#,
         kept.display()
     );
-    let text_with_events = std::fs::read_to_string(&wf).expect("manifest").replacen(
-        "    config: {coresPerTask: 1}\n",
-        &format!("    config: {{coresPerTask: 1}}\n{events}"),
-        1,
-    );
-    std::fs::write(&wf, text_with_events).expect("write manifest");
+    add_to_first_step(&wf, &events);
     let out = run(&wf, &ns, dir.path()).output().expect("run smo");
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -230,6 +237,39 @@ fn custom_metrics_are_read_from_pod_logs_as_the_original_read_them() {
     assert!(
         stamp.len() >= 20 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
         "an RFC 3339 time first: {line}"
+    );
+}
+
+/// `parse_log` is user code: it runs in the step's Pod, never where smo runs. A script that
+/// looks at what it can see finds the step's Pod (its hostname), no ServiceAccount token and
+/// none of smo's environment (`smo run` here has SMO_REGISTRY, SMO_IMAGE… from cluster-env);
+/// only then does its rule fire.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn parse_log_runs_in_the_steps_pod_with_its_identity_not_smos() {
+    let ns = Namespace::new("isolated");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = "    - {metric: max.look.isolated, when: '>= 1', action: finish-workflow}\n";
+    let head = format!("  workflow:\n    completed: 2\n    events:\n{rules}  cluster: {{maxSize: 1}}\n");
+    let wf = manifest(dir.path(), &head, &[("look", "echo looking")]);
+    let events = r#"    events:
+      script: |
+        def parse_log(log):
+            import os, socket
+            token = os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token")
+            smo_env = [k for k in os.environ if k.startswith("SMO_") or k == "KUBECONFIG"]
+            in_pod = socket.gethostname().startswith("look-")
+            print("token", token, "smo_env", smo_env, "host", socket.gethostname())
+            return {"isolated": 1 if (in_pod and not token and not smo_env) else 0, "token": token, "smo_env": len(smo_env)}
+"#;
+    add_to_first_step(&wf, events);
+    let out = run(&wf, &ns, dir.path()).output().expect("run smo");
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("max.look.isolated >= 1") && stdout.contains("sequences: 1 completed"),
+        "parse_log saw the step's Pod only: {}",
+        text(&out)
     );
 }
 

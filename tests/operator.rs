@@ -866,7 +866,7 @@ fn a_workflow_that_passes_artifacts_waits_for_an_operator_with_an_smo_image() {
     let status = waiting_with(&ns, "no-image", "SmoImageMissing", &operator, 30);
     assert_eq!(status["phase"], "Pending", "{status:#}");
     let message = condition(&status, "Ready").and_then(|c| c["message"].as_str()).unwrap_or("").to_string();
-    assert!(message.contains("step(s) a pass artifacts") && message.contains("--smo-image"), "{message}");
+    assert!(message.contains("step(s) a call `smo` in their Pods") && message.contains("--smo-image"), "{message}");
     assert!(ns.jobs_of("no-image").is_empty(), "nothing was submitted");
 }
 

@@ -401,7 +401,7 @@ fn a_kubernetes_run_whose_steps_need_smo_is_refused_without_an_image() {
         .expect("run smo");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("step(s) step_a, step_b, step_c pass artifacts"), "{stderr}");
+    assert!(stderr.contains("step(s) step_a, step_b, step_c call `smo` in their Pods"), "{stderr}");
     assert!(stderr.contains("--smo-image IMAGE (or set SMO_IMAGE)"), "{stderr}");
     assert!(!dir.path().join("run/run.json").exists(), "nothing was recorded");
 }

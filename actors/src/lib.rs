@@ -58,7 +58,7 @@
 //! | [`executor`] | the executor contract; [`executor::local`] (bash processes), [`executor::kubernetes`] (a Job / JobSet / MiniCluster per step, a label-selected watch; paced and counted requests), [`executor::memory`] (tests, benchmark) |
 //! | [`artifact`] | ORAS-compatible artifact push/pull: OCI registry or OCI image layout directory |
 //! | [`source`] | reads workflow files and the job files they name (the one place the core's input is read) |
-//! | [`log_reader`] | custom metrics from a job's log file, and the original's `parse_log` scripts |
+//! | [`log_reader`] | custom metrics from a local job's log file, and the original's `parse_log` scripts (also run by `smo step-metrics` in a step's Pod) |
 //! | [`journal`] | the run's timestamps, streamed to the run directory as they happen |
 //! | [`error`] | this crate's error enum |
 

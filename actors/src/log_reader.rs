@@ -26,15 +26,17 @@ pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Loads the user's module from a file and prints `parse_log(<log file's text>)` as JSON.
 /// The log is read from a file, not a pipe: a script that never reads could otherwise block
-/// the writer outside any time limit.
+/// the writer outside any time limit. What the script itself prints goes to stderr, so that it
+/// cannot spoil the JSON (the original imported it into the manager, where prints were logs).
 const RUNNER: &str = r#"
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("smo_step_metrics", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-with open(sys.argv[2], encoding="utf-8", errors="replace") as f:
-    log = f.read()
-result = module.parse_log(log)
+import contextlib, importlib.util, json, sys
+with contextlib.redirect_stdout(sys.stderr):
+    spec = importlib.util.spec_from_file_location("smo_step_metrics", sys.argv[1])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with open(sys.argv[2], encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    result = module.parse_log(log)
 print(json.dumps(result if result is not None else {}))
 "#;
 
@@ -110,7 +112,8 @@ async fn script_path(step: &str, script: &str, log: &Path) -> std::io::Result<Pa
     Ok(path)
 }
 
-async fn run_script(step: &str, script: &str, log: &Path, limit: Duration) -> Result<Vec<(String, f64)>, String> {
+/// Runs a `parse_log` script on the log file `log` within `limit`: its numbers, or why not.
+pub async fn run_script(step: &str, script: &str, log: &Path, limit: Duration) -> Result<Vec<(String, f64)>, String> {
     let path = script_path(step, script, log).await.map_err(|e| format!("cannot write the script: {e}"))?;
     let child = tokio::process::Command::new("python3")
         .arg("-c")
@@ -162,7 +165,8 @@ mod tests {
 
     #[actix_rt::test]
     async fn python_parse_log_scripts_keep_working() {
-        let script = "def parse_log(log):\n    import re\n    m = re.search(r'Total wall time: (\\d+):(\\d+):(\\d+)', log)\n    h, mi, s = map(int, m.groups())\n    return {'lammps-walltime': h*3600 + mi*60 + s, 'label': 'x'}\n";
+        // What the script prints is its own business, never part of the result.
+        let script = "def parse_log(log):\n    import re\n    print('parsing')\n    m = re.search(r'Total wall time: (\\d+):(\\d+):(\\d+)', log)\n    h, mi, s = map(int, m.groups())\n    return {'lammps-walltime': h*3600 + mi*60 + s, 'label': 'x'}\n";
         let log = log_file("lammps", "...\nTotal wall time: 0:01:05\n");
         let got = from_script("lammps", script, &log).await;
         assert_eq!(got, vec![("lammps-walltime".to_string(), 65.0)]);

@@ -43,8 +43,11 @@ pub struct JobObserved {
     pub phase: JobPhase,
     /// How long the job ran, once it ended.
     pub duration: Option<Duration>,
-    /// The job's log, once it ended (custom metrics are parsed from it).
+    /// The job's log, once it ended (a local job's custom metrics are parsed from it).
     pub log: Option<JobLog>,
+    /// The custom metrics the job computed itself, once it ended (a Kubernetes step's Pod
+    /// reports them: `smo_core::step_metrics`).
+    pub metrics: Option<Vec<(String, f64)>>,
 }
 
 /// Where an ended job's log is, and its form.

@@ -8,6 +8,7 @@ pub mod install;
 pub mod operator;
 pub mod report;
 pub mod run;
+pub mod step;
 pub mod validate;
 
 /// Writes `text` to stdout; a closed pipe is not an error worth a panic.

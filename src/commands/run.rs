@@ -223,13 +223,13 @@ fn new_plan(args: &RunArgs) -> Result<(Workflow, Plan), String> {
             path.display()
         ));
     }
-    if args.executor == ExecutorKind::Kubernetes && args.smo_image.is_none() && !matches!(store, StoreRecord::None) {
-        let calling = workflow.steps_passing_artifacts();
+    if args.executor == ExecutorKind::Kubernetes && args.smo_image.is_none() {
+        let calling = workflow.steps_calling_smo(!matches!(store, StoreRecord::None));
         if !calling.is_empty() {
             return Err(format!(
-                "smo run: step(s) {} pass artifacts with `smo artifact`, which their Pods get from an image: pass \
-                 --smo-image IMAGE (or set SMO_IMAGE), e.g. the image `make image` builds; on the project's cluster \
-                 `eval \"$(make -s cluster-env)\"` sets it",
+                "smo run: step(s) {} call `smo` in their Pods (to pass artifacts or compute custom metrics), which \
+                 they get from an image: pass --smo-image IMAGE (or set SMO_IMAGE), e.g. the image `make image` \
+                 builds; on the project's cluster `eval \"$(make -s cluster-env)\"` sets it",
                 calling.join(", ")
             ));
         }

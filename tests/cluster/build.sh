@@ -10,7 +10,7 @@
 #             or unpacked from $BIN_TARBALL when that exists (written after a build)
 #   images    docker-archive tars in $IMAGES, imported into containerd by up.sh:
 #             pause.tar      k8s.gcr.io/pause:3.2 (pause.c from the source tree, static)
-#             debian-12.tar  docker.io/library/debian:12 (debootstrap minbase + curl, ca-certificates)
+#             debian-12.tar  docker.io/library/debian:12 (debootstrap minbase + curl, ca-certificates, python3)
 #             Anything else dropped into $IMAGES (e.g. smo's own image) is imported too.
 set -euo pipefail
 LOG_NAME=build
@@ -123,12 +123,16 @@ if [[ ! -f $IMAGES/pause.tar ]]; then
   mkimage "$PAUSE_IMAGE" "$d/rootfs.tar" "$IMAGES/pause.tar" null '["/pause"]' 65535:65535
   rm -rf "$d"; log "built $PAUSE_IMAGE -> $IMAGES/pause.tar"
 fi
-if [[ ! -f $IMAGES/debian-12.tar ]]; then
+# curl: rockylinux:9 (which this image stands in for) has curl too; python3: the original's
+# parse_log scripts run in the step's own Pod, with its image's python3. A change of the list
+# rebuilds the image (the list is kept beside it).
+DEBIAN_INCLUDE=curl,ca-certificates,python3
+if [[ ! -f $IMAGES/debian-12.tar || $(cat "$CACHE/debian-12.include" 2>/dev/null) != "$DEBIAN_INCLUDE" ]]; then
   root=$CACHE/rootfs-bookworm; rm -rf "$root"
-  log "debootstrap bookworm (minbase + curl, ca-certificates): first time only, about 1-2 minutes (then cached in $IMAGES); log: $CACHE/debootstrap.log"
-  # curl: rockylinux:9 (which this image stands in for) has curl too
-  debootstrap --variant=minbase --include=curl,ca-certificates bookworm "$root" http://deb.debian.org/debian \
+  log "debootstrap bookworm (minbase + $DEBIAN_INCLUDE): first time only, about 1-2 minutes (then cached in $IMAGES); log: $CACHE/debootstrap.log"
+  debootstrap --variant=minbase --include="$DEBIAN_INCLUDE" bookworm "$root" http://deb.debian.org/debian \
     > "$CACHE/debootstrap.log" 2>&1 || { tail -20 "$CACHE/debootstrap.log" >&2; die "debootstrap failed; log: $CACHE/debootstrap.log"; }
+  echo "$DEBIAN_INCLUDE" > "$CACHE/debian-12.include"
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
   tar -C "$root" --numeric-owner -cf "$CACHE/rootfs.tar" .
   mkimage "$DEBIAN_IMAGE" "$CACHE/rootfs.tar" "$IMAGES/debian-12.tar" '["bash"]'

@@ -31,6 +31,7 @@
 //! | [`status`] | a `StateMachine`'s status and conditions from the run's ledger; what a spec change does to a running workflow |
 //! | [`ledger`] | the run's bookkeeping: counters, statistics, firings, verdict, report |
 //! | [`log_metrics`] | custom metrics from a job's log, line by line |
+//! | [`step_metrics`] | custom metrics computed in a step's own Pod: its config, its report (the termination message) |
 //! | [`times`] | `workflow-times.json`, the original's record of when things happened |
 //! | [`jobs`] | the step script, its files (pod annotations or a ConfigMap), and the Job / JobSet / MiniCluster builders |
 //! | [`classify`] | a Kubernetes Job's status → the phase the state machine reads |
@@ -56,6 +57,7 @@ pub mod rules;
 pub mod slots;
 pub mod stats;
 pub mod status;
+pub mod step_metrics;
 pub mod template;
 pub mod times;
 pub mod validate;

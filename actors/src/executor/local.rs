@@ -244,6 +244,8 @@ async fn prepare(config: &LocalConfig, job: &StepJob) -> Result<Prepared> {
         smo: &smo,
         outpath: &outpath_text,
         config_file: &config_text,
+        // A local run reads its jobs' logs itself (log_reader): the machine is the user's.
+        metrics_config: None,
     })?;
     let script = job_dir.join("entrypoint.sh");
     write(&script, &text).await?;
@@ -457,6 +459,7 @@ impl Executor for LocalExecutor {
                 phase,
                 duration,
                 log,
+                metrics: None,
             };
             events.do_send(observe(JobPhase::Pending, None, None));
             actix::spawn(async move {

@@ -69,6 +69,7 @@ impl Executor for MemoryExecutor {
             phase,
             duration: Some(Duration::ZERO),
             log: None,
+            metrics: None,
         });
         Box::pin(async { Ok(()) })
     }

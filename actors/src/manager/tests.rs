@@ -221,6 +221,7 @@ async fn the_watcher_forwards_each_terminal_event_once() {
         phase,
         duration: None,
         log: None,
+        metrics: None,
     };
     use smo_core::fsm::JobPhase::*;
     for phase in [Pending, Running, Succeeded, Succeeded, Running, Succeeded] {
@@ -394,7 +395,15 @@ async fn a_sequence_without_an_answer_to_its_question_stops_instead_of_carrying_
     }
     assert!(!manager.connected(), "the stand-in manager is gone");
     assert_eq!(*submitted.borrow(), vec![0], "step a was submitted");
-    let ended = JobObserved { jobid: id, step: 0, attempt: 1, phase: JobPhase::Succeeded, duration: None, log: None };
+    let ended = JobObserved {
+        jobid: id,
+        step: 0,
+        attempt: 1,
+        phase: JobPhase::Succeeded,
+        duration: None,
+        log: None,
+        metrics: None,
+    };
     let _ = machine.send(ended).await;
     for _ in 0..10 {
         tokio::task::yield_now().await;

@@ -336,11 +336,12 @@ impl Controller {
                 reporter.do_send(SpecSeen::Waiting { generation, reason, message });
                 controller.do_send(RunEnded { key: key.clone(), uid: uid.clone(), refused: true });
             };
-            let calling = workflow.steps_passing_artifacts();
+            let calling = workflow.steps_calling_smo(true);
             if config.smo_image.is_none() && !calling.is_empty() {
                 let message = format!(
-                    "step(s) {} pass artifacts with `smo artifact`, which step Pods get from the operator's image: start \
-                     the operator with --smo-image IMAGE (or SMO_IMAGE; dist/install.yaml sets it)",
+                    "step(s) {} call `smo` in their Pods (to pass artifacts or compute custom metrics), which they get \
+                     from the operator's image: start the operator with --smo-image IMAGE (or SMO_IMAGE; \
+                     dist/install.yaml sets it)",
                     calling.join(", ")
                 );
                 return refuse("SmoImageMissing", message);

@@ -204,7 +204,11 @@ impl Handler<JobObserved> for StateMachine {
         }
         let seen = Instant::now();
         let always_succeed = self.workflow.steps.get(msg.step).is_some_and(|s| s.properties.always_succeed);
-        let extract = crate::log_reader::extract(self.workflow.clone(), msg.step, msg.log.clone());
+        let extract = match msg.metrics.clone() {
+            // Computed in the job's own Pod.
+            Some(reported) => Box::pin(async move { reported }),
+            None => crate::log_reader::extract(self.workflow.clone(), msg.step, msg.log.clone()),
+        };
         let ask = self.links.finished.clone();
         let JobObserved { jobid, step, attempt, phase, duration, .. } = msg;
         let question = StepFinished { jobid, step, attempt, phase: phase.clone(), duration, metrics: Vec::new() };

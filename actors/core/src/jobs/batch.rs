@@ -90,6 +90,7 @@ mod tests {
                                     {"key": "entrypoint", "path": "entrypoint.sh"},
                                     {"key": "config", "path": "config.json"},
                                     {"key": "app-config", "path": "app-config"},
+                                    {"key": "metrics", "path": "metrics.json"},
                                 ],
                             },
                         }],
@@ -214,6 +215,7 @@ mod tests {
                 ("entrypoint.sh", "metadata.annotations['state-machine.converged-computing.org/entrypoint']"),
                 ("config.json", "metadata.annotations['state-machine.converged-computing.org/config']"),
                 ("app-config", "metadata.annotations['state-machine.converged-computing.org/app-config']"),
+                ("metrics.json", "metadata.annotations['state-machine.converged-computing.org/metrics']"),
             ]
             .map(|(a, b)| (a.to_string(), b.to_string()))
         );

@@ -15,14 +15,20 @@ use super::pod::deadline_seconds;
 use crate::workflow::{StepProperties, WorkloadKind};
 
 /// The files of one step job, by key: `entrypoint` (the rendered `script`), `config` (the step
-/// as JSON, see [`step_config`]) and `app-config` (empty if the step has none). The pod finds
-/// them as `/workdir/entrypoint.sh`, `config.json` and `app-config`.
+/// as JSON, see [`step_config`]), `app-config` (empty if the step has none) and `metrics` (its
+/// [`crate::step_metrics::Config`]). The pod finds them as `/workdir/entrypoint.sh`,
+/// `config.json`, `app-config` and `metrics.json`.
 pub fn step_files(ctx: &JobContext, script: &str) -> BTreeMap<String, String> {
+    // What `smo step-metrics` computes in the Pod (`{}` when the step has no custom metrics).
+    let metrics = crate::step_metrics::Config::of(ctx.step)
+        .and_then(|c| serde_json::to_string(&c).ok())
+        .unwrap_or_else(|| "{}".into());
     BTreeMap::from([
         ("entrypoint".to_string(), script.to_string()),
         // `{:#}` pretty-prints a Value and cannot fail, unlike `to_string_pretty`.
         ("config".to_string(), format!("{:#}", step_config(ctx))),
         ("app-config".to_string(), ctx.step.app_config.clone().unwrap_or_default()),
+        ("metrics".to_string(), metrics),
     ])
 }
 
@@ -169,8 +175,9 @@ mod tests {
         let id = JobId::new("job_012345678");
         let ctx = JobContext { nodes: 1, ..context(&wf, &id) };
         let data = config_map(&ctx, step_files(&ctx, "")).data.expect("data");
-        // The pod's volume lists all three keys; a missing one would fail the mount.
-        assert_eq!(data.keys().collect::<Vec<_>>(), ["app-config", "config", "entrypoint"]);
+        // The pod's volume lists all four keys; a missing one would fail the mount.
+        assert_eq!(data.keys().collect::<Vec<_>>(), ["app-config", "config", "entrypoint", "metrics"]);
         assert_eq!(data["app-config"], "");
+        assert_eq!(data["metrics"], "{}", "no custom metrics");
     }
 }

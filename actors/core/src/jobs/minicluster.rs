@@ -167,7 +167,7 @@ mod tests {
             json!({
                 "configMapName": "lammps-job-012345678",
                 "path": "/workdir",
-                "items": {"entrypoint": "entrypoint.sh", "config": "config.json", "app-config": "app-config"},
+                "items": {"entrypoint": "entrypoint.sh", "config": "config.json", "app-config": "app-config", "metrics": "metrics.json"},
             })
         );
     }

@@ -166,6 +166,8 @@ pub fn step_job(
     smo: &str,
 ) -> crate::Result<(Option<k8s_openapi::api::core::v1::ConfigMap>, Workload)> {
     let config_file = format!("{}/app-config", crate::defaults::CONFIG_MOUNT);
+    let metrics_file = format!("{}/metrics.json", crate::defaults::CONFIG_MOUNT);
+    let metrics = crate::step_metrics::Config::of(ctx.step);
     let text = script::render(&script::ScriptContext {
         step: ctx.step,
         jobid: ctx.jobid,
@@ -174,6 +176,7 @@ pub fn step_job(
         smo,
         outpath: &ctx.step.workdir,
         config_file: &config_file,
+        metrics_config: metrics.as_ref().map(|_| metrics_file.as_str()),
     })?;
     let files = step_files(ctx, &text);
     if files_in_pod(ctx, &files) {

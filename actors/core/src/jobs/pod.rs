@@ -28,8 +28,12 @@ pub(crate) const SMO_INIT: &str = "smo-install";
 pub(crate) const CONTAINER: &str = "step";
 
 /// ConfigMap keys and the file names they are mounted as under [`defaults::CONFIG_MOUNT`].
-pub(crate) const CONFIG_ITEMS: [(&str, &str); 3] =
-    [("entrypoint", "entrypoint.sh"), ("config", "config.json"), ("app-config", "app-config")];
+pub(crate) const CONFIG_ITEMS: [(&str, &str); 4] = [
+    ("entrypoint", "entrypoint.sh"),
+    ("config", "config.json"),
+    ("app-config", "app-config"),
+    ("metrics", "metrics.json"),
+];
 
 /// The step's container command, split into words (`/bin/bash /workdir/entrypoint.sh` if unset).
 pub(crate) fn argv(step: &Step) -> Vec<String> {

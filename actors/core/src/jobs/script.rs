@@ -80,6 +80,10 @@ pub struct ScriptContext<'a> {
     pub outpath: &'a str,
     /// Where the step's `app-config` is, e.g. `/workdir/app-config` (Jinja `configfile`).
     pub config_file: &'a str,
+    /// Compute the step's custom metrics in the job itself and report them in its termination
+    /// message (a Kubernetes step with `events`; see [`crate::step_metrics`]): the step's
+    /// metrics config is this file.
+    pub metrics_config: Option<&'a str>,
 }
 
 /// `value` as one single-quoted shell word, safe whatever it contains.
@@ -159,7 +163,21 @@ pub fn render(ctx: &ScriptContext) -> Result<String> {
     if !user.ends_with('\n') {
         s.push('\n');
     }
-    s.push_str(")\nretval=$?\n");
+    match ctx.metrics_config {
+        None => s.push_str(")\nretval=$?\n"),
+        Some(config) => {
+            // The output passes on unchanged and a timestamped copy is kept beside smo; the
+            // metrics are computed here, in the step's Pod, and reported in its termination
+            // message (the operator runs no user code and reads no log for them).
+            let _ = writeln!(s, "smo_log={}", quote(&format!("{}/step.log", super::SMO_BIN_DIR)));
+            s.push_str(") 2>&1 | \"$smo\" log-tee \"$smo_log\"\nretval=${PIPESTATUS[0]}\n");
+            let _ = writeln!(
+                s,
+                "\"$smo\" step-metrics {} \"$smo_log\" --output /dev/termination-log || echo '>> the step'\"'\"'s metrics could not be computed' >&2",
+                quote(config)
+            );
+        }
+    }
     s.push_str("if [ \"$retval\" -ne 0 ]; then\n");
     let _ = writeln!(s, "  printf 'Step %s failed with exit code %s\\n' {name} \"$retval\"");
     // An always-succeed step counts as a success, so the next step needs its outputs: push them
@@ -289,6 +307,7 @@ mod tests {
             smo: "/opt/smo/bin/smo",
             outpath: &step.workdir,
             config_file: "/workdir/app-config",
+            metrics_config: None,
         }
     }
 
@@ -414,6 +433,31 @@ mod tests {
         // Plain shell variables, as in the original: never exported.
         assert!(!script.contains("export "));
         bash_syntax_ok(&script);
+    }
+
+    #[test]
+    fn a_step_with_metrics_computes_them_in_its_pod_and_keeps_the_scripts_exit_code() {
+        let s = step("job_a");
+        let id = JobId::new("job_012345678");
+        let c = ScriptContext { metrics_config: Some("/workdir/metrics.json"), ..ctx(&s, &id, &STORE) };
+        let script = render(&c).expect("render");
+        for line in [
+            "smo_log='/opt/smo/bin/step.log'",
+            ") 2>&1 | \"$smo\" log-tee \"$smo_log\"",
+            // The script's own exit code, not log-tee's.
+            "retval=${PIPESTATUS[0]}",
+        ] {
+            assert!(script.lines().any(|l| l == line), "missing `{line}` in\n{script}");
+        }
+        let metrics = script.lines().position(|l| {
+            l.contains("step-metrics '/workdir/metrics.json' \"$smo_log\" --output /dev/termination-log")
+        });
+        let exit = script.lines().position(|l| l == "  exit \"$retval\"");
+        assert!(metrics.is_some() && metrics < exit, "metrics are computed before a failed script exits:\n{script}");
+        bash_syntax_ok(&script);
+        // Without metrics, nothing of it.
+        let plain = render(&ctx(&s, &id, &STORE)).expect("render");
+        assert!(!plain.contains("log-tee") && plain.contains(")\nretval=$?\n"));
     }
 
     #[test]

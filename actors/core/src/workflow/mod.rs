@@ -305,11 +305,20 @@ impl Workflow {
         uses.into_iter().map(|(what, steps)| format!("{what}; set on step(s) {}", steps.join(", "))).collect()
     }
 
-    /// The steps that pull or push a tag: with a store for artifacts, their jobs call `smo
-    /// artifact pull|push`. In a Pod, `smo` comes from an image whose binary an init container
-    /// copies in, so a run on Kubernetes without such an image cannot run these steps.
-    pub fn steps_passing_artifacts(&self) -> Vec<&str> {
-        self.steps.iter().filter(|s| s.pull.is_some() || s.push.is_some()).map(|s| s.name.as_str()).collect()
+    /// The steps whose jobs call `smo` on Kubernetes: to pull or push a tag (`smo artifact`,
+    /// when `artifacts` have a store) or to compute their custom metrics in their own Pod
+    /// ([`crate::step_metrics`]). In a Pod, `smo` comes from an image whose binary an init
+    /// container copies in, so a run on Kubernetes without such an image cannot run them.
+    pub fn steps_calling_smo(&self, artifacts: bool) -> Vec<&str> {
+        self.steps
+            .iter()
+            .filter(|s| {
+                (artifacts && (s.pull.is_some() || s.push.is_some()))
+                    || s.events_script.is_some()
+                    || !s.log_metrics.is_empty()
+            })
+            .map(|s| s.name.as_str())
+            .collect()
     }
 
     /// The step called `name`.
@@ -348,12 +357,14 @@ mod tests {
         "  workflow: {completed: 2}\n  cluster: {maxSize: 6}\n  jobs:\n  - {name: a, image: busybox, script: echo}\n";
 
     #[test]
-    fn steps_passing_artifacts_are_those_that_pull_or_push() {
+    fn steps_call_smo_to_pass_artifacts_or_compute_their_metrics() {
         let wf = manifest(
-            "  workflow: {completed: 2}\n  cluster: {maxSize: 6}\n  jobs:\n  - {name: a, image: i, script: echo, registry: {push: a}}\n  - {name: b, image: i, script: echo}\n  - {name: c, image: i, script: echo, registry: {pull: a}}\n",
+            "  workflow: {completed: 2}\n  cluster: {maxSize: 6}\n  jobs:\n  - {name: a, image: i, script: echo, registry: {push: a}}\n  - {name: b, image: i, script: echo}\n  - {name: c, image: i, script: echo, registry: {pull: a}}\n  - {name: d, image: i, script: echo, events: {metrics: [{key: k, pattern: x}]}}\n",
         );
-        assert_eq!(wf.steps_passing_artifacts(), vec!["a", "c"]);
-        assert!(manifest(MINIMAL).steps_passing_artifacts().is_empty());
+        assert_eq!(wf.steps_calling_smo(true), vec!["a", "c", "d"]);
+        // Without a store the scripts skip their pulls and pushes; metrics still need smo.
+        assert_eq!(wf.steps_calling_smo(false), vec!["d"]);
+        assert!(manifest(MINIMAL).steps_calling_smo(true).is_empty());
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! The logs of an ended job's Pods, streamed through `pods/log` into the run directory, one file
-//! per Pod, when the step needs them (custom metrics, `save-path`) — before its end is reported,
-//! so that metrics are read from them as from a local job's log.
+//! What an ended job's Pods leave behind, read before its end is reported:
 //!
-//! They are read with `timestamps=true`, as the original read them: every line starts with its
-//! RFC 3339 time, which is what a `parse_log` script written for the original expects and what it
-//! kept at `save-path`. `events.metrics` patterns see the lines without it
-//! ([`smo_core::log_metrics::without_timestamp`]).
+//! * its custom metrics, which the step's first Pod computed itself and wrote in its
+//!   termination message ([`smo_core::step_metrics`]): no user code runs here, no log is read
+//!   for them;
+//! * for `save-path`, the Pods' logs, streamed through `pods/log` (at most [`MAX_LOG_BYTES`]
+//!   each) into the run directory, one file per Pod, read with `timestamps=true` as the original
+//!   read them: every line starts with its RFC 3339 time.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +15,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, LogParams};
 use kube::{Resource as _, ResourceExt as _};
+use smo_core::step_metrics::Report;
 use smo_core::workflow::{Step, Workflow};
 
 use crate::messages::{JobLog, JobObserved};
@@ -22,13 +23,19 @@ use crate::messages::{JobLog, JobObserved};
 /// Annotation of an indexed Job's Pods with their completion index.
 const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
 
-/// Whether the end of this job is reported only once its logs are in (see [`report`]).
+/// The most of one Pod's log kept for `save-path`.
+pub const MAX_LOG_BYTES: i64 = 16 * 1024 * 1024;
+
+/// The container that runs the step (its termination message holds the metrics report).
+const STEP_CONTAINER: &str = "step";
+
+/// Whether the end of this job is reported only once its Pods are read (see [`report`]).
 pub(super) fn needs_logs(seen: &JobObserved, workflow: &Workflow) -> bool {
-    seen.phase.is_terminal() && workflow.steps.get(seen.step).is_some_and(wants_logs)
+    seen.phase.is_terminal() && workflow.steps.get(seen.step).is_some_and(|s| has_metrics(s) || keeps_logs(s))
 }
 
-/// Reports a job's phase; an ended job's logs are read first when the step needs them (custom
-/// metrics come from them).
+/// Reports a job's phase; for an ended job whose step has custom metrics, with the metrics
+/// its first Pod reported, and for `save-path`, after its Pods' logs are kept.
 pub(super) async fn report(
     job: Job,
     seen: JobObserved,
@@ -37,44 +44,88 @@ pub(super) async fn report(
     events: &Recipient<JobObserved>,
     log_dir: &Path,
 ) {
-    let log = match workflow.steps.get(seen.step).filter(|_| needs_logs(&seen, workflow)) {
-        Some(step) => save_logs(pods, job.meta().name.as_deref().unwrap_or_default(), step, &seen, log_dir)
-            .await
-            .map(|path| JobLog { path, timestamped: true }),
-        None => None,
+    let Some(step) = workflow.steps.get(seen.step).filter(|_| needs_logs(&seen, workflow)) else {
+        return events.do_send(seen);
     };
-    events.do_send(JobObserved { log, ..seen });
+    let name = job.meta().name.clone().unwrap_or_default();
+    let in_order = pods_in_order(pods, &name).await;
+    let metrics = has_metrics(step).then(|| reported_metrics(&in_order, step, &seen));
+    let log = match keeps_logs(step) {
+        true => save_logs(pods, &in_order, step, &seen, log_dir).await.map(|path| JobLog { path, timestamped: true }),
+        false => None,
+    };
+    events.do_send(JobObserved { log, metrics, ..seen });
 }
 
-/// Whether a step's job logs are needed: for custom metrics or to keep them (`save-path`).
-fn wants_logs(step: &Step) -> bool {
-    step.events_script.is_some() || !step.log_metrics.is_empty() || step.properties.save_path.is_some()
+fn has_metrics(step: &Step) -> bool {
+    step.events_script.is_some() || !step.log_metrics.is_empty()
 }
 
-/// Writes the logs of the Pods of Job `job` (label `job-name`, as the Job controller sets it)
-/// to `<log_dir>/<step>-<jobid>-<attempt>-<n>.out`, and for `save-path` to
-/// `<save-path>/logs/<step>-<jobid>-<n>.out` as the original did; returns the first Pod's log
-/// (what custom metrics are read from, as the original read them). Logs are streamed to the files, never held whole.
-async fn save_logs(pods: &Api<Pod>, job: &str, step: &Step, seen: &JobObserved, log_dir: &Path) -> Option<PathBuf> {
+fn keeps_logs(step: &Step) -> bool {
+    step.properties.save_path.is_some()
+}
+
+/// The Pods of Job `job` (label `job-name`, as the Job controller sets it), Pod 0 first (the
+/// original parsed pod 0's log): by completion index where the Job is indexed, then by name.
+async fn pods_in_order(pods: &Api<Pod>, job: &str) -> Vec<Pod> {
     let list = match pods.list(&ListParams::default().labels(&format!("job-name={job}"))).await {
         Ok(list) => list,
         Err(e) => {
-            tracing::warn!(job, error = %e, "cannot list the Job's Pods to read their logs");
-            return None;
+            tracing::warn!(job, error = %e, "cannot list the Job's Pods");
+            return Vec::new();
         }
     };
-    // Pod 0 first (the original parsed pod 0's log): by completion index where the Job is
-    // indexed, then by name.
-    let mut pods_in_order: Vec<(u32, String)> = list
+    let mut items: Vec<(u32, String, Pod)> = list
         .items
-        .iter()
+        .into_iter()
         .filter_map(|p| {
             let index = p.annotations().get(COMPLETION_INDEX).and_then(|i| i.parse().ok()).unwrap_or(u32::MAX);
-            Some((index, p.meta().name.clone()?))
+            Some((index, p.meta().name.clone()?, p))
         })
         .collect();
-    pods_in_order.sort();
-    let names: Vec<String> = pods_in_order.into_iter().map(|(_, name)| name).collect();
+    items.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    items.into_iter().map(|(_, _, p)| p).collect()
+}
+
+/// The metrics the first Pod's step container reported in its termination message (none, with
+/// a warning, when it reported nothing readable).
+fn reported_metrics(pods: &[Pod], step: &Step, seen: &JobObserved) -> Vec<(String, f64)> {
+    let message = pods.first().and_then(|p| p.status.as_ref()).and_then(|s| {
+        s.container_statuses
+            .iter()
+            .flatten()
+            .find(|c| c.name == STEP_CONTAINER)
+            .and_then(|c| c.state.as_ref()?.terminated.as_ref()?.message.clone().filter(|m| !m.trim().is_empty()))
+    });
+    let Some(message) = message else {
+        tracing::warn!(step = %step.name, jobid = %seen.jobid, "the step's Pod reported no metrics (it ended before computing them?)");
+        return Vec::new();
+    };
+    match Report::from_message(&message) {
+        Ok(report) => {
+            for w in &report.warnings {
+                tracing::warn!(step = %step.name, jobid = %seen.jobid, warning = %w, "the step's metrics");
+            }
+            report.values()
+        }
+        Err(e) => {
+            tracing::warn!(step = %step.name, jobid = %seen.jobid, error = %e, "the step's metrics");
+            Vec::new()
+        }
+    }
+}
+
+/// Writes the logs of `in_order` (a Job's Pods) to `<log_dir>/<step>-<jobid>-<attempt>-<n>.out`
+/// and to `<save-path>/logs/<step>-<jobid>-<n>.out` as the original did; returns the first Pod's
+/// log. Logs are streamed to the files, never held whole.
+async fn save_logs(
+    pods: &Api<Pod>,
+    in_order: &[Pod],
+    step: &Step,
+    seen: &JobObserved,
+    log_dir: &Path,
+) -> Option<PathBuf> {
+    let names: Vec<String> = in_order.iter().filter_map(|p| p.meta().name.clone()).collect();
     let mut first = None;
     for (n, pod) in names.iter().enumerate() {
         let file = log_dir.join(format!("{}-{}-{}-{n}.out", step.name, seen.jobid, seen.attempt));
@@ -107,7 +158,7 @@ async fn copy_log(pods: &Api<Pod>, pod: &str, file: &Path) -> std::result::Resul
     if let Some(parent) = file.parent() {
         tokio::fs::create_dir_all(parent).await.map_err(|e| e.to_string())?;
     }
-    let params = LogParams { timestamps: true, ..LogParams::default() };
+    let params = LogParams { timestamps: true, limit_bytes: Some(MAX_LOG_BYTES), ..LogParams::default() };
     let stream = pods.log_stream(pod, &params).await.map_err(|e| e.to_string())?;
     let mut out = tokio::io::BufWriter::new(tokio::fs::File::create(file).await.map_err(|e| e.to_string())?);
     let mut lines = stream.lines();

@@ -220,7 +220,7 @@ impl KubernetesExecutor {
 fn observed(job: &Job, workflow: &Workflow) -> Option<JobObserved> {
     let ObservedJob { jobid, step, attempt, phase, duration, .. } = classify::classify(job)?;
     let step = workflow.step_index(&step)?;
-    Some(JobObserved { jobid, step, attempt, phase, duration, log: None })
+    Some(JobObserved { jobid, step, attempt, phase, duration, log: None, metrics: None })
 }
 
 /// Seconds since the epoch of a Kubernetes time.
