@@ -340,14 +340,14 @@ fn execute(
                     kubernetes::connect(limits).await.map_err(|e| e.to_string())?;
                 kubernetes::check_installed(&client, &workflow).await.map_err(|e| e.to_string())?;
                 let namespace = record.namespace.clone().unwrap_or(default_namespace);
-                let log_dir = local.run_dir.join("logs");
+                let logs = kubernetes::LogPlaces { dir: local.run_dir.join("logs"), save_root: None };
                 Some((
                     KubernetesConfig {
                         client,
                         namespace,
                         store,
                         smo_image: record.smo_image.clone(),
-                        log_dir,
+                        logs,
                         owner: None,
                         watch_restarts: None,
                     },

@@ -372,7 +372,10 @@ impl Controller {
                 namespace: namespace.clone(),
                 store,
                 smo_image: config.smo_image.clone(),
-                log_dir: config.data_dir.join(&namespace).join(&name).join("logs"),
+                logs: kubernetes::LogPlaces {
+                    dir: config.data_dir.join(&namespace).join(&name).join("logs"),
+                    save_root: Some(config.data_dir.join(&namespace).join(&name).join("save-path")),
+                },
                 owner: Some(owner),
                 watch_restarts: Some(config.metrics.watch_restarts()),
             };

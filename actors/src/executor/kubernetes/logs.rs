@@ -26,6 +26,35 @@ const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
 /// The most of one Pod's log kept for `save-path`.
 pub const MAX_LOG_BYTES: i64 = 16 * 1024 * 1024;
 
+/// Where the logs of ended jobs go.
+#[derive(Clone, Debug)]
+pub struct LogPlaces {
+    /// Every Pod's log (`<step>-<jobid>-<attempt>-<pod>.out`).
+    pub dir: PathBuf,
+    /// Where `save-path` directories are placed: None keeps each path as written (`smo run` on
+    /// the user's machine, as the original's manager kept them in its own Pod); the operator
+    /// confines them under the workflow's own data directory, so a resource never chooses
+    /// where the operator writes.
+    pub save_root: Option<PathBuf>,
+}
+
+impl LogPlaces {
+    /// Where the logs of `save-path` `dir` go.
+    fn save_dir(&self, dir: &Path) -> PathBuf {
+        match &self.save_root {
+            None => dir.to_path_buf(),
+            // Only the path's plain names: no root, no `..`, nothing that leaves the root.
+            Some(root) => dir
+                .components()
+                .filter_map(|c| match c {
+                    std::path::Component::Normal(name) => Some(name),
+                    _ => None,
+                })
+                .fold(root.clone(), |path, name| path.join(name)),
+        }
+    }
+}
+
 /// The container that runs the step (its termination message holds the metrics report).
 const STEP_CONTAINER: &str = "step";
 
@@ -42,7 +71,7 @@ pub(super) async fn report(
     workflow: &Workflow,
     pods: &Api<Pod>,
     events: &Recipient<JobObserved>,
-    log_dir: &Path,
+    places: &LogPlaces,
 ) {
     let Some(step) = workflow.steps.get(seen.step).filter(|_| needs_logs(&seen, workflow)) else {
         return events.do_send(seen);
@@ -51,7 +80,7 @@ pub(super) async fn report(
     let in_order = pods_in_order(pods, &name).await;
     let metrics = has_metrics(step).then(|| reported_metrics(&in_order, step, &seen));
     let log = match keeps_logs(step) {
-        true => save_logs(pods, &in_order, step, &seen, log_dir).await.map(|path| JobLog { path, timestamped: true }),
+        true => save_logs(pods, &in_order, step, &seen, places).await.map(|path| JobLog { path, timestamped: true }),
         false => None,
     };
     events.do_send(JobObserved { log, metrics, ..seen });
@@ -123,16 +152,16 @@ async fn save_logs(
     in_order: &[Pod],
     step: &Step,
     seen: &JobObserved,
-    log_dir: &Path,
+    places: &LogPlaces,
 ) -> Option<PathBuf> {
     let names: Vec<String> = in_order.iter().filter_map(|p| p.meta().name.clone()).collect();
     let mut first = None;
     for (n, pod) in names.iter().enumerate() {
-        let file = log_dir.join(format!("{}-{}-{}-{n}.out", step.name, seen.jobid, seen.attempt));
+        let file = places.dir.join(format!("{}-{}-{}-{n}.out", step.name, seen.jobid, seen.attempt));
         match copy_log(pods, pod, &file).await {
             Ok(()) => {
                 if let Some(dir) = &step.properties.save_path {
-                    let kept = dir.join("logs").join(format!("{}-{}-{n}.out", step.name, seen.jobid));
+                    let kept = places.save_dir(dir).join("logs").join(format!("{}-{}-{n}.out", step.name, seen.jobid));
                     let copied = match kept.parent() {
                         Some(parent) => {
                             tokio::fs::create_dir_all(parent).await.and(tokio::fs::copy(&file, &kept).await.map(|_| ()))
@@ -168,4 +197,20 @@ async fn copy_log(pods: &Api<Pod>, pod: &str, file: &Path) -> std::result::Resul
         out.write_all(b"\n").await.map_err(|e| e.to_string())?;
     }
     out.flush().await.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operator_keeps_save_path_under_the_workflows_own_directory() {
+        let places = |root: Option<&str>| LogPlaces { dir: "/logs".into(), save_root: root.map(PathBuf::from) };
+        let own = places(Some("/var/lib/smo/ns/wf/save-path"));
+        assert_eq!(own.save_dir(Path::new("/opt")), Path::new("/var/lib/smo/ns/wf/save-path/opt"));
+        assert_eq!(own.save_dir(Path::new("/../../etc/./x")), Path::new("/var/lib/smo/ns/wf/save-path/etc/x"));
+        assert_eq!(own.save_dir(Path::new("..")), Path::new("/var/lib/smo/ns/wf/save-path"));
+        // A run on the user's own machine keeps the path as written, as the original's manager.
+        assert_eq!(places(None).save_dir(Path::new("/opt")), Path::new("/opt"));
+    }
 }

@@ -31,7 +31,6 @@ mod workloads;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,6 +56,7 @@ use smo_core::workflow::Workflow;
 use self::api::{create, delete_all, with_retries};
 pub use self::client::{ApiRequestCounts, ApiRequests, DEFAULT_BURST, DEFAULT_QPS, RequestLimits, connect};
 use self::infra::Diagnosis;
+pub use self::logs::LogPlaces;
 use self::workloads::CustomWorkload;
 pub use self::workloads::check_installed;
 use super::{Executor, ExistingJob, StepJob};
@@ -75,9 +75,8 @@ pub struct KubernetesConfig {
     /// Image that delivers `smo` to step pods (an init container copies it in); without it the
     /// step image must have `smo` on its PATH.
     pub smo_image: Option<String>,
-    /// Where the logs of ended jobs are written (`<step>-<jobid>-<attempt>-<pod>.out`), for
-    /// custom metrics and `save-path`.
-    pub log_dir: PathBuf,
+    /// Where the logs of ended jobs go, for `save-path`.
+    pub logs: LogPlaces,
     /// Owner of every object created (the operator's `StateMachine`: deleting it deletes them).
     pub owner: Option<OwnerReference>,
     /// Bumped whenever the watch of Jobs lists again or fails (the operator's metrics).
@@ -107,7 +106,7 @@ impl KubernetesExecutor {
         let stream = watch(jobs.clone(), watcher::Config::default().labels(&selector)).default_backoff();
         let wf = workflow.clone();
         let pods: Api<Pod> = Api::namespaced(config.client.clone(), &config.namespace);
-        let log_dir = config.log_dir.clone();
+        let log_dir = config.logs.clone();
         // Pods lost to the infrastructure, by Job name, as the Pod watch saw them (a kubelet may
         // put a Pod back to Running after the Job controller counted it failed).
         let lost: Rc<RefCell<HashMap<String, String>>> = Rc::default();
