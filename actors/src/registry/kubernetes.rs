@@ -2,6 +2,8 @@
 //! Service (built by the core's [`smo_core::registry`]) are created unless they exist,
 //! and the registry is ready when it answers the distribution API at the Service's ClusterIP.
 //!
+//! * The registry is ready when its Pod is (its readiness probe answered) and the Service's
+//!   ClusterIP answers too.
 //! * A registry Pod that cannot become ready by waiting (its image cannot be pulled, its
 //!   container keeps crashing, no node fits it: [`smo_core::registry::pod_problem`]) ends the
 //!   wait within seconds with the Pod's own reason and the image, so the resource's status says
@@ -26,7 +28,7 @@ use crate::executor::kubernetes::api::{create, with_retries};
 use crate::{Error, Result};
 
 /// How often the registry's Pod is looked at while the registry does not answer.
-const POD_CHECK_EVERY: Duration = Duration::from_secs(2);
+const POD_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// Creates the workflow's registry unless it exists and waits up to `patience` for it to
 /// answer; returns its address (`<ClusterIP>:5000`, plain HTTP).
@@ -60,21 +62,29 @@ pub async fn ensure(
     let own_pods = ListParams::default().labels(&selector(&registry::registry_labels(workflow)));
     let started = Instant::now();
     let mut last_pod_check: Option<Instant> = None;
-    let mut last = String::new();
+    let mut pod_ready = false;
+    let mut last = String::from("its Pod is not ready");
     while started.elapsed() < patience {
-        match probe(&host, true).await {
-            Ok(()) => return Ok(host),
-            Err(e) => last = e,
-        }
-        if last_pod_check.is_none_or(|t| t.elapsed() >= POD_CHECK_EVERY) {
+        if !pod_ready && last_pod_check.is_none_or(|t| t.elapsed() >= POD_CHECK_EVERY) {
             last_pod_check = Some(Instant::now());
-            let listed = with_retries(|| pods.list(&own_pods)).await;
-            // A Pod list that fails only costs this early answer; the probe goes on.
-            if let Some(problem) = listed.ok().and_then(|l| l.items.iter().find_map(registry::pod_problem)) {
-                return Err(Error::Executor(format!(
-                    "the workflow's registry ({what}) cannot start: {problem}; set spec.registry.image to an image \
-                     the cluster can pull (the operator's --registry-image is the default)"
-                )));
+            // A Pod list that fails only costs this check; the next one comes.
+            if let Ok(listed) = with_retries(|| pods.list(&own_pods)).await {
+                if let Some(problem) = listed.items.iter().find_map(registry::pod_problem) {
+                    return Err(Error::Executor(format!(
+                        "the workflow's registry ({what}) cannot start: {problem}; set spec.registry.image to an \
+                         image the cluster can pull (the operator's --registry-image is the default)"
+                    )));
+                }
+                pod_ready = listed.items.iter().any(is_ready);
+            }
+        }
+        // Only a ready Pod's answer counts: until kube-proxy has programmed the new Service, its
+        // ClusterIP may lead elsewhere (measured: an answer from outside the cluster 0.1 s after
+        // the Service was made, before the registry's Pod had even pulled its image).
+        if pod_ready {
+            match probe(&host, true).await {
+                Ok(()) => return Ok(host),
+                Err(e) => last = e,
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -117,6 +127,11 @@ async fn replace_if_stale(
         Err(e) => return Err(Error::Executor(format!("cannot replace {what}: {e}"))),
     }
     create(sets, wanted, what).await
+}
+
+/// Whether a Pod's `Ready` condition is true (its readiness probe reached the registry).
+fn is_ready(pod: &Pod) -> bool {
+    pod.status.iter().flat_map(|s| s.conditions.iter().flatten()).any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 /// A label selector matching all of `labels`.
