@@ -157,6 +157,10 @@ pub fn render(ctx: &ScriptContext) -> Result<String> {
         }
     }
 
+    if ctx.metrics_config.is_some() {
+        // Outside the subshell below, where the pipe and the metrics read it.
+        let _ = writeln!(s, "smo_log={}", quote(&format!("{}/step.log", super::SMO_BIN_DIR)));
+    }
     // A subshell, so an `exit` in the user script ends only the user part.
     s.push_str("(\n");
     s.push_str(&user);
@@ -169,7 +173,6 @@ pub fn render(ctx: &ScriptContext) -> Result<String> {
             // The output passes on unchanged and a timestamped copy is kept beside smo; the
             // metrics are computed here, in the step's Pod, and reported in its termination
             // message (the operator runs no user code and reads no log for them).
-            let _ = writeln!(s, "smo_log={}", quote(&format!("{}/step.log", super::SMO_BIN_DIR)));
             s.push_str(") 2>&1 | \"$smo\" log-tee \"$smo_log\"\nretval=${PIPESTATUS[0]}\n");
             let _ = writeln!(
                 s,
@@ -449,6 +452,10 @@ mod tests {
         ] {
             assert!(script.lines().any(|l| l == line), "missing `{line}` in\n{script}");
         }
+        // Set where the pipe and the metrics see it, not inside the user's subshell.
+        let set = script.lines().position(|l| l == "smo_log='/opt/smo/bin/step.log'");
+        let subshell = script.lines().position(|l| l == "(");
+        assert!(set.is_some() && set < subshell, "{script}");
         let metrics = script.lines().position(|l| {
             l.contains("step-metrics '/workdir/metrics.json' \"$smo_log\" --output /dev/termination-log")
         });
