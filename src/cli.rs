@@ -204,7 +204,8 @@ pub struct OperatorArgs {
     #[arg(long)]
     pub leader_elect: bool,
 
-    /// Namespace of the leader Lease (`smo-operator`).
+    /// The operator's own namespace: where its leader Lease (`smo-operator`) is, and whose
+    /// operator Pods a workflow's registry admits.
     #[arg(long, value_name = "NS", default_value = "smo-system", env = "POD_NAMESPACE")]
     pub lease_namespace: String,
 
@@ -268,6 +269,15 @@ pub struct ArtifactStoreArgs {
     /// answering or says it is overloaded (5xx, 429); other errors fail at once.
     #[arg(long, value_name = "N", default_value_t = 4, conflicts_with = "store")]
     pub retries: u32,
+
+    /// User name for a registry that asks for one (HTTP basic authentication). A step Pod gets
+    /// its workflow registry's in the environment.
+    #[arg(long, value_name = "NAME", env = "SMO_REGISTRY_USERNAME")]
+    pub username: Option<String>,
+
+    /// Password for that user (better given in the environment than on a command line).
+    #[arg(long, value_name = "PASSWORD", env = "SMO_REGISTRY_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
 }
 
 /// `smo artifact push`.

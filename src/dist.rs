@@ -67,6 +67,10 @@ pub fn operator_rules() -> Value {
         // asks for another image; the garbage collector deletes it with its owner).
         {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["create", "delete", "get"]},
         {"apiGroups": [""], "resources": ["services"], "verbs": ["create", "get"]},
+        // Its credentials, created once and never read (its Pods and the steps' get them from
+        // the kubelet), and the NetworkPolicy that admits only the workflow's Pods.
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["create"]},
         // JobSet and MiniCluster steps.
         {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"], "verbs": ["create", "delete", "deletecollection", "get", "list"]},
         {"apiGroups": ["flux-framework.org"], "resources": ["miniclusters"], "verbs": ["create", "delete", "deletecollection", "get", "list"]},

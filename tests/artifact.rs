@@ -139,6 +139,45 @@ fn artifact_registry_push_then_pull_gives_an_identical_tree() {
     assert_eq!(listing(&src), got);
 }
 
+/// A workflow's own registry asks for its password: without it, or with another, nothing is
+/// pushed or pulled and the error says what is missing; with it (from the variables a step Pod
+/// gets from the workflow's Secret), both work.
+#[test]
+fn artifact_a_private_registry_admits_only_its_password() {
+    let Some(registry) = Registry::start_private("right-password") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    sample_tree(&src);
+    let reference = format!("{}/job_000000007:job_a", registry.host);
+    let with = |user: Option<&str>, password: Option<&str>, args: &[&str]| {
+        let mut command = artifact_command(args);
+        command.env_remove("SMO_REGISTRY_USERNAME").env_remove("SMO_REGISTRY_PASSWORD");
+        if let Some(user) = user {
+            command.env("SMO_REGISTRY_USERNAME", user);
+        }
+        if let Some(password) = password {
+            command.env("SMO_REGISTRY_PASSWORD", password);
+        }
+        command.output().expect("run smo")
+    };
+    let push = ["push", reference.as_str(), s(&src), "--plain-http"];
+    let err = failed(&with(None, None, &push));
+    assert!(err.contains("asks for a user name and password"), "{err}");
+    let err = failed(&with(Some("smo"), Some("wrong-password"), &push));
+    assert!(err.contains("asks for a user name and password"), "{err}");
+    let err = failed(&with(Some("smo"), None, &push));
+    assert!(err.contains("give both --username and --password"), "{err}");
+
+    ok(&with(Some("smo"), Some("right-password"), &push));
+    let out = tmp.path().join("out");
+    let pull = ["pull", reference.as_str(), "--output", s(&out), "--plain-http"];
+    let err = failed(&with(None, None, &pull));
+    assert!(err.contains("asks for a user name and password"), "{err}");
+    assert!(!out.join("a.txt").exists(), "nothing pulled without the password");
+    ok(&with(Some("smo"), Some("right-password"), &pull));
+    assert_eq!(listing(&src), listing(&out));
+}
+
 #[test]
 fn artifact_registry_pull_of_a_missing_tag_fails_clearly() {
     let Some(registry) = Registry::start() else { return };

@@ -86,12 +86,19 @@ fn install_manifests_are_valid_objects_with_a_hardened_operator() {
             .all(|r| r.verbs == ["create"] || r.resource_names.as_deref() == Some(&["smo-operator".to_string()][..])),
         "{lease_rules:?}"
     );
-    // Least privilege: no wildcard, no secrets, nothing cluster-scoped beyond reading the CRD's objects.
+    // Least privilege: no wildcard; Secrets created (a workflow registry's credentials), never
+    // read, listed or watched.
     for rule in role.rules.unwrap_or_default() {
         let all = rule.verbs.iter().chain(rule.resources.iter().flatten()).chain(rule.api_groups.iter().flatten());
         assert!(all.clone().all(|x| x != "*"), "no wildcard: {rule:?}");
-        assert!(!rule.resources.unwrap_or_default().iter().any(|r| r == "secrets"), "no secrets");
+        if rule.resources.unwrap_or_default().iter().any(|r| r == "secrets") {
+            assert_eq!(rule.verbs, ["create"], "Secrets may only be created");
+        }
     }
+    // A workflow's registry admits the operator's Pods by this label.
+    let (key, value) = smo_core::registry::OPERATOR_POD_LABEL;
+    let pod_labels = deployment.spec.template.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
+    assert_eq!(pod_labels.get(key).map(String::as_str), Some(value), "{pod_labels:?}");
     let pod = deployment.spec.template.spec.expect("pod spec");
     assert_eq!(pod.security_context.and_then(|s| s.run_as_non_root), Some(true));
     let container = &pod.containers[0];

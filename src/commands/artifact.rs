@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use smo_actors::artifact::{self, Reference, Store};
+use smo_actors::artifact::{self, Credentials, Reference, Store};
 
 use crate::cli::{ArtifactAction, ArtifactPullArgs, ArtifactPushArgs, ArtifactStoreArgs};
 
@@ -40,7 +40,7 @@ pub fn run(action: &ArtifactAction) -> ExitCode {
 
 /// Pushes the directory; returns the success line.
 fn push(args: &ArtifactPushArgs) -> smo_actors::Result<String> {
-    let store = store(&args.store);
+    let store = store(&args.store, "push", &args.reference)?;
     let reference = Reference::parse(&args.reference, &store)?;
     let pushed = artifact::runtime()?.block_on(artifact::push(&store, &reference, &args.dir))?;
     Ok(format!("pushed {reference} ({}, {})", human_size(pushed.size), pushed.digest))
@@ -48,7 +48,7 @@ fn push(args: &ArtifactPushArgs) -> smo_actors::Result<String> {
 
 /// Pulls into the output directory; returns the success line.
 fn pull(args: &ArtifactPullArgs) -> smo_actors::Result<String> {
-    let store = store(&args.store);
+    let store = store(&args.store, "pull", &args.reference)?;
     let reference = Reference::parse(&args.reference, &store)?;
     let pulled = artifact::runtime()?.block_on(artifact::pull(&store, &reference, &args.output))?;
     Ok(format!(
@@ -61,12 +61,26 @@ fn pull(args: &ArtifactPullArgs) -> smo_actors::Result<String> {
     ))
 }
 
-/// The store the options name: a directory store with `--store`, else a registry.
-fn store(args: &ArtifactStoreArgs) -> Store {
-    match &args.store {
-        Some(dir) => Store::Directory(dir.clone()),
-        None => Store::Registry { plain_http: args.plain_http, retries: args.retries },
+/// The store the options name: a directory store with `--store`, else a registry (with the
+/// credentials given, which must come as a pair).
+fn store(args: &ArtifactStoreArgs, action: &'static str, reference: &str) -> smo_actors::Result<Store> {
+    if let Some(dir) = &args.store {
+        return Ok(Store::Directory(dir.clone()));
     }
+    let credentials = match (&args.username, &args.password) {
+        (Some(username), Some(password)) => Some(Credentials { username: username.clone(), password: password.clone() }),
+        (None, None) => None,
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(smo_actors::Error::Artifact {
+                action,
+                reference: reference.to_string(),
+                reason: "a registry user name needs its password and a password its user name: give both --username \
+                         and --password (or SMO_REGISTRY_USERNAME and SMO_REGISTRY_PASSWORD), or neither"
+                    .into(),
+            });
+        }
+    };
+    Ok(Store::Registry { plain_http: args.plain_http, retries: args.retries, credentials })
 }
 
 /// `1.5 MiB`, `312 B`.

@@ -115,6 +115,7 @@ async fn operate(args: &OperatorArgs) -> Result<Ending, String> {
         smo_image: args.smo_image.clone(),
         default_registry: args.registry.clone().map(|host| (host, args.plain_http)),
         registry_image: args.registry_image.clone(),
+        own_namespace: args.lease_namespace.clone(),
         limits: workflow_limits,
         data_dir: args.data_dir.clone(),
         instance,

@@ -346,6 +346,8 @@ fn execute(
                         client,
                         namespace,
                         store,
+                        // `smo run` uses a registry it is given, never one of its own.
+                        registry_credentials: None,
                         smo_image: record.smo_image.clone(),
                         logs,
                         owner: None,

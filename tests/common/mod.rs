@@ -54,6 +54,16 @@ impl Registry {
 
     /// [`Registry::start`] on a given loopback port.
     pub fn start_on(port: u16) -> Option<Registry> {
+        Self::serve(port, None)
+    }
+
+    /// A registry that asks for user `smo` and `password`, configured as a workflow's own
+    /// registry is (htpasswd with a bcrypt line, through `REGISTRY_AUTH*` variables).
+    pub fn start_private(password: &str) -> Option<Registry> {
+        Self::serve(free_port(), Some(password))
+    }
+
+    fn serve(port: u16, password: Option<&str>) -> Option<Registry> {
         let Some(binary) = which("docker-registry") else {
             if services_required() {
                 panic!("docker-registry is not installed; run `make services` (tests/services/install.sh)");
@@ -71,7 +81,17 @@ impl Registry {
             ),
         )
         .expect("write registry config");
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if let Some(password) = password {
+            let htpasswd = storage.path().join("htpasswd");
+            let hash = bcrypt::hash(password, 4).expect("bcrypt");
+            std::fs::write(&htpasswd, format!("smo:{hash}\n")).expect("write htpasswd");
+            command
+                .env("REGISTRY_AUTH", "htpasswd")
+                .env("REGISTRY_AUTH_HTPASSWD_REALM", "smo test")
+                .env("REGISTRY_AUTH_HTPASSWD_PATH", &htpasswd);
+        }
+        let child = command
             .arg("serve")
             .arg(&config)
             .stdout(Stdio::null())
@@ -86,7 +106,8 @@ impl Registry {
     fn wait_ready(&self, limit: Duration) {
         let start = Instant::now();
         while start.elapsed() < limit {
-            if http_status(&self.host, "/v2/") == Some(200) {
+            // 401: a private registry answering.
+            if matches!(http_status(&self.host, "/v2/"), Some(200 | 401)) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -52,6 +52,12 @@ pub const REGISTRY_NAME: &str = "registry";
 /// Image of the in-cluster registry (CRD default).
 pub const REGISTRY_IMAGE: &str = "ghcr.io/oras-project/registry:latest";
 
+/// The variables `smo artifact push|pull` read a registry's user name and password from (a step
+/// Pod gets them from its workflow's registry Secret).
+pub const REGISTRY_USERNAME_ENV: &str = "SMO_REGISTRY_USERNAME";
+/// See [`REGISTRY_USERNAME_ENV`].
+pub const REGISTRY_PASSWORD_ENV: &str = "SMO_REGISTRY_PASSWORD";
+
 /// Replicas of the in-cluster registry and of the manager (CRD defaults).
 pub const REPLICAS: i32 = 1;
 

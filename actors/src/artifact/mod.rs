@@ -104,9 +104,28 @@ pub enum Store {
         /// How many times a transfer is tried again when the registry cannot be reached, stops
         /// answering or says it is overloaded.
         retries: u32,
+        /// A user name and password, for a registry that asks for them (a workflow's own
+        /// registry does); None: anonymous.
+        credentials: Option<Credentials>,
     },
     /// A local directory holding one OCI image layout per repository.
     Directory(PathBuf),
+}
+
+/// A registry's user name and password (HTTP basic authentication). Its `Debug` hides the
+/// password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials").field("username", &self.username).field("password", &"…").finish()
+    }
 }
 
 /// What [`push`] stored.
@@ -142,7 +161,9 @@ pub async fn push(store: &Store, reference: &Reference, dir: &Path) -> Result<Pu
         return Err(failed("push", reference, format!("{} is not a directory", dir.display())));
     }
     match store {
-        Store::Registry { plain_http, retries } => remote::push(reference, *plain_http, *retries, dir).await,
+        Store::Registry { plain_http, retries, credentials } => {
+            remote::push(reference, *plain_http, *retries, credentials.as_ref(), dir).await
+        }
         Store::Directory(root) => {
             let (root, owned) = (root.clone(), reference.clone());
             blocking("push", reference, move || layout::push(&root, &owned, &dir)).await
@@ -162,7 +183,9 @@ pub async fn pull(store: &Store, reference: &Reference, out_dir: &Path) -> Resul
     let out_dir =
         out_dir.canonicalize().map_err(|e| failed("pull", reference, format!("{}: {e}", out_dir.display())))?;
     match store {
-        Store::Registry { plain_http, retries } => remote::pull(reference, *plain_http, *retries, out_dir).await,
+        Store::Registry { plain_http, retries, credentials } => {
+            remote::pull(reference, *plain_http, *retries, credentials.as_ref(), out_dir).await
+        }
         Store::Directory(root) => {
             let (root, owned) = (root.clone(), reference.clone());
             blocking("pull", reference, move || layout::pull(&root, &owned, &out_dir)).await

@@ -156,7 +156,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn registry() -> Store {
-        Store::Registry { plain_http: true, retries: 0 }
+        Store::Registry { plain_http: true, retries: 0, credentials: None }
     }
 
     fn directory() -> Store {

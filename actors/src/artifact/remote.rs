@@ -29,7 +29,7 @@ use oci_client::secrets::RegistryAuth;
 use tokio::io::AsyncReadExt as _;
 
 use super::pack::{self, LayerAction};
-use super::{EMPTY_CONFIG, MEDIA_TYPE_MANIFEST, Pulled, Pushed, Reference, blocking, digest, failed};
+use super::{Credentials, EMPTY_CONFIG, MEDIA_TYPE_MANIFEST, Pulled, Pushed, Reference, blocking, digest, failed};
 use crate::{Error, Result};
 
 /// Bytes read from the layer file per streamed chunk.
@@ -139,7 +139,7 @@ fn tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
 
 /// A client for one registry.
 ///
-/// Plain HTTP or HTTPS; anonymous access (the in-cluster and local registries need none).
+/// Plain HTTP or HTTPS; anonymous or with a user name and password ([`auth`]).
 /// Connecting gives up after [`CONNECT_TIMEOUT`]; a registry that stops answering mid-transfer
 /// after 5 min.
 fn client(plain_http: bool, reference: &Reference, action: &'static str) -> Result<Client> {
@@ -178,7 +178,13 @@ fn oci_reference(reference: &Reference) -> oci_client::Reference {
 
 /// Packs `dir`, uploads the layer (unless the registry has it), the empty config and the
 /// manifest.
-pub(super) async fn push(reference: &Reference, plain_http: bool, retries: u32, dir: PathBuf) -> Result<Pushed> {
+pub(super) async fn push(
+    reference: &Reference,
+    plain_http: bool,
+    retries: u32,
+    credentials: Option<&Credentials>,
+    dir: PathBuf,
+) -> Result<Pushed> {
     // Built first, so a system without CA certificates fails before a large directory is packed.
     let client = client(plain_http, reference, "push")?;
     let io_failed = |what: &str, e: std::io::Error| failed("push", reference, format!("{what}: {e}"));
@@ -199,7 +205,8 @@ pub(super) async fn push(reference: &Reference, plain_http: bool, retries: u32, 
     })
     .await?;
 
-    let pushed = with_retries(retries, || upload(&client, reference, plain_http, temp.path(), &packed)).await;
+    let auth = auth(credentials);
+    let pushed = with_retries(retries, || upload(&client, reference, plain_http, &auth, temp.path(), &packed)).await;
     drop(temp);
     pushed
 }
@@ -210,14 +217,14 @@ async fn upload(
     client: &Client,
     reference: &Reference,
     plain_http: bool,
+    auth: &RegistryAuth,
     layer: &std::path::Path,
     packed: &pack::Packed,
 ) -> std::result::Result<Pushed, Attempt> {
     let image = oci_reference(reference);
-    let auth = RegistryAuth::Anonymous;
     let registry_failed =
         |what: &str, e: OciDistributionError| Attempt::registry("push", reference, what, &e, plain_http);
-    client.store_auth_if_needed(image.resolve_registry(), &auth).await;
+    client.store_auth_if_needed(image.resolve_registry(), auth).await;
 
     let exists =
         client.blob_exists(&image, &packed.digest).await.map_err(|e| registry_failed("cannot check the layer", e))?;
@@ -274,9 +281,24 @@ fn file_chunks(
 
 /// Fetches the manifest, then each titled layer into a temporary file in `out_dir`, and applies
 /// it there.
-pub(super) async fn pull(reference: &Reference, plain_http: bool, retries: u32, out_dir: PathBuf) -> Result<Pulled> {
+pub(super) async fn pull(
+    reference: &Reference,
+    plain_http: bool,
+    retries: u32,
+    credentials: Option<&Credentials>,
+    out_dir: PathBuf,
+) -> Result<Pulled> {
     let client = client(plain_http, reference, "pull")?;
-    with_retries(retries, || download(&client, reference, plain_http, &out_dir)).await
+    let auth = auth(credentials);
+    with_retries(retries, || download(&client, reference, plain_http, &auth, &out_dir)).await
+}
+
+/// How to authenticate: HTTP basic with `credentials`, else anonymously.
+fn auth(credentials: Option<&Credentials>) -> RegistryAuth {
+    match credentials {
+        Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.clone()),
+        None => RegistryAuth::Anonymous,
+    }
 }
 
 /// One attempt at [`pull`].
@@ -284,12 +306,12 @@ async fn download(
     client: &Client,
     reference: &Reference,
     plain_http: bool,
+    auth: &RegistryAuth,
     out_dir: &std::path::Path,
 ) -> std::result::Result<Pulled, Attempt> {
     let image = oci_reference(reference);
-    let auth = RegistryAuth::Anonymous;
     let (manifest, manifest_digest) =
-        client.pull_image_manifest(&image, &auth).await.map_err(|e| match not_found(&e) {
+        client.pull_image_manifest(&image, auth).await.map_err(|e| match not_found(&e) {
             Some(detail) => Attempt::from(Error::ArtifactNotFound { reference: reference.to_string(), detail }),
             None => Attempt::registry("pull", reference, "cannot fetch the manifest", &e, plain_http),
         })?;
@@ -374,6 +396,11 @@ fn describe(what: &str, e: &OciDistributionError, plain_http: bool) -> String {
         text.push_str(" (the registry seems to speak plain HTTP: pass --plain-http)");
     } else if plain_http && lower.contains("connection reset") {
         text.push_str(" (the registry may expect HTTPS: drop --plain-http)");
+    } else if lower.contains("unauthorized") || lower.contains("not authorized") || lower.contains(" 401") {
+        text.push_str(
+            " (the registry asks for a user name and password: give --username and --password, or \
+             SMO_REGISTRY_USERNAME and SMO_REGISTRY_PASSWORD; a workflow's own registry admits its own steps only)",
+        );
     } else if lower.contains("connect") && lower.contains("refused") {
         text.push_str(" (is the registry running at that host and port?)");
     }

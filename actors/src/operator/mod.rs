@@ -83,6 +83,8 @@ pub struct OperatorConfig {
     pub default_registry: Option<(String, bool)>,
     /// Image of a workflow's own registry when its `spec.registry.image` is unset.
     pub registry_image: String,
+    /// The operator's own namespace: a workflow's registry admits the operator's Pods there.
+    pub own_namespace: String,
     /// What one workflow may ask for (`--limit`).
     pub limits: Limits,
     /// Where the logs of ended step jobs go (`<dir>/<namespace>/<name>/…`).
@@ -346,8 +348,8 @@ impl Controller {
                 );
                 return refuse("SmoImageMissing", message);
             }
-            let store = match store_of(&workflow, &config) {
-                Some(store) => store,
+            let (store, registry_credentials) = match store_of(&workflow, &config) {
+                Some(store) => (store, None),
                 None => {
                     let ensured = registry::kubernetes::ensure(
                         &config.client,
@@ -355,11 +357,12 @@ impl Controller {
                         &name,
                         &registry_spec,
                         &owner,
+                        &config.own_namespace,
                         REGISTRY_PATIENCE,
                     )
                     .await;
                     match ensured {
-                        Ok(host) => ArtifactStore::Registry { host, plain_http: true },
+                        Ok(ready) => (ArtifactStore::Registry { host: ready.host, plain_http: true }, Some(ready.credentials)),
                         Err(e) => return refuse("RegistryUnavailable", format!("spec.registry: {e}")),
                     }
                 }
@@ -371,6 +374,7 @@ impl Controller {
                 client: config.client.clone(),
                 namespace: namespace.clone(),
                 store,
+                registry_credentials,
                 smo_image: config.smo_image.clone(),
                 logs: kubernetes::LogPlaces {
                     dir: config.data_dir.join(&namespace).join(&name).join("logs"),

@@ -2,6 +2,8 @@
 //! Service (built by the core's [`smo_core::registry`]) are created unless they exist,
 //! and the registry is ready when it answers the distribution API at the Service's ClusterIP.
 //!
+//! * Its credentials Secret is made first, once, with a password generated here; a Secret of
+//!   that name is never read, so the operator needs no right to read Secrets.
 //! * The registry is ready when its Pod is (its readiness probe answered) and the Service's
 //!   ClusterIP answers too.
 //! * A registry Pod that cannot become ready by waiting (its image cannot be pulled, its
@@ -16,7 +18,8 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, ListParams, PropagationPolicy};
 use kube::{Api, Client};
@@ -24,28 +27,62 @@ use smo_core::api::RegistrySpec;
 use smo_core::registry;
 
 use super::probe;
-use crate::executor::kubernetes::api::{create, with_retries};
+use crate::executor::kubernetes::api::{create, create_unless_exists, with_retries};
 use crate::{Error, Result};
 
 /// How often the registry's Pod is looked at while the registry does not answer.
 const POD_CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// Length of a generated registry password (alphanumeric: about 190 bits).
+const PASSWORD_LENGTH: usize = 32;
+
+/// bcrypt cost of the htpasswd line: the lowest, because the registry checks it on every request
+/// and a random 32-character password needs no slow hash to resist guessing.
+const BCRYPT_COST: u32 = 4;
+
+/// The workflow's own registry, once it answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ready {
+    /// `<ClusterIP>:5000`, plain HTTP.
+    pub host: String,
+    /// The Secret with its credentials, for the step Pods to read.
+    pub credentials: String,
+}
+
 /// Creates the workflow's registry unless it exists and waits up to `patience` for it to
-/// answer; returns its address (`<ClusterIP>:5000`, plain HTTP).
+/// answer. Its NetworkPolicy admits the operator's Pods in `operator_namespace`.
 pub async fn ensure(
     client: &Client,
     namespace: &str,
     workflow: &str,
     spec: &RegistrySpec,
     owner: &OwnerReference,
+    operator_namespace: &str,
     patience: Duration,
-) -> Result<String> {
-    let (statefulset, service) = registry::objects(workflow, namespace, spec, Some(owner))?;
+) -> Result<Ready> {
+    let registry::Objects { statefulset, service, network_policy } =
+        registry::objects(workflow, namespace, spec, Some(owner), operator_namespace)?;
     let name = service.metadata.name.clone().unwrap_or_default();
     let image = spec.image.as_deref().unwrap_or(smo_core::defaults::REGISTRY_IMAGE);
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let credentials = registry::credentials_name(workflow, spec);
+    let password = rand::distr::SampleString::sample_string(&rand::distr::Alphanumeric, &mut rand::rng(), PASSWORD_LENGTH);
+    let hash = bcrypt::hash(&password, BCRYPT_COST)
+        .map_err(|e| Error::Executor(format!("cannot hash the registry's password: {e}")))?;
+    let secret = registry::credentials_secret(
+        workflow,
+        namespace,
+        spec,
+        Some(owner),
+        &password,
+        &format!("{}:{hash}", registry::USERNAME),
+    )?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    create_unless_exists(&secrets, &secret, &format!("Secret {namespace}/{credentials}")).await?;
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), namespace);
+    create_unless_exists(&policies, &network_policy, &format!("NetworkPolicy {namespace}/{name}")).await?;
     create(&services, &service, &format!("Service {namespace}/{name}")).await?;
     let what = format!("StatefulSet {namespace}/{name}");
     create(&sets, &statefulset, &what).await?;
@@ -83,7 +120,7 @@ pub async fn ensure(
         // the Service was made, before the registry's Pod had even pulled its image).
         if pod_ready {
             match probe(&host, true).await {
-                Ok(()) => return Ok(host),
+                Ok(()) => return Ok(Ready { host, credentials }),
                 Err(e) => last = e,
             }
         }

@@ -154,6 +154,23 @@ mod tests {
     }
 
     #[test]
+    fn jobs_batch_a_step_of_a_private_registry_gets_its_credentials_by_reference() {
+        let wf = workflow(vec![step("job_a")]);
+        let id = JobId::new("job_012345678");
+        let job = batch_job(&JobContext { registry_credentials: Some("wf-registry-auth"), ..ctx(&wf, &id) });
+        let env = serde_json::to_value(container(&job).env.as_ref().expect("env")).expect("serialise");
+        // The kubelet fills them in: the Job itself carries no password.
+        assert_eq!(
+            env,
+            json!([
+                {"name": "SMO_REGISTRY_USERNAME", "valueFrom": {"secretKeyRef": {"name": "wf-registry-auth", "key": "username"}}},
+                {"name": "SMO_REGISTRY_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "wf-registry-auth", "key": "password"}}},
+            ])
+        );
+        assert!(container(&batch_job(&ctx(&wf, &id))).env.is_none(), "no registry of its own, no credentials");
+    }
+
+    #[test]
     fn jobs_batch_parallelism_and_completions_follow_current_nodes() {
         let wf = workflow(vec![step("job_a")]);
         let id = JobId::new("job_012345678");

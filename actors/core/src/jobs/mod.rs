@@ -65,6 +65,10 @@ pub struct JobContext<'a> {
     /// downward-API volume projects under [`crate::defaults::CONFIG_MOUNT`]; None: they are in the step
     /// job's ConfigMap ([`config_map`]). See [`files_in_pod`].
     pub files: Option<&'a BTreeMap<String, String>>,
+    /// The Secret holding the credentials of the workflow's own registry
+    /// ([`crate::registry::credentials_secret`]) when the step uses that registry: its Pod gets
+    /// them as `SMO_REGISTRY_USERNAME` / `SMO_REGISTRY_PASSWORD`, which `smo artifact` reads.
+    pub registry_credentials: Option<&'a str>,
 }
 
 /// Name of the objects of one step job: `<step>-<jobid>` dashed (the original's name) for a
@@ -237,6 +241,7 @@ pub(crate) mod test_support {
             owner: None,
             smo_image: None,
             files: None,
+            registry_credentials: None,
         }
     }
 
@@ -272,6 +277,7 @@ mod tests {
             owner: None,
             smo_image: None,
             files: None,
+            registry_credentials: None,
         }
     }
 

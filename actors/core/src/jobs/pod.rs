@@ -6,7 +6,7 @@ use k8s_openapi::api::batch::v1::JobSpec;
 use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, Container, ContainerPort, DownwardAPIVolumeFile, DownwardAPIVolumeSource,
     EmptyDirVolumeSource, EnvVar, EnvVarSource, KeyToPath, ObjectFieldSelector, PodSpec, PodTemplateSpec,
-    ResourceRequirements, Volume, VolumeMount,
+    ResourceRequirements, SecretKeySelector, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -142,6 +142,9 @@ pub(crate) fn pod_template(ctx: &JobContext, flavour: PodFlavour) -> PodTemplate
 
     let mut env = env(step);
     env.extend(flavour.extra_env);
+    if let Some(secret) = ctx.registry_credentials {
+        env.extend(registry_credentials(secret));
+    }
 
     let mut mounts = vec![VolumeMount {
         name: CONFIG_VOLUME.into(),
@@ -213,6 +216,23 @@ pub(crate) fn pod_template(ctx: &JobContext, flavour: PodFlavour) -> PodTemplate
             ..Default::default()
         }),
     }
+}
+
+/// The variables `smo artifact` reads the registry's credentials from, filled in by the kubelet
+/// from the Secret `secret` (so the operator never reads it).
+fn registry_credentials(secret: &str) -> [EnvVar; 2] {
+    let from_key = |name: &str, key: &str| EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector { name: secret.into(), key: key.into(), optional: None }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    [
+        from_key(defaults::REGISTRY_USERNAME_ENV, crate::registry::USERNAME_KEY),
+        from_key(defaults::REGISTRY_PASSWORD_ENV, crate::registry::PASSWORD_KEY),
+    ]
 }
 
 /// The volume with the step's files (see [`JobContext::files`]): a downward-API volume over the

@@ -90,6 +90,17 @@ impl Workflow {
             None => RegistrySettings { host: None, plain_http: true, filesystem: None },
         };
 
+        if let Some(r) = spec.registry.as_ref().filter(|r| r.replicas > 1 && r.host.as_deref().is_none_or(str::is_empty)) {
+            problems.warn(
+                file,
+                "spec.registry.replicas",
+                format!(
+                    "is {}, but replicas of the ephemeral registry would not share its artifacts (each keeps its own \
+                     storage): smo runs 1",
+                    r.replicas
+                ),
+            );
+        }
         if spec.registry.as_ref().is_some_and(|r| r.plain_http.is_some()) {
             problems.warn(
                 file,

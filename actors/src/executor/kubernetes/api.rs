@@ -86,6 +86,20 @@ where
     }
 }
 
+/// Creates `object` unless an object of its name exists, without reading that one: for objects
+/// the operator may create but not read (a Secret).
+pub async fn create_unless_exists<K>(api: &Api<K>, object: &K, what: &str) -> Result<()>
+where
+    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let params = PostParams::default();
+    match with_retries(|| api.create(&params, object)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(()),
+        Err(e) => Err(Error::Executor(format!("cannot create {what}: {e}"))),
+    }
+}
+
 /// Background deletion: a Job's Pods (a JobSet's Jobs) go too, without waiting for them.
 fn background() -> DeleteParams {
     DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() }

@@ -75,6 +75,9 @@ pub struct KubernetesConfig {
     /// Image that delivers `smo` to step pods (an init container copies it in); without it the
     /// step image must have `smo` on its PATH.
     pub smo_image: Option<String>,
+    /// The Secret with the credentials of the workflow's own registry, when [`Self::store`] is
+    /// that registry (see [`smo_core::registry`]).
+    pub registry_credentials: Option<String>,
     /// Where the logs of ended jobs go, for `save-path`.
     pub logs: LogPlaces,
     /// Owner of every object created (the operator's `StateMachine`: deleting it deletes them).
@@ -242,6 +245,8 @@ impl Executor for KubernetesExecutor {
             owner: self.config.owner.clone(),
             smo_image: self.config.smo_image.as_deref(),
             files: None,
+            // Only a step using the run's store uses the workflow's registry.
+            registry_credentials: self.config.registry_credentials.as_deref().filter(|_| step.registry_host.is_none()),
         };
         let store = self.config.store.for_step(step);
         let smo = if self.config.smo_image.is_some() { SMO_BIN } else { "smo" };
