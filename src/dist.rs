@@ -205,7 +205,8 @@ pub fn install_yaml(install: &Install) -> String {
                         "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]}},
                         "volumeMounts": [{"name": "data", "mountPath": "/var/lib/smo"}],
                     }],
-                    "volumes": [{"name": "data", "emptyDir": {}}],
+                    // Step logs kept for save-path: at most 64 MiB per workflow, deleted with it.
+                    "volumes": [{"name": "data", "emptyDir": {"sizeLimit": "2Gi"}}],
                 },
             },
         },

@@ -785,8 +785,9 @@ fn a_namespaced_install_acts_in_its_namespaces_only() {
 
 /// A StateMachine without `registry.host` (and an operator without `--registry`) gets a
 /// registry of its own, as the original's did: a StatefulSet and Service named after it, ready
-/// before any step is submitted, reached by ClusterIP; its artifacts are there; deleting the
-/// resource deletes the registry.
+/// before any step is submitted, reached by ClusterIP; its artifacts are there, for its
+/// password only (a Secret it owns; a NetworkPolicy admits its Pods); deleting the resource
+/// deletes the registry.
 #[test]
 #[ignore = "needs the project's cluster: run `make test-cluster`"]
 fn a_state_machine_without_a_registry_host_gets_a_registry_of_its_own() {
@@ -816,21 +817,45 @@ fn a_state_machine_without_a_registry_host_gets_a_registry_of_its_own() {
     let jobs = ns.jobs_of("ephemeral");
     let ids: std::collections::BTreeSet<&String> = jobs.iter().map(|(id, _, _)| id).collect();
     assert_eq!(ids.len(), 2, "{jobs:?}");
+    let secret = |key: &str| {
+        let template = format!("go-template={{{{.data.{key} | base64decode}}}}");
+        let out = kubectl(&["-n", &ns.0, "get", "secret", "ephemeral-registry-auth", "-o", &template]);
+        assert!(out.status.success(), "the registry's Secret: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (username, password) = (secret("username"), secret("password"));
+    assert_eq!(username, "smo");
+    assert!(password.len() >= 32, "a generated password");
     for id in ids {
         let pulled = dir.path().join(format!("pulled-{id}"));
-        let out = smo()
-            .args(["artifact", "pull", &format!("{ip}:5000/{id}:b"), "--plain-http", "--output"])
-            .arg(&pulled)
+        let pull = || {
+            let mut command = smo();
+            command.args(["artifact", "pull", &format!("{ip}:5000/{id}:b"), "--plain-http", "--output"]).arg(&pulled);
+            command.env_remove("SMO_REGISTRY_USERNAME").env_remove("SMO_REGISTRY_PASSWORD");
+            command
+        };
+        let out = pull().output().expect("run smo artifact pull");
+        assert!(!out.status.success() && text(&out).contains("asks for a user name and password"), "{}", text(&out));
+        let out = pull()
+            .env("SMO_REGISTRY_USERNAME", &username)
+            .env("SMO_REGISTRY_PASSWORD", &password)
             .output()
             .expect("run smo artifact pull");
         assert!(out.status.success(), "{}", text(&out));
         assert_eq!(std::fs::read_to_string(pulled.join("b.txt")).expect("b.txt").trim(), id.as_str());
     }
+    let out = kubectl(&["-n", &ns.0, "get", "secret,networkpolicy", "-l", "app.kubernetes.io/component=registry", "-o", "json"]);
+    let owned: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let kinds: Vec<&str> = owned["items"].as_array().into_iter().flatten().filter_map(|o| o["kind"].as_str()).collect();
+    assert_eq!(kinds, ["Secret", "NetworkPolicy"], "{owned:#}");
+    assert!(owned["items"].as_array().into_iter().flatten().all(|o| o["metadata"]["ownerReferences"][0]["uid"] == uid));
     let out = kubectl(&["-n", &ns.0, "delete", "statemachine", "ephemeral"]);
     assert!(out.status.success(), "{}", text(&out));
     eventually(Duration::from_secs(60), "the registry outlived its StateMachine", || {
-        let out = kubectl(&["-n", &ns.0, "get", "statefulset,service", "-o", "name"]);
-        let left = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let out = kubectl(&["-n", &ns.0, "get", "statefulset,service,networkpolicy", "-o", "name"]);
+        let mut left = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let out = kubectl(&["-n", &ns.0, "get", "secret", "ephemeral-registry-auth", "-o", "name", "--ignore-not-found"]);
+        left.push_str(String::from_utf8_lossy(&out.stdout).trim());
         if left.is_empty() { Ok(()) } else { Err(left) }
     });
 }

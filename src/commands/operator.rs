@@ -110,6 +110,7 @@ async fn operate(args: &OperatorArgs) -> Result<Ending, String> {
         leading = Some((channel, task));
     }
     let config = OperatorConfig {
+        share: kubernetes::FairShare::new(limits),
         client,
         namespaces: args.namespaces.iter().filter(|n| !n.is_empty()).cloned().collect(),
         smo_image: args.smo_image.clone(),

@@ -340,7 +340,7 @@ fn execute(
                     kubernetes::connect(limits).await.map_err(|e| e.to_string())?;
                 kubernetes::check_installed(&client, &workflow).await.map_err(|e| e.to_string())?;
                 let namespace = record.namespace.clone().unwrap_or(default_namespace);
-                let logs = kubernetes::LogPlaces { dir: local.run_dir.join("logs"), save_root: None };
+                let logs = kubernetes::LogPlaces { dir: local.run_dir.join("logs"), save_root: None, budget: None };
                 Some((
                     KubernetesConfig {
                         client,

@@ -10,7 +10,9 @@
 //!                                                      +--SpecSeen / Detach--> StatusReporter <+
 //! ```
 //!
-//! * A resource appears: its spec is checked with the same messages as `smo validate`. Invalid:
+//! * A resource appears: its spec is checked with the same messages as `smo validate`, within
+//!   the operator's `--limit`s, by the watch's task on a blocking thread and given up after 5 s
+//!   ([`validate`]): a spec made to be slow to check never holds up the Controller. Invalid:
 //!   its status says so, field by field, and nothing runs until it is edited. Valid: its
 //!   workflow runs — restored from the Jobs the cluster has, so an operator restarted mid-run
 //!   carries on without starting a sequence over or running a step twice, and from its status
@@ -18,8 +20,9 @@
 //!   counts; see [`smo_core::ledger::Carried`]). A resource whose
 //!   status says it ended (for its current generation) is left alone.
 //! * Its artifacts go to `registry.host`, else the operator's `--registry`, else (when a step
-//!   pulls or pushes) an ephemeral registry of its own, created and waited for before any step
-//!   is submitted ([`registry::kubernetes`]).
+//!   pulls or pushes) an ephemeral registry of its own, private to the workflow (a password in
+//!   a Secret it owns, a NetworkPolicy), created and waited for before any step is submitted
+//!   ([`registry::kubernetes`]).
 //! * A valid workflow that needs what the cluster lacks (an API a step uses, its registry) does
 //!   not fail: its status is `Pending` with `Ready=False` naming what to install, and the
 //!   Controller tries again by itself (`RetryRun`, 5 s doubling up to 5 min), or at once on an
@@ -60,7 +63,7 @@ use smo_core::workflow::documents::from_manifest_value;
 use self::metrics::OperatorMetrics;
 pub use self::reporter::{Detach, SpecSeen, StatusReporter};
 use crate::executor::Executor;
-use crate::executor::kubernetes::{self, KubernetesConfig, KubernetesExecutor};
+use crate::executor::kubernetes::{self, FairShare, KubernetesConfig, KubernetesExecutor};
 use crate::job_watcher::JobWatcher;
 use crate::manager::{Manager, ManagerConfig, Reporting};
 use crate::messages::{Reconfigure, Shutdown};
@@ -75,6 +78,9 @@ pub const CONTROLLER_NAME: &str = "smo-operator";
 pub struct OperatorConfig {
     /// The cluster.
     pub client: Client,
+    /// The client's request rate, shared fairly by the workflows (each run talks to the cluster
+    /// through a client of its own from it).
+    pub share: Arc<FairShare>,
     /// Watch only these namespaces (empty: all).
     pub namespaces: Vec<String>,
     /// Image that delivers `smo` to step pods.
@@ -119,10 +125,17 @@ pub async fn check_crd(client: &Client, namespace: Option<&str>) -> Result<()> {
     }
 }
 
-/// A resource was created or changed (also every resource of a (re-)list).
+/// A resource was created or changed (also every resource of a (re-)list), with its spec
+/// already validated in the watch's task ([`validate`]), never on the actor's thread.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct ResourceApplied(DynamicObject);
+struct ResourceApplied {
+    object: DynamicObject,
+    parsed: Parsed,
+}
+
+/// A resource's workflow and spec, or every problem (one line each, as `smo validate`).
+type Parsed = std::result::Result<(Workflow, StateMachineSpec), Vec<String>>;
 
 /// A resource was deleted.
 #[derive(Message)]
@@ -185,8 +198,10 @@ struct Tracked {
     ended: bool,
     /// A spec change made while the run was being set up, for its Manager once it is there.
     pending: Option<Reconfigure>,
-    /// The resource as last seen (a refused run is tried again from it).
+    /// The resource as last seen, and its spec validated (a refused run is tried again from
+    /// them).
     object: DynamicObject,
+    parsed: Parsed,
     /// What its status said of an earlier life of its run when first seen.
     carried: Carried,
     /// Refusals in a row of its run (the next retry waits longer); 0 once it runs or is edited.
@@ -244,7 +259,7 @@ impl Controller {
     }
 
     /// Starts tracking a resource seen for the first time (or again with a new uid).
-    fn track(&mut self, key: String, object: DynamicObject, ctx: &mut Context<Self>) {
+    fn track(&mut self, key: String, object: DynamicObject, parsed: Parsed, ctx: &mut Context<Self>) {
         let uid = object.uid().unwrap_or_default();
         let generation = object.metadata.generation;
         let namespace = object.namespace().unwrap_or_default();
@@ -258,7 +273,6 @@ impl Controller {
             uid: Some(uid.clone()),
             ..ObjectReference::default()
         };
-        let parsed = parse(&object, &self.config.limits);
         let spec = match &parsed {
             Ok(_) => SpecSeen::Running { generation, unapplied: None },
             Err(problems) => SpecSeen::Invalid { generation, problems: problems.clone() },
@@ -281,6 +295,7 @@ impl Controller {
             ended: false,
             pending: None,
             object: object.clone(),
+            parsed: parsed.clone(),
             // Taken over after a restart: the status says what the Jobs may no longer.
             carried: status::carried(&current),
             refusals: 0,
@@ -333,6 +348,8 @@ impl Controller {
         let generation = object.metadata.generation;
         tracing::info!(statemachine = %key, completions = workflow.completed, max_size = workflow.max_size, "starting the workflow");
         actix::spawn(async move {
+            // Everything this run asks of the cluster waits for its own share of the rate.
+            let client = config.share.client(&config.client);
             let refuse = |reason: &'static str, message: String| {
                 tracing::warn!(statemachine = %key, reason, %message, "the workflow cannot start yet; trying again later");
                 reporter.do_send(SpecSeen::Waiting { generation, reason, message });
@@ -352,7 +369,7 @@ impl Controller {
                 Some(store) => (store, None),
                 None => {
                     let ensured = registry::kubernetes::ensure(
-                        &config.client,
+                        &client,
                         &namespace,
                         &name,
                         &registry_spec,
@@ -367,11 +384,11 @@ impl Controller {
                     }
                 }
             };
-            if let Err(e) = kubernetes::check_installed(&config.client, &workflow).await {
+            if let Err(e) = kubernetes::check_installed(&client, &workflow).await {
                 return refuse("APINotServed", e.to_string());
             }
             let executor_config = KubernetesConfig {
-                client: config.client.clone(),
+                client,
                 namespace: namespace.clone(),
                 store,
                 registry_credentials,
@@ -379,6 +396,7 @@ impl Controller {
                 logs: kubernetes::LogPlaces {
                     dir: config.data_dir.join(&namespace).join(&name).join("logs"),
                     save_root: Some(config.data_dir.join(&namespace).join(&name).join("save-path")),
+                    budget: Some((KEPT_LOGS_PER_WORKFLOW, Arc::default())),
                 },
                 owner: Some(owner),
                 watch_restarts: Some(config.metrics.watch_restarts()),
@@ -418,15 +436,15 @@ impl Controller {
     }
 
     /// A tracked resource changed: a new spec for its run, or a first run for a spec made valid.
-    fn update(&mut self, key: &str, object: DynamicObject, ctx: &mut Context<Self>) {
+    fn update(&mut self, key: &str, object: DynamicObject, parsed: Parsed, ctx: &mut Context<Self>) {
         let generation = object.metadata.generation;
         let Some(tracked) = self.tracked.get_mut(key) else { return };
         tracked.object = object.clone();
+        tracked.parsed = parsed.clone();
         if tracked.generation == generation {
             return;
         }
         tracked.generation = generation;
-        let parsed = parse(&object, &self.config.limits);
         let (workflow, spec) = match parsed {
             Err(problems) if tracked.running_spec.is_none() => {
                 tracked.reporter.do_send(SpecSeen::Invalid { generation, problems });
@@ -507,6 +525,17 @@ impl Controller {
     fn forget(&mut self, key: &str) {
         let Some(tracked) = self.tracked.remove(key) else { return };
         tracing::info!(statemachine = %key, "StateMachine deleted; its workflow stops (its objects go with it)");
+        // What it kept in the operator's data directory goes too.
+        let (namespace, name) = key.split_once('/').unwrap_or(("", key));
+        let kept = self.config.data_dir.join(namespace).join(name);
+        actix::spawn(async move {
+            match tokio::fs::remove_dir_all(&kept).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    tracing::warn!(dir = %kept.display(), error = %e, "cannot delete the workflow's kept logs")
+                }
+                _ => {}
+            }
+        });
         tracked.reporter.do_send(Detach);
         if let Some(manager) = tracked.manager {
             manager.do_send(Shutdown { reason: format!("the StateMachine {key} was deleted"), exit_code: 0 });
@@ -519,6 +548,10 @@ const RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The longest wait before a refused run is tried again.
 const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The most bytes of step logs kept for one workflow (`save-path`) in the operator's data
+/// directory, whose volume `dist/install.yaml` limits to 2 GiB.
+const KEPT_LOGS_PER_WORKFLOW: u64 = 64 << 20;
 
 /// How long an ephemeral registry may take to answer (its image may have to be pulled).
 const REGISTRY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
@@ -533,8 +566,29 @@ fn key_of(object: &DynamicObject) -> String {
     format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any())
 }
 
+/// How long validating one resource may take. Rendering templates is bounded by fuel; this
+/// bounds the rest, so one resource can never hold up the others.
+const VALIDATION_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// [`parse`] on a blocking thread, given up after [`VALIDATION_TIME_LIMIT`] (the resource is
+/// then invalid, saying so).
+async fn validate(object: &DynamicObject, limits: &Limits) -> Parsed {
+    let (owned, limits) = (object.clone(), limits.clone());
+    let work = tokio::task::spawn_blocking(move || parse(&owned, &limits));
+    let label = format!("statemachine/{}", object.name_any());
+    match tokio::time::timeout(VALIDATION_TIME_LIMIT, work).await {
+        Ok(Ok(parsed)) => parsed,
+        Ok(Err(e)) => Err(vec![format!("{label}: validation failed: {e}")]),
+        Err(_) => Err(vec![format!(
+            "{label}: spec: validation took longer than {}s and was given up (make the step scripts' templates and \
+             the metric patterns smaller)",
+            VALIDATION_TIME_LIMIT.as_secs()
+        )]),
+    }
+}
+
 /// The workflow and spec of a resource, or every problem (one line each, as `smo validate`).
-fn parse(object: &DynamicObject, limits: &Limits) -> std::result::Result<(Workflow, StateMachineSpec), Vec<String>> {
+fn parse(object: &DynamicObject, limits: &Limits) -> Parsed {
     let label = format!("statemachine/{}", object.name_any());
     let value = serde_json::to_value(object).map_err(|e| vec![format!("{label}: cannot read the resource: {e}")])?;
     let spec_value = value.get("spec").cloned().unwrap_or_default();
@@ -580,12 +634,28 @@ impl Actor for Controller {
             };
             let stream = watch(api, watcher::Config::default()).default_backoff();
             let me = ctx.address();
+            let limits = self.config.limits.clone();
             actix::spawn(async move {
                 let mut stream = std::pin::pin!(stream);
+                // The last validation of each resource (by uid), reused while its generation
+                // stays (status writes change only the status).
+                let mut validated: HashMap<String, (Option<i64>, Parsed)> = HashMap::new();
                 while let Some(event) = stream.next().await {
                     match event {
-                        Ok(Event::Apply(o) | Event::InitApply(o)) => me.do_send(ResourceApplied(o)),
-                        Ok(Event::Delete(o)) => me.do_send(ResourceDeleted(o)),
+                        Ok(Event::Apply(object) | Event::InitApply(object)) => {
+                            let uid = object.uid().unwrap_or_default();
+                            let generation = object.metadata.generation;
+                            let parsed = match validated.get(&uid) {
+                                Some((seen, parsed)) if *seen == generation => parsed.clone(),
+                                _ => validate(&object, &limits).await,
+                            };
+                            validated.insert(uid, (generation, parsed.clone()));
+                            me.do_send(ResourceApplied { object, parsed });
+                        }
+                        Ok(Event::Delete(o)) => {
+                            validated.remove(&o.uid().unwrap_or_default());
+                            me.do_send(ResourceDeleted(o));
+                        }
                         Ok(Event::Init) => me.do_send(ListStarted(scope.clone())),
                         Ok(Event::InitDone) => me.do_send(ListDone(scope.clone())),
                         Err(e) => {
@@ -602,7 +672,7 @@ impl Handler<ResourceApplied> for Controller {
     type Result = ();
 
     fn handle(&mut self, msg: ResourceApplied, ctx: &mut Self::Context) {
-        let object = msg.0;
+        let ResourceApplied { object, parsed } = msg;
         let key = key_of(&object);
         let namespace = object.namespace();
         for (scope, listed) in &mut self.listed {
@@ -615,13 +685,13 @@ impl Handler<ResourceApplied> for Controller {
         }
         let uid = object.uid().unwrap_or_default();
         match self.tracked.get(&key) {
-            Some(t) if t.uid == uid => self.update(&key, object, ctx),
+            Some(t) if t.uid == uid => self.update(&key, object, parsed, ctx),
             Some(_) => {
                 // Deleted and created again under the same name while the watch was away.
                 self.forget(&key);
-                self.track(key, object, ctx);
+                self.track(key, object, parsed, ctx);
             }
-            None => self.track(key, object, ctx),
+            None => self.track(key, object, parsed, ctx),
         }
     }
 }
@@ -715,7 +785,7 @@ impl Handler<RetryRun> for Controller {
         if t.uid != msg.uid || t.retry_token != Some(msg.token) {
             return;
         }
-        let Ok((workflow, spec)) = parse(&t.object, &self.config.limits) else { return };
+        let Ok((workflow, spec)) = t.parsed.clone() else { return };
         tracing::info!(statemachine = %msg.key, attempt = t.refusals + 1, "trying the workflow again");
         self.run_now(&msg.key, workflow, spec, ctx);
     }

@@ -4,6 +4,10 @@
 //!   `burst` tokens refilled at `qps` per second; a request waits for a token. A workflow that
 //!   fails fast therefore cannot hammer a shared apiserver. (tower's `RateLimit` has no burst, so
 //!   the bucket is here; it is a dozen lines.)
+//! * **A fair share per workflow** (the operator): each workflow's requests go through a client
+//!   of its own ([`FairShare::client`]) whose bucket refills at `qps / workflows running` (and
+//!   holds `burst /` as many) before they reach the shared bucket. A workflow alone has the whole
+//!   rate; a large one waits for its own budget and never takes a small one's.
 //! * **Counting.** Every request is counted as a read (GET), a watch (GET `…watch=…`) or a write
 //!   (POST, PUT, PATCH, DELETE), and every error by that category and its class (an answer
 //!   4xx or 5xx, or no answer); `smo run` reports the counts, the operator exports them, the
@@ -11,7 +15,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
@@ -157,12 +161,111 @@ impl TokenBucket {
 
     /// Takes a token and says how long to wait until it is really there.
     fn reserve(&self) -> Duration {
+        self.reserve_at(self.qps, self.burst)
+    }
+
+    /// [`Self::reserve`] at a rate and burst given now (a fair share changes with the workflows
+    /// running).
+    fn reserve_at(&self, qps: f64, burst: f64) -> Duration {
         let now = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (tokens, since) = *state;
-        let tokens = (tokens + now.duration_since(since).as_secs_f64() * self.qps).min(self.burst) - 1.0;
+        let tokens = (tokens + now.duration_since(since).as_secs_f64() * qps).min(burst) - 1.0;
         *state = (tokens, now);
-        if tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-tokens / self.qps) }
+        if tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-tokens / qps) }
+    }
+}
+
+/// The operator's request rate, shared fairly by the workflows it runs (see the module docs).
+#[derive(Debug)]
+pub struct FairShare {
+    limits: RequestLimits,
+    /// Workflows with a client now.
+    workflows: AtomicUsize,
+}
+
+impl FairShare {
+    /// A share of `limits` (the shared client's own) for each workflow.
+    pub fn new(limits: RequestLimits) -> Arc<FairShare> {
+        Arc::new(FairShare { limits, workflows: AtomicUsize::new(0) })
+    }
+
+    /// A client for one workflow: `shared`'s requests, each waiting first for the workflow's
+    /// share. The workflow counts as running while this client (or a clone of it) exists.
+    pub fn client(self: &Arc<Self>, shared: &Client) -> Client {
+        self.workflows.fetch_add(1, Ordering::Relaxed);
+        let share = ShareBucket {
+            fair: self.clone(),
+            bucket: TokenBucket::new(RequestLimits { qps: self.limits.qps, burst: self.limits.burst }),
+        };
+        let service = SharePaced { client: shared.clone(), share, wait: None, ready: false };
+        Client::new(service, shared.default_namespace())
+    }
+
+    /// One workflow's rate and burst now: an equal part of the whole (at least one request).
+    fn share(&self) -> (f64, f64) {
+        let n = self.workflows.load(Ordering::Relaxed).max(1) as f64;
+        let qps = f64::from(self.limits.qps).max(0.001) / n;
+        let burst = (f64::from(self.limits.burst) / n).max(1.0);
+        (qps, burst)
+    }
+}
+
+/// One workflow's bucket; dropped with its client, when the workflow no longer counts.
+#[derive(Debug)]
+struct ShareBucket {
+    fair: Arc<FairShare>,
+    bucket: TokenBucket,
+}
+
+impl ShareBucket {
+    fn reserve(&self) -> Duration {
+        let (qps, burst) = self.fair.share();
+        self.bucket.reserve_at(qps, burst)
+    }
+}
+
+impl Drop for ShareBucket {
+    fn drop(&mut self) {
+        self.fair.workflows.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The service of a workflow's client: waits for the workflow's share, then sends through the
+/// shared client (which paces the whole and counts).
+struct SharePaced {
+    client: Client,
+    share: ShareBucket,
+    wait: Option<Pin<Box<tokio::time::Sleep>>>,
+    ready: bool,
+}
+
+impl Service<http::Request<kube::client::Body>> for SharePaced {
+    type Response = http::Response<kube::client::Body>;
+    type Error = kube::Error;
+    type Future = BoxFuture<'static, std::result::Result<Self::Response, kube::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), kube::Error>> {
+        if !self.ready {
+            if self.wait.is_none() {
+                let delay = self.share.reserve();
+                if !delay.is_zero() {
+                    self.wait = Some(Box::pin(tokio::time::sleep(delay)));
+                }
+            }
+            if let Some(wait) = self.wait.as_mut() {
+                ready!(wait.as_mut().poll(cx));
+                self.wait = None;
+            }
+            self.ready = true;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<kube::client::Body>) -> Self::Future {
+        self.ready = false;
+        let client = self.client.clone();
+        async move { client.send(request).await }.boxed()
     }
 }
 
@@ -245,6 +348,30 @@ mod tests {
         // The 4th waits about one interval (1/10 s), the 5th two; a little time passed meanwhile.
         assert!(waits[3] > Duration::from_millis(80) && waits[3] <= Duration::from_millis(100), "{waits:?}");
         assert!(waits[4] > Duration::from_millis(180) && waits[4] <= Duration::from_millis(200), "{waits:?}");
+    }
+
+    #[test]
+    fn a_large_workflow_waits_for_its_own_share_and_a_small_one_does_not_wait_behind_it() {
+        let fair = FairShare::new(RequestLimits { qps: 10.0, burst: 4 });
+        fair.workflows.store(2, Ordering::Relaxed);
+        let share = |fair: &Arc<FairShare>| ShareBucket {
+            fair: fair.clone(),
+            bucket: TokenBucket::new(RequestLimits { qps: 10.0, burst: 4 }),
+        };
+        let (large, small) = (share(&fair), share(&fair));
+        // The large one asks for 20 at once: 2 pass (its half of the burst), the rest are paced
+        // at its half of the rate, 5 per second, the last about 3.6 s out.
+        let waits: Vec<Duration> = (0..20).map(|_| large.reserve()).collect();
+        assert!(waits[..2].iter().all(Duration::is_zero), "{waits:?}");
+        assert!(waits[19] > Duration::from_millis(3500) && waits[19] <= Duration::from_millis(3600), "{waits:?}");
+        // The small one's first requests go at once all the same.
+        assert_eq!((small.reserve(), small.reserve()), (Duration::ZERO, Duration::ZERO));
+        // Alone, a workflow has the whole rate.
+        drop(small);
+        drop(large);
+        assert_eq!(fair.workflows.load(Ordering::Relaxed), 0, "a dropped client no longer counts");
+        fair.workflows.store(1, Ordering::Relaxed);
+        assert_eq!(fair.share(), (10.0, 4.0));
     }
 
     #[test]

@@ -5,9 +5,13 @@
 //!   for them;
 //! * for `save-path`, the Pods' logs, streamed through `pods/log` (at most [`MAX_LOG_BYTES`]
 //!   each) into the run directory, one file per Pod, read with `timestamps=true` as the original
-//!   read them: every line starts with its RFC 3339 time.
+//!   read them: every line starts with its RFC 3339 time. Under the operator, one copy, in the
+//!   workflow's own directory, within the workflow's budget of kept bytes ([`LogPlaces::budget`]);
+//!   the operator deletes the directory with the resource.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix::Recipient;
 use futures::StreamExt as _;
@@ -36,6 +40,8 @@ pub struct LogPlaces {
     /// confines them under the workflow's own data directory, so a resource never chooses
     /// where the operator writes.
     pub save_root: Option<PathBuf>,
+    /// The most bytes of logs kept for the whole run (None: no limit), and those kept so far.
+    pub budget: Option<(u64, Arc<AtomicU64>)>,
 }
 
 impl LogPlaces {
@@ -157,11 +163,16 @@ async fn save_logs(
     let names: Vec<String> = in_order.iter().filter_map(|p| p.meta().name.clone()).collect();
     let mut first = None;
     for (n, pod) in names.iter().enumerate() {
-        let file = places.dir.join(format!("{}-{}-{}-{n}.out", step.name, seen.jobid, seen.attempt));
-        match copy_log(pods, pod, &file).await {
+        let kept = |dir: &Path| places.save_dir(dir).join("logs").join(format!("{}-{}-{n}.out", step.name, seen.jobid));
+        // Under the operator, the one copy is the one in the workflow's own directory.
+        let file = match (&places.save_root, &step.properties.save_path) {
+            (Some(_), Some(dir)) => kept(dir),
+            _ => places.dir.join(format!("{}-{}-{}-{n}.out", step.name, seen.jobid, seen.attempt)),
+        };
+        match copy_log(pods, pod, &file, places.budget.as_ref()).await {
             Ok(()) => {
-                if let Some(dir) = &step.properties.save_path {
-                    let kept = places.save_dir(dir).join("logs").join(format!("{}-{}-{n}.out", step.name, seen.jobid));
+                if let (None, Some(dir)) = (&places.save_root, &step.properties.save_path) {
+                    let kept = kept(dir);
                     let copied = match kept.parent() {
                         Some(parent) => {
                             tokio::fs::create_dir_all(parent).await.and(tokio::fs::copy(&file, &kept).await.map(|_| ()))
@@ -180,8 +191,14 @@ async fn save_logs(
     first
 }
 
-/// Streams the log of `pod` into `file`.
-async fn copy_log(pods: &Api<Pod>, pod: &str, file: &Path) -> std::result::Result<(), String> {
+/// Streams the log of `pod` into `file`, within `budget` (the most bytes kept, and those kept so
+/// far): a log that would go over it is cut, saying so on its last line.
+async fn copy_log(
+    pods: &Api<Pod>,
+    pod: &str,
+    file: &Path,
+    budget: Option<&(u64, Arc<AtomicU64>)>,
+) -> std::result::Result<(), String> {
     use futures::AsyncBufReadExt as _;
     use tokio::io::AsyncWriteExt as _;
     if let Some(parent) = file.parent() {
@@ -193,6 +210,19 @@ async fn copy_log(pods: &Api<Pod>, pod: &str, file: &Path) -> std::result::Resul
     let mut lines = stream.lines();
     while let Some(line) = lines.next().await {
         let line = line.map_err(|e| e.to_string())?;
+        if let Some((most, kept)) = budget {
+            let size = line.len() as u64 + 1;
+            if kept.fetch_add(size, Ordering::Relaxed) + size > *most {
+                kept.fetch_sub(size, Ordering::Relaxed);
+                let note = format!(
+                    "[smo: the rest of this log is not kept: the workflow's kept logs reached {} MiB]\n",
+                    most >> 20
+                );
+                out.write_all(note.as_bytes()).await.map_err(|e| e.to_string())?;
+                tracing::warn!(pod, limit_mib = most >> 20, "the workflow's kept logs are full; a log was cut");
+                break;
+            }
+        }
         out.write_all(line.as_bytes()).await.map_err(|e| e.to_string())?;
         out.write_all(b"\n").await.map_err(|e| e.to_string())?;
     }
@@ -205,7 +235,8 @@ mod tests {
 
     #[test]
     fn the_operator_keeps_save_path_under_the_workflows_own_directory() {
-        let places = |root: Option<&str>| LogPlaces { dir: "/logs".into(), save_root: root.map(PathBuf::from) };
+        let places =
+            |root: Option<&str>| LogPlaces { dir: "/logs".into(), save_root: root.map(PathBuf::from), budget: None };
         let own = places(Some("/var/lib/smo/ns/wf/save-path"));
         assert_eq!(own.save_dir(Path::new("/opt")), Path::new("/var/lib/smo/ns/wf/save-path/opt"));
         assert_eq!(own.save_dir(Path::new("/../../etc/./x")), Path::new("/var/lib/smo/ns/wf/save-path/etc/x"));

@@ -54,7 +54,7 @@ use smo_core::names::JobId;
 use smo_core::workflow::Workflow;
 
 use self::api::{create, delete_all, with_retries};
-pub use self::client::{ApiRequestCounts, ApiRequests, DEFAULT_BURST, DEFAULT_QPS, RequestLimits, connect};
+pub use self::client::{ApiRequestCounts, ApiRequests, DEFAULT_BURST, DEFAULT_QPS, FairShare, RequestLimits, connect};
 use self::infra::Diagnosis;
 pub use self::logs::LogPlaces;
 use self::workloads::CustomWorkload;
