@@ -817,13 +817,7 @@ fn a_state_machine_without_a_registry_host_gets_a_registry_of_its_own() {
     let jobs = ns.jobs_of("ephemeral");
     let ids: std::collections::BTreeSet<&String> = jobs.iter().map(|(id, _, _)| id).collect();
     assert_eq!(ids.len(), 2, "{jobs:?}");
-    let secret = |key: &str| {
-        let template = format!("go-template={{{{.data.{key} | base64decode}}}}");
-        let out = kubectl(&["-n", &ns.0, "get", "secret", "ephemeral-registry-auth", "-o", &template]);
-        assert!(out.status.success(), "the registry's Secret: {}", text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let (username, password) = (secret("username"), secret("password"));
+    let (username, password) = registry_credentials(&ns, "ephemeral-registry-auth");
     assert_eq!(username, "smo");
     assert!(password.len() >= 32, "a generated password");
     for id in ids {
@@ -844,7 +838,16 @@ fn a_state_machine_without_a_registry_host_gets_a_registry_of_its_own() {
         assert!(out.status.success(), "{}", text(&out));
         assert_eq!(std::fs::read_to_string(pulled.join("b.txt")).expect("b.txt").trim(), id.as_str());
     }
-    let out = kubectl(&["-n", &ns.0, "get", "secret,networkpolicy", "-l", "app.kubernetes.io/component=registry", "-o", "json"]);
+    let out = kubectl(&[
+        "-n",
+        &ns.0,
+        "get",
+        "secret,networkpolicy",
+        "-l",
+        "app.kubernetes.io/component=registry",
+        "-o",
+        "json",
+    ]);
     let owned: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let kinds: Vec<&str> = owned["items"].as_array().into_iter().flatten().filter_map(|o| o["kind"].as_str()).collect();
     assert_eq!(kinds, ["Secret", "NetworkPolicy"], "{owned:#}");
@@ -854,10 +857,23 @@ fn a_state_machine_without_a_registry_host_gets_a_registry_of_its_own() {
     eventually(Duration::from_secs(60), "the registry outlived its StateMachine", || {
         let out = kubectl(&["-n", &ns.0, "get", "statefulset,service,networkpolicy", "-o", "name"]);
         let mut left = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let out = kubectl(&["-n", &ns.0, "get", "secret", "ephemeral-registry-auth", "-o", "name", "--ignore-not-found"]);
+        let out =
+            kubectl(&["-n", &ns.0, "get", "secret", "ephemeral-registry-auth", "-o", "name", "--ignore-not-found"]);
         left.push_str(String::from_utf8_lossy(&out.stdout).trim());
         if left.is_empty() { Ok(()) } else { Err(left) }
     });
+}
+
+/// The user name and password in a workflow registry's Secret `secret` (as an admin of the
+/// namespace may read them).
+fn registry_credentials(ns: &Namespace, secret: &str) -> (String, String) {
+    let read = |key: &str| {
+        let template = format!("go-template={{{{.data.{key} | base64decode}}}}");
+        let out = kubectl(&["-n", &ns.0, "get", "secret", secret, "-o", &template]);
+        assert!(out.status.success(), "the registry's Secret: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    (read("username"), read("password"))
 }
 
 /// A StateMachine `name` of one sequence of one step that pushes its artifact.
@@ -875,6 +891,55 @@ fn waiting_with(ns: &Namespace, name: &str, reason: &str, operator: &Operator, s
             _ => Err(format!("{status:#}\noperator log:\n{}", operator.log())),
         }
     })
+}
+
+/// A step with `events.script` runs `parse_log` with its own image's `python3`: an image
+/// without it is named in the status before the run starts (a preflight Job in the workflow's
+/// namespace finds out, and is gone after), not with a warning after the first job; edited to
+/// an image with python3, the workflow runs and its `parse_log` rule fires.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn a_parse_log_step_whose_image_has_no_python3_is_refused_before_the_run() {
+    let ns = Namespace::new("op-no-python");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = Operator::start(&ns, dir.path());
+    // The registry image is FROM scratch: a program, no python3.
+    let without =
+        std::env::var("SMO_TEST_REGISTRY_IMAGE").unwrap_or_else(|_| "docker.io/library/smo-registry:dev".into());
+    let head = "  workflow:\n    completed: 3\n    events:\n    - {metric: mean.a.loops, when: '>= 100', action: finish-workflow}\n  cluster: {maxSize: 1}\n";
+    let with_python = state_machine("parse", head, &[("a", "echo 'Loop time of 0.5 on 1 procs for 100 steps'")])
+        .replace(
+            "    script: |",
+            "    events:\n      script: |\n        def parse_log(log):\n            for line in log.splitlines():\n                if 'Loop time of' in line:\n                    return {'loops': float(line.split()[-2])}\n            return {}\n    script: |",
+        );
+    let image_line = format!("    image: {}\n", common::cluster::image());
+    let manifest = with_python.replace(&image_line, &format!("    image: {without}\n"));
+    assert_ne!(manifest, with_python, "the image was replaced");
+    apply(&ns, &manifest);
+    let status = waiting_with(&ns, "parse", "Python3Missing", &operator, 120);
+    assert_eq!(status["phase"], "Pending", "{status:#}");
+    let message = condition(&status, "Ready").and_then(|c| c["message"].as_str()).unwrap_or("").to_string();
+    assert!(message.contains("step(s) a run events.script") && message.contains(&without), "{message}");
+    assert!(ns.jobs_of("parse").is_empty(), "no step was submitted");
+    eventually(Duration::from_secs(30), "the preflight Job was left behind", || {
+        let out = kubectl(&[
+            "-n",
+            &ns.0,
+            "get",
+            "jobs",
+            "-l",
+            "state-machine.converged-computing.org/preflight",
+            "-o",
+            "name",
+        ]);
+        let left = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if left.is_empty() { Ok(()) } else { Err(left) }
+    });
+    // Fixed: the image has python3; the first sequence's parse_log ends the workflow.
+    apply(&ns, &with_python);
+    wait_for(&ns, "parse", "Complete", &operator, 180);
+    let status = get(&ns, "parse")["status"].clone();
+    assert_eq!(status["completed"].as_i64(), Some(1), "the rule finished the workflow: {status:#}");
 }
 
 /// An operator that has no image to deliver `smo` to step Pods refuses, before anything is
@@ -1010,10 +1075,13 @@ fn artifacts_on_a_registry_volume_survive_a_restart_of_the_registry() {
     let out = kubectl(&["-n", &ns.0, "wait", "--for=condition=Ready", "pod/kept-registry-0", "--timeout=120s"]);
     assert!(out.status.success(), "the registry did not come back: {}", text(&out));
     let pulled = dir.path().join("pulled");
+    let (username, password) = registry_credentials(&ns, "kept-registry-auth");
     let pull = || {
         smo()
             .args(["artifact", "pull", &format!("{ip}:5000/{id}:a"), "--plain-http", "--output"])
             .arg(&pulled)
+            .env("SMO_REGISTRY_USERNAME", &username)
+            .env("SMO_REGISTRY_PASSWORD", &password)
             .output()
             .expect("run smo artifact pull")
     };

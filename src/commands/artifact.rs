@@ -68,7 +68,9 @@ fn store(args: &ArtifactStoreArgs, action: &'static str, reference: &str) -> smo
         return Ok(Store::Directory(dir.clone()));
     }
     let credentials = match (&args.username, &args.password) {
-        (Some(username), Some(password)) => Some(Credentials { username: username.clone(), password: password.clone() }),
+        (Some(username), Some(password)) => {
+            Some(Credentials { username: username.clone(), password: password.clone() })
+        }
         (None, None) => None,
         (Some(_), None) | (None, Some(_)) => {
             return Err(smo_actors::Error::Artifact {

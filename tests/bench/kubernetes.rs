@@ -423,8 +423,17 @@ fn floor_job(jobid: &str, step: &str) -> Job {
 fn smo_job(workflow: &Workflow, jobid: &str, step: &str) -> Job {
     let step = workflow.step(step).expect("a step of the workload");
     let jobid = JobId::new(jobid);
-    let ctx =
-        JobContext { workflow, step, jobid: &jobid, attempt: 1, nodes: 1, owner: None, smo_image: None, files: None, registry_credentials: None };
+    let ctx = JobContext {
+        workflow,
+        step,
+        jobid: &jobid,
+        attempt: 1,
+        nodes: 1,
+        owner: None,
+        smo_image: None,
+        files: None,
+        registry_credentials: None,
+    };
     let (_, workload) = jobs::step_job(&ctx, &ArtifactStore::None, "smo").expect("the workload's Job builds");
     match workload {
         jobs::Workload::Job(mut job) => {

@@ -20,6 +20,7 @@
 //! | [`names`] | job ids (a never-repeating source), object names and their syntax rules |
 //! | [`labels`] | the labels every object of a workflow carries |
 //! | [`pod_security`] | how step Pods are confined; a Pod checked against the Pod Security Standards |
+//! | [`preflight`] | checks of a workflow's step images before its run (`python3` for `events.script`) |
 //! | [`registry`] | the ephemeral registry of a `StateMachine` without `registry.host`: StatefulSet and Service |
 //! | [`walltime`] | `walltime` syntax (`HH:MM:SS`, seconds) |
 //! | [`template`] | step scripts as Jinja templates (bash's `${#` kept as bash) |
@@ -51,6 +52,7 @@ pub mod limits;
 pub mod log_metrics;
 pub mod names;
 pub mod pod_security;
+pub mod preflight;
 pub mod registry;
 pub mod rulebook;
 pub mod rules;

@@ -380,7 +380,11 @@ mod tests {
         assert_eq!(env["REGISTRY_STORAGE_DELETE_ENABLED"], "false", "no step deletes, so nobody may");
         let auth = pod.volumes.iter().flatten().find_map(|v| v.secret.as_ref()).expect("the htpasswd volume");
         assert_eq!(auth.secret_name.as_deref(), Some(credentials_name("wf", &asked).as_str()));
-        assert_eq!(auth.items.as_ref().map(|i| i[0].key.as_str()), Some(HTPASSWD_KEY), "only the htpasswd file, not the password");
+        assert_eq!(
+            auth.items.as_ref().map(|i| i[0].key.as_str()),
+            Some(HTPASSWD_KEY),
+            "only the htpasswd file, not the password"
+        );
         let mounts = pod.containers[0].volume_mounts.clone().unwrap_or_default();
         assert!(mounts.iter().any(|m| m.mount_path == AUTH_DIR && m.read_only == Some(true)), "{mounts:?}");
         // Every API path asks for the password, so an HTTP readiness probe would never pass.

@@ -379,13 +379,20 @@ impl Controller {
                     )
                     .await;
                     match ensured {
-                        Ok(ready) => (ArtifactStore::Registry { host: ready.host, plain_http: true }, Some(ready.credentials)),
+                        Ok(ready) => {
+                            (ArtifactStore::Registry { host: ready.host, plain_http: true }, Some(ready.credentials))
+                        }
                         Err(e) => return refuse("RegistryUnavailable", format!("spec.registry: {e}")),
                     }
                 }
             };
             if let Err(e) = kubernetes::check_installed(&client, &workflow).await {
                 return refuse("APINotServed", e.to_string());
+            }
+            match kubernetes::preflight::check_python(&client, &namespace, &workflow, &owner).await {
+                Ok(None) => {}
+                Ok(Some(refusal)) => return refuse(refusal.reason, refusal.message),
+                Err(e) => return refuse("PreflightFailed", format!("cannot check the step images: {e}")),
             }
             let executor_config = KubernetesConfig {
                 client,

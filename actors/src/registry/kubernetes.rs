@@ -68,7 +68,8 @@ pub async fn ensure(
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let credentials = registry::credentials_name(workflow, spec);
-    let password = rand::distr::SampleString::sample_string(&rand::distr::Alphanumeric, &mut rand::rng(), PASSWORD_LENGTH);
+    let password =
+        rand::distr::SampleString::sample_string(&rand::distr::Alphanumeric, &mut rand::rng(), PASSWORD_LENGTH);
     let hash = bcrypt::hash(&password, BCRYPT_COST)
         .map_err(|e| Error::Executor(format!("cannot hash the registry's password: {e}")))?;
     let secret = registry::credentials_secret(

@@ -90,7 +90,9 @@ impl Workflow {
             None => RegistrySettings { host: None, plain_http: true, filesystem: None },
         };
 
-        if let Some(r) = spec.registry.as_ref().filter(|r| r.replicas > 1 && r.host.as_deref().is_none_or(str::is_empty)) {
+        if let Some(r) =
+            spec.registry.as_ref().filter(|r| r.replicas > 1 && r.host.as_deref().is_none_or(str::is_empty))
+        {
             problems.warn(
                 file,
                 "spec.registry.replicas",

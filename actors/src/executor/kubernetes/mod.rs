@@ -27,6 +27,7 @@ pub(crate) mod api;
 mod client;
 mod infra;
 mod logs;
+pub mod preflight;
 mod workloads;
 
 use std::cell::RefCell;
