@@ -51,8 +51,8 @@ test: services ## Run every test: unit, actors, CLI, registry, examples, drift, 
 	$(MAKE) test-cluster
 
 .PHONY: test-cluster
-test-cluster: cluster-up image ## Run the tests that need the cluster (smo run --executor kubernetes and smo operator end to end).
-	eval "$$(bash tests/cluster/env.sh)" && SMO_REQUIRE_SERVICES=1 $(CARGO) test --test kubernetes --test operator -- --ignored --test-threads 1
+test-cluster: cluster-up image ## Run the tests that need the cluster (smo run --executor kubernetes, smo operator end to end, hostile tenants).
+	eval "$$(bash tests/cluster/env.sh)" && SMO_REQUIRE_SERVICES=1 $(CARGO) test --test kubernetes --test operator --test hostile -- --ignored --test-threads 1
 
 ORIGINAL_EXAMPLES ?= $(SMO_ORIGINAL_EXAMPLES)
 

@@ -12,25 +12,11 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::cluster::{
-    Namespace, eventually, image, install_custom_crds, kubectl, kubectl_with_input, per_job, registry,
-    restart_component, serve_jobsets_but_not_miniclusters, text,
+    Installed, Namespace, eventually, image, install_crd, install_custom_crds, kubectl, kubectl_with_input, per_job,
+    registry, restart_component, serve_jobsets_but_not_miniclusters, text,
 };
 use common::smo;
 use serde_json::Value;
-
-/// The CRD, installed (or updated) from `smo crd` once per test binary.
-fn install_crd() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let crd = smo().arg("crd").output().expect("run smo crd");
-        assert!(crd.status.success(), "{}", text(&crd));
-        let out = kubectl_with_input(&["apply", "-f", "-"], &crd.stdout);
-        assert!(out.status.success(), "cannot install the CRD: {}", text(&out));
-        eventually(Duration::from_secs(30), "the CRD is not served", || {
-            kubectl(&["get", "statemachines", "-A"]).status.success().then_some(()).ok_or("")
-        });
-    });
-}
 
 /// An `smo operator` watching one namespace, killed when dropped; its log is kept in `log`.
 struct Operator {
@@ -583,75 +569,6 @@ fn the_dashboard_queries_only_metrics_the_operator_exports() {
         missing.is_empty(),
         "the dashboard queries metrics the operator does not export: {missing:?}\nexported: {names:?}"
     );
-}
-
-/// The operator installed as a user installs it (`smo manifests` with the image `make image`
-/// built, applied with kubectl) for as long as a test runs; removed afterwards, CRD aside.
-struct Installed {
-    manifests: Vec<u8>,
-}
-
-impl Installed {
-    /// `kubectl apply -f dist/install.yaml` (its image is the one `make image` builds; another
-    /// comes from `smo manifests --image $SMO_TEST_SMO_IMAGE`).
-    fn apply() -> Installed {
-        install_crd();
-        let manifests = match std::env::var("SMO_TEST_SMO_IMAGE") {
-            Ok(image) => {
-                let out = smo().args(["manifests", "--image", &image]).output().expect("run smo manifests");
-                assert!(out.status.success(), "{}", text(&out));
-                out.stdout
-            }
-            Err(_) => std::fs::read(common::root().join("dist/install.yaml")).expect("read dist/install.yaml"),
-        };
-        Self::apply_manifests(manifests)
-    }
-
-    /// `smo manifests ARGS` (with the test's image), applied.
-    fn apply_generated(args: &[&str]) -> Installed {
-        install_crd();
-        let image = std::env::var("SMO_TEST_SMO_IMAGE").unwrap_or_else(|_| "docker.io/library/smo:dev".into());
-        let out = smo().args(["manifests", "--image", &image]).args(args).output().expect("run smo manifests");
-        assert!(out.status.success(), "{}", text(&out));
-        Self::apply_manifests(out.stdout)
-    }
-
-    fn apply_manifests(manifests: Vec<u8>) -> Installed {
-        let applied = kubectl_with_input(&["apply", "-f", "-"], &manifests);
-        assert!(applied.status.success(), "kubectl apply: {}", text(&applied));
-        Installed { manifests }
-    }
-
-    fn logs() -> String {
-        let out = kubectl(&[
-            "-n",
-            "smo-system",
-            "logs",
-            "-l",
-            "app.kubernetes.io/name=smo-operator",
-            "--tail=40",
-            "--prefix",
-        ]);
-        text(&out)
-    }
-
-    /// The Pod holding the leader Lease.
-    fn leader() -> String {
-        let out =
-            kubectl(&["-n", "smo-system", "get", "lease", "smo-operator", "-o", "jsonpath={.spec.holderIdentity}"]);
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-}
-
-impl Drop for Installed {
-    fn drop(&mut self) {
-        // Everything but the CRD (other tests' resources live under it) and the namespace
-        // (deleting it takes long; applying it again is harmless).
-        let text = String::from_utf8_lossy(&self.manifests);
-        let keep = |doc: &str| doc.contains("kind: CustomResourceDefinition") || doc.contains("kind: Namespace");
-        let rest: Vec<&str> = text.split("\n---\n").filter(|d| !keep(d)).collect();
-        let _ = kubectl_with_input(&["delete", "--wait=false", "-f", "-"], rest.join("\n---\n").as_bytes());
-    }
 }
 
 /// Installed with `dist/install.yaml`'s objects, the operator runs as a Pod under its own

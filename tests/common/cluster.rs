@@ -221,3 +221,86 @@ pub fn restart_component(component: &str) {
         Command::new(super::root().join("tests/cluster/restart.sh")).arg(component).output().expect("run restart.sh");
     assert!(out.status.success(), "restart.sh {component}: {}", text(&out));
 }
+
+/// The CRD, installed (or updated) from `smo crd` once per test binary.
+pub fn install_crd() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let crd = super::smo().arg("crd").output().expect("run smo crd");
+        assert!(crd.status.success(), "{}", text(&crd));
+        let out = kubectl_with_input(&["apply", "-f", "-"], &crd.stdout);
+        assert!(out.status.success(), "cannot install the CRD: {}", text(&out));
+        eventually(Duration::from_secs(30), "the CRD is not served", || {
+            kubectl(&["get", "statemachines", "-A"]).status.success().then_some(()).ok_or("")
+        });
+    });
+}
+
+/// The operator installed as a user installs it (`smo manifests` with the image `make image`
+/// built, applied with kubectl) for as long as a test runs; removed afterwards, CRD aside.
+pub struct Installed {
+    manifests: Vec<u8>,
+}
+
+impl Installed {
+    /// `kubectl apply -f dist/install.yaml` (its image is the one `make image` builds; another
+    /// comes from `smo manifests --image $SMO_TEST_SMO_IMAGE`).
+    pub fn apply() -> Installed {
+        install_crd();
+        let manifests = match std::env::var("SMO_TEST_SMO_IMAGE") {
+            Ok(image) => {
+                let out = super::smo().args(["manifests", "--image", &image]).output().expect("run smo manifests");
+                assert!(out.status.success(), "{}", text(&out));
+                out.stdout
+            }
+            Err(_) => std::fs::read(super::root().join("dist/install.yaml")).expect("read dist/install.yaml"),
+        };
+        Self::apply_manifests(manifests)
+    }
+
+    /// `smo manifests ARGS` (with the test's image), applied.
+    pub fn apply_generated(args: &[&str]) -> Installed {
+        install_crd();
+        let image = std::env::var("SMO_TEST_SMO_IMAGE").unwrap_or_else(|_| "docker.io/library/smo:dev".into());
+        let out = super::smo().args(["manifests", "--image", &image]).args(args).output().expect("run smo manifests");
+        assert!(out.status.success(), "{}", text(&out));
+        Self::apply_manifests(out.stdout)
+    }
+
+    fn apply_manifests(manifests: Vec<u8>) -> Installed {
+        let applied = kubectl_with_input(&["apply", "-f", "-"], &manifests);
+        assert!(applied.status.success(), "kubectl apply: {}", text(&applied));
+        Installed { manifests }
+    }
+
+    pub fn logs() -> String {
+        let out = kubectl(&[
+            "-n",
+            "smo-system",
+            "logs",
+            "-l",
+            "app.kubernetes.io/name=smo-operator",
+            "--tail=40",
+            "--prefix",
+        ]);
+        text(&out)
+    }
+
+    /// The Pod holding the leader Lease.
+    pub fn leader() -> String {
+        let out =
+            kubectl(&["-n", "smo-system", "get", "lease", "smo-operator", "-o", "jsonpath={.spec.holderIdentity}"]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        // Everything but the CRD (other tests' resources live under it) and the namespace
+        // (deleting it takes long; applying it again is harmless).
+        let text = String::from_utf8_lossy(&self.manifests);
+        let keep = |doc: &str| doc.contains("kind: CustomResourceDefinition") || doc.contains("kind: Namespace");
+        let rest: Vec<&str> = text.split("\n---\n").filter(|d| !keep(d)).collect();
+        let _ = kubectl_with_input(&["delete", "--wait=false", "-f", "-"], rest.join("\n---\n").as_bytes());
+    }
+}
