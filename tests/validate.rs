@@ -210,6 +210,11 @@ fn what_the_original_accepted_is_a_warning_naming_the_field_and_the_fix() {
             "m.yaml: spec.workflow.completed: warning: under smo operator: 200000 is above this operator's limit of 100000 (an administrator raises it with `smo operator --limit completed=N`, up to 1000000)",
         ),
         (
+            "  cluster:\n",
+            "  registry: {replicas: 3}\n  cluster:\n",
+            "m.yaml: spec.registry.replicas: warning: is 3, but replicas of the ephemeral registry would not share its artifacts (each keeps its own storage): smo runs 1",
+        ),
+        (
             "    registry: {push: a}",
             "    registry: {push: a}\n    config: {nodes: 5}",
             "m.yaml: spec.jobs[0].config.nodes: warning: 5 nodes are more than cluster.maxSize (2): on Kubernetes the job is submitted with 5 nodes as asked; a local run gives it all 2 node slots while it runs (and, as the first step, one sequence starts at a time)",

@@ -12,7 +12,7 @@
 //!
 //! * A resource appears: its spec is checked with the same messages as `smo validate`, within
 //!   the operator's `--limit`s, by the watch's task on a blocking thread and given up after 5 s
-//!   ([`validate`]): a spec made to be slow to check never holds up the Controller. Invalid:
+//!   (`validate`): a spec made to be slow to check never holds up the Controller. Invalid:
 //!   its status says so, field by field, and nothing runs until it is edited. Valid: its
 //!   workflow runs — restored from the Jobs the cluster has, so an operator restarted mid-run
 //!   carries on without starting a sequence over or running a step twice, and from its status
