@@ -163,6 +163,12 @@ pub struct RunArgs {
     /// Requests allowed at once above --kube-api-qps (kubernetes executor).
     #[arg(long, value_name = "N", default_value_t = kubernetes::DEFAULT_BURST, value_parser = clap::value_parser!(u32).range(1..))]
     pub kube_api_burst: u32,
+
+    /// Times a step's Job is replaced after the infrastructure ended its Pod (evicted,
+    /// preempted, its node lost) before the step fails with the Pod's reason (kubernetes
+    /// executor).
+    #[arg(long, value_name = "N", default_value_t = smo_core::classify::DEFAULT_INFRA_RETRIES)]
+    pub infra_retries: u32,
 }
 
 /// `smo operator`.
@@ -220,6 +226,11 @@ pub struct OperatorArgs {
     /// Requests allowed at once above --kube-api-qps.
     #[arg(long, value_name = "N", default_value_t = kubernetes::DEFAULT_BURST, value_parser = clap::value_parser!(u32).range(1..))]
     pub kube_api_burst: u32,
+
+    /// Times a step's Job is replaced after the infrastructure ended its Pod (evicted,
+    /// preempted, its node lost) before the step fails with the Pod's reason.
+    #[arg(long, value_name = "N", default_value_t = smo_core::classify::DEFAULT_INFRA_RETRIES)]
+    pub infra_retries: u32,
 }
 
 /// A request rate: a number above 0.

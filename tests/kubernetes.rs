@@ -340,6 +340,37 @@ fn an_evicted_pod_does_not_fail_the_step() {
     assert!(jobs.iter().all(|j| j.2 != "Failed"), "the evicted Job is gone: {jobs:?}");
 }
 
+/// A step's Job deleted by someone else while it runs (here `kubectl delete job`) ends the step
+/// as failed, "deleted outside smo": the failure is counted, the sequence replaced, and the run
+/// ends — it used to wait for the gone Job for ever.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn a_job_deleted_outside_smo_fails_its_step_and_the_run_goes_on() {
+    let ns = Namespace::new("deleted");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wf = manifest(
+        dir.path(),
+        "  workflow: {completed: 1, maxFailures: 3}\n  cluster: {maxSize: 1}\n",
+        &[("job_a", "sleep 6\necho done")],
+    );
+    let started = std::time::Instant::now();
+    let child = run(&wf, &ns, dir.path()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start smo");
+    let job = eventually(Duration::from_secs(60), "the step's Job never ran", || {
+        let out =
+            kubectl(&["-n", &ns.0, "get", "jobs", "-o", "jsonpath={.items[?(@.status.active==1)].metadata.name}"]);
+        let names = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        names.split_whitespace().next().map(str::to_string).ok_or(names)
+    });
+    let out = kubectl(&["-n", &ns.0, "delete", "job", &job, "--wait=false"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = child.wait_with_output().expect("smo ends");
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("sequences: 1 completed, 1 failed, 2 started"), "{}", text(&out));
+    assert!(text(&out).contains("deleted outside smo"), "the reason is named: {}", text(&out));
+    assert!(started.elapsed() < Duration::from_secs(120), "no wait for the gone Job: {:?}", started.elapsed());
+}
+
 /// Restarting the apiserver mid-run: its watch cache starts over, so the executor's watch, which
 /// resumes from an older resourceVersion, gets 410 Gone and re-lists every Job of the workflow.
 /// The run must neither lose a transition (it would hang or come out short) nor double one (a

@@ -117,6 +117,7 @@ async fn operate(args: &OperatorArgs) -> Result<Ending, String> {
         default_registry: args.registry.clone().map(|host| (host, args.plain_http)),
         registry_image: args.registry_image.clone(),
         own_namespace: args.lease_namespace.clone(),
+        infra_retries: args.infra_retries,
         limits: workflow_limits,
         data_dir: args.data_dir.clone(),
         instance,

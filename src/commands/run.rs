@@ -127,8 +127,11 @@ pub fn run(args: &RunArgs, bar: Option<ProgressBar>) -> ExitCode {
     }
     tracing::info!(run_dir = %plan.run_dir.display(), resume = plan.resume, "run directory ready");
     let workflow = Arc::new(workflow);
-    let limits = RequestLimits { qps: args.kube_api_qps, burst: args.kube_api_burst };
-    let report = execute(workflow.clone(), &plan, limits, bar.clone());
+    let cluster = ClusterSettings {
+        limits: RequestLimits { qps: args.kube_api_qps, burst: args.kube_api_burst },
+        infra_retries: args.infra_retries,
+    };
+    let report = execute(workflow.clone(), &plan, cluster, bar.clone());
     // The display actor may not get to run again once the system returns: clear the bar here,
     // before the summary is printed.
     if let Some(bar) = &bar {
@@ -304,10 +307,16 @@ fn random_seed() -> u64 {
 }
 
 /// Starts the actors and waits for the run to end.
+/// How the Kubernetes executor treats the cluster (flags of this run, not of the workflow).
+struct ClusterSettings {
+    limits: RequestLimits,
+    infra_retries: u32,
+}
+
 fn execute(
     workflow: Arc<Workflow>,
     plan: &Plan,
-    limits: RequestLimits,
+    settings: ClusterSettings,
     bar: Option<ProgressBar>,
 ) -> Result<(RunReport, Option<ApiRequestCounts>), String> {
     let system = actix::System::new();
@@ -337,7 +346,7 @@ fn execute(
             ExecutorKind::Local => None,
             ExecutorKind::Kubernetes => {
                 let (client, default_namespace, requests) =
-                    kubernetes::connect(limits).await.map_err(|e| e.to_string())?;
+                    kubernetes::connect(settings.limits).await.map_err(|e| e.to_string())?;
                 kubernetes::check_installed(&client, &workflow).await.map_err(|e| e.to_string())?;
                 let namespace = record.namespace.clone().unwrap_or(default_namespace);
                 let logs = kubernetes::LogPlaces { dir: local.run_dir.join("logs"), save_root: None, budget: None };
@@ -348,6 +357,7 @@ fn execute(
                         store,
                         // `smo run` uses a registry it is given, never one of its own.
                         registry_credentials: None,
+                        infra_retries: settings.infra_retries,
                         smo_image: record.smo_image.clone(),
                         logs,
                         owner: None,

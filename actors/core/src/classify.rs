@@ -67,6 +67,53 @@ pub fn classify(job: &Job) -> Option<ObservedJob> {
     Some(ObservedJob { jobid, step, attempt, phase, always_succeed, duration })
 }
 
+/// Why a step failed whose Job vanished while it ran.
+pub const DELETED_OUTSIDE_SMO: &str = "DeletedOutsideSmo: the step's Job was deleted outside smo while it ran (kubectl \
+     delete, a cleanup script, a quota controller); the step counts as failed";
+
+/// What a Job that disappeared — a watch's delete, or missing from a re-list and not found —
+/// means for its step. Nothing when nothing is lost: it had ended (its end was or will be seen),
+/// or smo replaced it after an infrastructure failure (label [`labels::SUPERSEDED`]). Otherwise
+/// the step ended as failed, with [`DELETED_OUTSIDE_SMO`]: counted, and the sequence replaced as
+/// any failed one, so a run never waits for a Job that is gone.
+pub fn vanished(job: &Job) -> Option<ObservedJob> {
+    if job.metadata.labels.as_ref().is_some_and(|l| l.contains_key(labels::SUPERSEDED)) {
+        return None;
+    }
+    let observed = classify(job)?;
+    if observed.phase.is_terminal() {
+        return None;
+    }
+    Some(ObservedJob { phase: JobPhase::Failed { reason: DELETED_OUTSIDE_SMO.into() }, duration: None, ..observed })
+}
+
+/// How many times a step's Job may be replaced after the infrastructure ended its Pod, unless
+/// told otherwise (`--infra-retries`).
+pub const DEFAULT_INFRA_RETRIES: u32 = 3;
+
+/// What to do with a step Job the infrastructure ended (`why`): `Ok(n)` replace it, as its
+/// `n`-th replacement; `Err(reason)` it has been replaced `cap` times already, so the step
+/// fails with the Pod's own reason — a Pod evicted for its own memory or disk use would
+/// otherwise be replaced for ever, and never counted.
+pub fn infrastructure_retry(job: &Job, why: &str, cap: u32) -> Result<u32, String> {
+    let done = job
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(labels::INFRA_RETRIES))
+        .and_then(|r| r.parse::<u32>().ok())
+        .unwrap_or(0);
+    if done < cap {
+        Ok(done + 1)
+    } else {
+        Err(format!(
+            "{why} (the infrastructure ended the step's Pod {} times; replaced {done} times, at most {cap}: \
+             --infra-retries)",
+            done + 1
+        ))
+    }
+}
+
 /// The phase, and for ended Jobs how long they ran.
 fn phase_and_duration(job: &Job) -> (JobPhase, Option<Duration>) {
     let Some(status) = job.status.as_ref() else {
@@ -193,6 +240,46 @@ mod tests {
 
     fn observed(status: Value) -> ObservedJob {
         classify(&ours(status)).expect("labelled")
+    }
+
+    #[test]
+    fn a_job_gone_while_it_ran_fails_its_step_and_nothing_else_does() {
+        let running = ours(json!({"active": 1, "startTime": "2025-01-01T00:00:00Z"}));
+        let gone = vanished(&running).expect("a running Job that vanished ends its step");
+        assert_eq!(gone.phase, JobPhase::Failed { reason: DELETED_OUTSIDE_SMO.into() });
+        assert_eq!((gone.jobid.as_str(), gone.step.as_str(), gone.attempt), ("job_000000042", "job_a", 1));
+        assert!(vanished(&ours(json!({}))).is_some(), "a pending one too");
+        // Ended: its end is what counts.
+        let done = ours(json!({"conditions": [{"type": "Complete", "status": "True"}]}));
+        assert_eq!(vanished(&done), None);
+        let failed =
+            ours(json!({"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}));
+        assert_eq!(vanished(&failed), None);
+        // Replaced by smo after an infrastructure failure.
+        let superseded =
+            job(json!({"app": "job_a", "jobid": "job_000000042", (labels::SUPERSEDED): "true"}), json!({"active": 1}));
+        assert_eq!(vanished(&superseded), None);
+        // Not a step job at all.
+        assert_eq!(vanished(&job(json!({"app": "x"}), json!({"active": 1}))), None);
+    }
+
+    #[test]
+    fn a_step_lost_to_the_infrastructure_is_replaced_at_most_cap_times() {
+        let first = ours(json!({}));
+        assert_eq!(infrastructure_retry(&first, "Evicted", 3), Ok(1));
+        let third = job(json!({"app": "job_a", "jobid": "job_000000042", (labels::INFRA_RETRIES): "2"}), json!({}));
+        assert_eq!(infrastructure_retry(&third, "Evicted", 3), Ok(3));
+        let fourth = job(json!({"app": "job_a", "jobid": "job_000000042", (labels::INFRA_RETRIES): "3"}), json!({}));
+        let reason =
+            infrastructure_retry(&fourth, "Evicted: The node was low on resource: memory.", 3).expect_err("no more");
+        assert!(
+            reason.starts_with(
+                "Evicted: The node was low on resource: memory. (the infrastructure ended the step's Pod 4 times"
+            ),
+            "{reason}"
+        );
+        assert!(reason.contains("--infra-retries"), "{reason}");
+        assert!(infrastructure_retry(&first, "Evicted", 0).is_err(), "0: never replaced");
     }
 
     const START: &str = "2025-01-01T00:00:00Z";

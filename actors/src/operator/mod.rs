@@ -53,7 +53,7 @@ use kube::runtime::{WatchStreamExt as _, watcher as watch};
 use kube::{Client, ResourceExt as _};
 use smo_core::api::{Phase, RegistrySpec, StateMachine, StateMachineSpec, StateMachineStatus};
 use smo_core::jobs::script::ArtifactStore;
-use smo_core::ledger::{Carried, RunReport};
+use smo_core::ledger::{Carried, RunOutcome, RunReport};
 use smo_core::limits::Limits;
 use smo_core::names::stable_seed;
 use smo_core::status::{self, Unapplied, spec_change};
@@ -91,6 +91,8 @@ pub struct OperatorConfig {
     pub registry_image: String,
     /// The operator's own namespace: a workflow's registry admits the operator's Pods there.
     pub own_namespace: String,
+    /// Times a step's Job is replaced after the infrastructure ended its Pod.
+    pub infra_retries: u32,
     /// What one workflow may ask for (`--limit`).
     pub limits: Limits,
     /// Where the logs of ended step jobs go (`<dir>/<namespace>/<name>/…`).
@@ -399,6 +401,7 @@ impl Controller {
                 namespace: namespace.clone(),
                 store,
                 registry_credentials,
+                infra_retries: config.infra_retries,
                 smo_image: config.smo_image.clone(),
                 logs: kubernetes::LogPlaces {
                     dir: config.data_dir.join(&namespace).join(&name).join("logs"),
@@ -429,16 +432,32 @@ impl Controller {
                             status: reporter.clone().recipient(),
                             events: reporter.clone().recipient(),
                             steps: reporter.clone().recipient(),
-                            transitions: reporter.recipient(),
+                            transitions: reporter.clone().recipient(),
                         }),
                     },
                 )
             });
             controller.do_send(RunStarted { key: key.clone(), uid: uid.clone(), manager });
-            if let Ok(report) = finished.await {
-                tracing::info!(statemachine = %key, outcome = report.outcome.verb(), reason = report.outcome.reason(), completed = report.completed, failed = report.failed, "workflow ended");
+            // A run that stopped without finishing (it could not list its Jobs to resume, its
+            // Manager stopped) is not over: it is tried again, visibly, never marked ended. (One
+            // the Controller stopped itself is no longer tracked, and the retry is dropped.)
+            let interrupted = match finished.await {
+                Ok(report) => {
+                    tracing::info!(statemachine = %key, outcome = report.outcome.verb(), reason = report.outcome.reason(), completed = report.completed, failed = report.failed, "workflow ended");
+                    match report.outcome {
+                        RunOutcome::Interrupted { reason, .. } => Some(reason),
+                        RunOutcome::Succeeded { .. } | RunOutcome::Failed { .. } => None,
+                    }
+                }
+                Err(_) => Some("its Manager stopped without a report".to_string()),
+            };
+            match interrupted {
+                Some(reason) => refuse(
+                    "RunInterrupted",
+                    format!("the run stopped without finishing ({reason}); it is started again from its Jobs"),
+                ),
+                None => controller.do_send(RunEnded { key, uid, refused: false }),
             }
-            controller.do_send(RunEnded { key, uid, refused: false });
         });
     }
 
@@ -504,7 +523,12 @@ impl Controller {
         t.retry_token = None;
         t.running_spec = Some(spec.clone());
         t.reporter.do_send(SpecSeen::Running { generation: t.generation, unapplied: None });
-        let (object, reporter, carried) = (t.object.clone(), t.reporter.clone(), t.carried.clone());
+        // What the status says now of the run's earlier life (a retried run may have counted
+        // failures since the resource was first seen).
+        let current: StateMachineStatus =
+            t.object.data.get("status").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or_default();
+        let carried = if current.observed_generation.is_some() { status::carried(&current) } else { t.carried.clone() };
+        let (object, reporter) = (t.object.clone(), t.reporter.clone());
         self.start_run(&object, RunRequest { key: key.to_string(), workflow, spec, reporter, carried }, ctx);
     }
 

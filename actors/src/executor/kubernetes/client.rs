@@ -198,7 +198,7 @@ impl FairShare {
             fair: self.clone(),
             bucket: TokenBucket::new(RequestLimits { qps: self.limits.qps, burst: self.limits.burst }),
         };
-        let service = SharePaced { client: shared.clone(), share, wait: None, ready: false };
+        let service = SharePaced { client: shared.clone(), share, pace: Pace::default() };
         Client::new(service, shared.default_namespace())
     }
 
@@ -236,8 +236,7 @@ impl Drop for ShareBucket {
 struct SharePaced {
     client: Client,
     share: ShareBucket,
-    wait: Option<Pin<Box<tokio::time::Sleep>>>,
-    ready: bool,
+    pace: Pace,
 }
 
 impl Service<http::Request<kube::client::Body>> for SharePaced {
@@ -246,24 +245,13 @@ impl Service<http::Request<kube::client::Body>> for SharePaced {
     type Future = BoxFuture<'static, std::result::Result<Self::Response, kube::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), kube::Error>> {
-        if !self.ready {
-            if self.wait.is_none() {
-                let delay = self.share.reserve();
-                if !delay.is_zero() {
-                    self.wait = Some(Box::pin(tokio::time::sleep(delay)));
-                }
-            }
-            if let Some(wait) = self.wait.as_mut() {
-                ready!(wait.as_mut().poll(cx));
-                self.wait = None;
-            }
-            self.ready = true;
-        }
+        let share = &self.share;
+        ready!(self.pace.poll(cx, || share.reserve()));
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: http::Request<kube::client::Body>) -> Self::Future {
-        self.ready = false;
+        self.pace.used();
         let client = self.client.clone();
         async move { client.send(request).await }.boxed()
     }
@@ -280,7 +268,7 @@ impl<S> Layer<S> for Accounting {
     type Service = Accounted<S>;
 
     fn layer(&self, inner: S) -> Accounted<S> {
-        Accounted { inner, bucket: self.bucket.clone(), requests: self.requests.clone(), wait: None, ready: false }
+        Accounted { inner, bucket: self.bucket.clone(), requests: self.requests.clone(), pace: Pace::default() }
     }
 }
 
@@ -289,10 +277,43 @@ struct Accounted<S> {
     inner: S,
     bucket: Arc<TokenBucket>,
     requests: Arc<ApiRequests>,
+    pace: Pace,
+}
+
+/// A service's wait for the token of its next call, reserved once and slept out in
+/// `poll_ready`.
+#[derive(Default)]
+struct Pace {
     /// The wait for the token reserved for the next call.
     wait: Option<Pin<Box<tokio::time::Sleep>>>,
     /// Whether the next call has its token.
     ready: bool,
+}
+
+impl Pace {
+    /// Ready once the next call's token (taken with `reserve`, which says how long to wait for
+    /// it) is there.
+    fn poll(&mut self, cx: &mut Context<'_>, reserve: impl FnOnce() -> Duration) -> Poll<()> {
+        if !self.ready {
+            if self.wait.is_none() {
+                let delay = reserve();
+                if !delay.is_zero() {
+                    self.wait = Some(Box::pin(tokio::time::sleep(delay)));
+                }
+            }
+            if let Some(wait) = self.wait.as_mut() {
+                ready!(wait.as_mut().poll(cx));
+                self.wait = None;
+            }
+            self.ready = true;
+        }
+        Poll::Ready(())
+    }
+
+    /// The call took the token: the next one needs another.
+    fn used(&mut self) {
+        self.ready = false;
+    }
 }
 
 impl<S, B, R> Service<http::Request<B>> for Accounted<S>
@@ -305,24 +326,13 @@ where
     type Future = BoxFuture<'static, std::result::Result<S::Response, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), S::Error>> {
-        if !self.ready {
-            if self.wait.is_none() {
-                let delay = self.bucket.reserve();
-                if !delay.is_zero() {
-                    self.wait = Some(Box::pin(tokio::time::sleep(delay)));
-                }
-            }
-            if let Some(wait) = self.wait.as_mut() {
-                ready!(wait.as_mut().poll(cx));
-                self.wait = None;
-            }
-            self.ready = true;
-        }
+        let bucket = &self.bucket;
+        ready!(self.pace.poll(cx, || bucket.reserve()));
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        self.ready = false;
+        self.pace.used();
         let category = self.requests.count(&request);
         let requests = self.requests.clone();
         self.inner

@@ -3,7 +3,8 @@
 //! A Pod the infrastructure ended (evicted, preempted, its node lost; or a `DisruptionTarget`
 //! condition) does not fail the step: the failed Job is marked superseded (no watch or restore
 //! sees it again), the same Job is created under a new name (`…-i1`), and the old one is
-//! deleted — no failure is counted. A label-selected Pod watch remembers such Pods, since a
+//! deleted — no failure is counted, up to `--infra-retries` times (then the step fails with the
+//! Pod's reason: [`classify::infrastructure_retry`]). A label-selected Pod watch remembers such Pods, since a
 //! kubelet may put a Pod's status back after the Job controller counted it.
 
 use std::cell::RefCell;
@@ -129,10 +130,9 @@ pub(super) async fn diagnose(
 /// Replaces a Job the infrastructure failed: marks it superseded (the watches and restores no
 /// longer see it), creates the same Job under a new name, and deletes the old one. The
 /// sequence never hears of the failure and no failure is counted.
-pub(super) async fn resubmit(jobs: &Api<Job>, old: &Job, reason: &str) {
+pub(super) async fn resubmit(jobs: &Api<Job>, old: &Job, reason: &str, retries: u32) {
     let Some(name) = old.meta().name.clone() else { return };
     let labels = old.labels().clone();
-    let retries = labels.get(labels::INFRA_RETRIES).and_then(|r| r.parse::<u32>().ok()).unwrap_or(0) + 1;
     let base = name.rsplit_once("-i").filter(|(_, n)| n.parse::<u32>().is_ok()).map_or(name.as_str(), |(b, _)| b);
     let new_name = format!("{base}-i{retries}");
     tracing::warn!(job = %name, reason, replacement = %new_name, "the infrastructure ended the step's Pod; the step runs again, no failure counted");

@@ -13,6 +13,10 @@
 //!   `watcher` with its default backoff: a dropped connection resumes from the last
 //!   resourceVersion; a 410 Gone re-lists (logged), and what a re-list repeats is dropped
 //!   downstream by the JobWatcher — no transition is lost or doubled.
+//! * A Job that vanishes while its step runs — deleted by someone else, seen as a watch's
+//!   delete or missing from a re-list (and not found) — ends its step as failed, "deleted
+//!   outside smo" ([`classify::vanished`]): the sequence is replaced as any failed one, and the
+//!   run never waits for a Job that is gone.
 //! * JobSets and MiniClusters (`workloads`) are created as dynamic objects; their controllers'
 //!   Jobs carry the same labels and are watched like any Job.
 //! * API calls (`api`) are retried with backoff (an apiserver restart is waited out), else
@@ -83,6 +87,9 @@ pub struct KubernetesConfig {
     pub logs: LogPlaces,
     /// Owner of every object created (the operator's `StateMachine`: deleting it deletes them).
     pub owner: Option<OwnerReference>,
+    /// How many times a step's Job is replaced after the infrastructure ended its Pod, before
+    /// the step fails ([`classify::DEFAULT_INFRA_RETRIES`]).
+    pub infra_retries: u32,
     /// Bumped whenever the watch of Jobs lists again or fails (the operator's metrics).
     pub watch_restarts: Option<Arc<AtomicU64>>,
 }
@@ -111,6 +118,7 @@ impl KubernetesExecutor {
         let wf = workflow.clone();
         let pods: Api<Pod> = Api::namespaced(config.client.clone(), &config.namespace);
         let log_dir = config.logs.clone();
+        let infra_retries = config.infra_retries;
         // Pods lost to the infrastructure, by Job name, as the Pod watch saw them (a kubelet may
         // put a Pod back to Running after the Job controller counted it failed).
         let lost: Rc<RefCell<HashMap<String, String>>> = Rc::default();
@@ -124,17 +132,43 @@ impl KubernetesExecutor {
         let handle = actix::spawn(async move {
             let mut stream = std::pin::pin!(stream);
             let mut lists = 0_u32;
+            // The Jobs last seen not ended, by name; and, during a (re-)list, the names listed:
+            // one that was running and is missing from the list may have been deleted while the
+            // watch was away.
+            let mut unended: HashMap<String, Job> = HashMap::new();
+            let mut listing: Option<HashSet<String>> = None;
             while let Some(event) = stream.next().await {
                 match event {
                     Ok(Event::Apply(job) | Event::InitApply(job)) => {
+                        let name = job.name_any();
+                        if let Some(listed) = listing.as_mut() {
+                            listed.insert(name.clone());
+                        }
                         let Some(seen) = observed(&job, &wf) else { continue };
+                        if seen.phase.is_terminal() {
+                            unended.remove(&name);
+                            // A Pod the kubelet put back after it was seen lost: nothing to keep.
+                            if seen.phase == JobPhase::Succeeded {
+                                lost.borrow_mut().remove(&name);
+                            }
+                        } else {
+                            unended.insert(name, job.clone());
+                        }
                         if let JobPhase::Failed { reason } = &seen.phase {
                             let reason = reason.clone();
                             let (jobs, pods, lost) = (jobs.clone(), pods.clone(), lost.clone());
                             let (events, wf, log_dir) = (events.clone(), wf.clone(), log_dir.clone());
                             actix::spawn(async move {
                                 match infra::diagnose(&job, &reason, &pods, &lost).await {
-                                    Diagnosis::Infrastructure(why) => infra::resubmit(&jobs, &job, &why).await,
+                                    Diagnosis::Infrastructure(why) => {
+                                        match classify::infrastructure_retry(&job, &why, infra_retries) {
+                                            Ok(n) => infra::resubmit(&jobs, &job, &why, n).await,
+                                            Err(reason) => {
+                                                let seen = JobObserved { phase: JobPhase::Failed { reason }, ..seen };
+                                                logs::report(job, seen, &wf, &pods, &events, &log_dir).await;
+                                            }
+                                        }
+                                    }
                                     Diagnosis::Step { detail } => {
                                         let phase = JobPhase::Failed { reason: detail.unwrap_or(reason) };
                                         let seen = JobObserved { phase, ..seen };
@@ -153,6 +187,7 @@ impl KubernetesExecutor {
                         }
                     }
                     Ok(Event::Init) => {
+                        listing = Some(HashSet::new());
                         lists += 1;
                         if lists > 1 {
                             // The watch could not resume (410 Gone: its resourceVersion is
@@ -162,7 +197,29 @@ impl KubernetesExecutor {
                             restarted();
                         }
                     }
-                    Ok(Event::Delete(_) | Event::InitDone) => {}
+                    Ok(Event::Delete(job)) => {
+                        unended.remove(&job.name_any());
+                        report_vanished(&job, &wf, &events);
+                    }
+                    Ok(Event::InitDone) => {
+                        let listed = listing.take().unwrap_or_default();
+                        let missing: Vec<String> = unended.keys().filter(|n| !listed.contains(*n)).cloned().collect();
+                        for name in missing {
+                            let Some(job) = unended.remove(&name) else { continue };
+                            // Missing from the list: deleted, or relabelled out of it (superseded
+                            // after an infrastructure failure); only a Job that is gone counts.
+                            let (jobs, wf, events) = (jobs.clone(), wf.clone(), events.clone());
+                            actix::spawn(async move {
+                                match with_retries(|| jobs.get_opt(&name)).await {
+                                    Ok(None) => report_vanished(&job, &wf, &events),
+                                    Ok(Some(_)) => {}
+                                    Err(e) => {
+                                        tracing::warn!(job = %name, error = %e, "cannot tell whether a Job missing from the re-list is gone")
+                                    }
+                                }
+                            });
+                        }
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "the watch of Jobs failed; it restarts with backoff");
                         restarted();
@@ -217,6 +274,22 @@ impl KubernetesExecutor {
             Ok(keys)
         })
     }
+}
+
+/// Reports the step of a Job that vanished while it ran as failed ([`classify::vanished`]).
+fn report_vanished(job: &Job, workflow: &Workflow, events: &Recipient<JobObserved>) {
+    let Some(gone) = classify::vanished(job) else { return };
+    let Some(step) = workflow.step_index(&gone.step) else { return };
+    tracing::warn!(job = %job.name_any(), jobid = %gone.jobid, step = %gone.step, "the step's Job was deleted outside smo while it ran; the step counts as failed");
+    events.do_send(JobObserved {
+        jobid: gone.jobid,
+        step,
+        attempt: gone.attempt,
+        phase: gone.phase,
+        duration: None,
+        log: None,
+        metrics: None,
+    });
 }
 
 /// A Job of the workflow as a [`JobObserved`] (None: not a step of this workflow).
