@@ -169,6 +169,12 @@ pub struct RunArgs {
     /// executor).
     #[arg(long, value_name = "N", default_value_t = smo_core::classify::DEFAULT_INFRA_RETRIES)]
     pub infra_retries: u32,
+
+    /// Fail a step whose Pod cannot start for this long (unschedulable, its image not pulled),
+    /// with the scheduler's or the kubelet's reason; unset: it waits (the reason is reported
+    /// at once either way).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub pending_timeout: Option<u64>,
 }
 
 /// `smo operator`.
@@ -231,6 +237,12 @@ pub struct OperatorArgs {
     /// preempted, its node lost) before the step fails with the Pod's reason.
     #[arg(long, value_name = "N", default_value_t = smo_core::classify::DEFAULT_INFRA_RETRIES)]
     pub infra_retries: u32,
+
+    /// Fail a step whose Pod cannot start for this long (unschedulable, its image not pulled),
+    /// with the scheduler's or the kubelet's reason; unset: it waits (the reason is reported
+    /// at once either way).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub pending_timeout: Option<u64>,
 }
 
 /// A request rate: a number above 0.

@@ -48,6 +48,9 @@ pub struct JobObserved {
     /// The custom metrics the job computed itself, once it ended (a Kubernetes step's Pod
     /// reports them: `smo_core::step_metrics`).
     pub metrics: Option<Vec<(String, f64)>>,
+    /// Why the job's Pod cannot start, while it is `Pending` (the scheduler's or the kubelet's
+    /// own words: unschedulable, an image that cannot be pulled, …).
+    pub waiting: Option<String>,
 }
 
 /// Where an ended job's log is, and its form.

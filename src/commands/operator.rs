@@ -118,6 +118,7 @@ async fn operate(args: &OperatorArgs) -> Result<Ending, String> {
         registry_image: args.registry_image.clone(),
         own_namespace: args.lease_namespace.clone(),
         infra_retries: args.infra_retries,
+        pending_timeout: args.pending_timeout.map(std::time::Duration::from_secs),
         limits: workflow_limits,
         data_dir: args.data_dir.clone(),
         instance,

@@ -130,6 +130,7 @@ pub fn run(args: &RunArgs, bar: Option<ProgressBar>) -> ExitCode {
     let cluster = ClusterSettings {
         limits: RequestLimits { qps: args.kube_api_qps, burst: args.kube_api_burst },
         infra_retries: args.infra_retries,
+        pending_timeout: args.pending_timeout.map(std::time::Duration::from_secs),
     };
     let report = execute(workflow.clone(), &plan, cluster, bar.clone());
     // The display actor may not get to run again once the system returns: clear the bar here,
@@ -311,6 +312,7 @@ fn random_seed() -> u64 {
 struct ClusterSettings {
     limits: RequestLimits,
     infra_retries: u32,
+    pending_timeout: Option<std::time::Duration>,
 }
 
 fn execute(
@@ -358,6 +360,7 @@ fn execute(
                         // `smo run` uses a registry it is given, never one of its own.
                         registry_credentials: None,
                         infra_retries: settings.infra_retries,
+                        pending_timeout: settings.pending_timeout,
                         smo_image: record.smo_image.clone(),
                         logs,
                         owner: None,

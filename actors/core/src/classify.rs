@@ -218,6 +218,48 @@ fn elapsed(start: Option<&Time>, end: Option<&Time>) -> Option<Duration> {
     Duration::try_from(end.0.duration_since(start.0)).ok()
 }
 
+/// Why a Pod cannot start or become ready by waiting, in one line naming its image, or None
+/// while it may still (scheduled and pulling, starting, running): an image that cannot be
+/// pulled, a container that cannot be created or keeps crashing, a Pod that cannot be
+/// scheduled.
+pub fn pod_problem(pod: &Pod) -> Option<String> {
+    let name = pod.metadata.name.as_deref().unwrap_or("the Pod");
+    pod_waiting_reason(pod).map(|reason| format!("Pod {name}: {reason}"))
+}
+
+/// [`pod_problem`] without the Pod's name: the same for every Pod of one step, so it can be
+/// said once for all of them.
+pub fn pod_waiting_reason(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    let containers = status.init_container_statuses.iter().flatten().chain(status.container_statuses.iter().flatten());
+    for c in containers {
+        let Some(waiting) = c.state.as_ref().and_then(|s| s.waiting.as_ref()) else { continue };
+        let reason = waiting.reason.as_deref().unwrap_or_default();
+        if STUCK_REASONS.contains(&reason) {
+            let message = waiting.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+            return Some(format!("{reason}{message} (image {})", c.image));
+        }
+    }
+    let unschedulable = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"));
+    unschedulable.map(|c| format!("Unschedulable: {}", c.message.as_deref().unwrap_or("no node fits it")))
+}
+
+/// Container waiting reasons that waiting alone does not end: the kubelet keeps trying, but the
+/// image, the spec or the program has to change first.
+const STUCK_REASONS: &[&str] = &[
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "CrashLoopBackOff",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

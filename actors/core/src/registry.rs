@@ -243,40 +243,10 @@ pub fn objects(
     Ok(Objects { statefulset, service, network_policy })
 }
 
-/// Why a registry Pod cannot become ready by waiting, in one line naming its image, or None
-/// while it may still (scheduled and pulling, starting, running): an image that cannot be
-/// pulled, a container that cannot be created or keeps crashing, a Pod that cannot be
-/// scheduled.
+/// Why a registry Pod cannot become ready by waiting ([`crate::classify::pod_problem`]).
 pub fn pod_problem(pod: &Pod) -> Option<String> {
-    let name = pod.metadata.name.as_deref().unwrap_or("the registry Pod");
-    let status = pod.status.as_ref()?;
-    for c in status.container_statuses.iter().flatten() {
-        let Some(waiting) = c.state.as_ref().and_then(|s| s.waiting.as_ref()) else { continue };
-        let reason = waiting.reason.as_deref().unwrap_or_default();
-        if STUCK_REASONS.contains(&reason) {
-            let message = waiting.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
-            return Some(format!("Pod {name}: {reason}{message} (image {})", c.image));
-        }
-    }
-    let unschedulable = status
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"));
-    unschedulable.map(|c| format!("Pod {name}: Unschedulable: {}", c.message.as_deref().unwrap_or("no node fits it")))
+    crate::classify::pod_problem(pod)
 }
-
-/// Container waiting reasons that waiting alone does not end: the kubelet keeps trying, but the
-/// image, the spec or the program has to change first.
-const STUCK_REASONS: &[&str] = &[
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "InvalidImageName",
-    "ErrImageNeverPull",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-    "CrashLoopBackOff",
-];
 
 #[cfg(test)]
 mod tests {

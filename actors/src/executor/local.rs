@@ -460,6 +460,7 @@ impl Executor for LocalExecutor {
                 duration,
                 log,
                 metrics: None,
+                waiting: None,
             };
             events.do_send(observe(JobPhase::Pending, None, None));
             actix::spawn(async move {

@@ -70,6 +70,7 @@ impl Executor for MemoryExecutor {
             duration: Some(Duration::ZERO),
             log: None,
             metrics: None,
+            waiting: None,
         });
         Box::pin(async { Ok(()) })
     }

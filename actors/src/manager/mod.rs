@@ -112,6 +112,8 @@ pub struct Manager {
     status_due: bool,
     /// The run has ended and is shutting down.
     closing: bool,
+    /// Why step Pods could not start, as reported so far (step, reason): each said once.
+    waiting_noted: std::collections::HashSet<(usize, String)>,
     /// `workflow{name}`: every log line of the run (and of its sequences) is inside it.
     span: tracing::Span,
     /// Test hook: told about every StateMachine started.
@@ -139,6 +141,7 @@ impl Manager {
             status_due: true,
             sequences: HashMap::new(),
             closing: false,
+            waiting_noted: std::collections::HashSet::new(),
             span: tracing::info_span!("workflow", name = %workflow.name),
             #[cfg(test)]
             on_start: None,
@@ -234,6 +237,22 @@ impl Manager {
         if let Some(reporting) = &self.reporting {
             reporting.events.do_send(WorkflowEvent { warning, reason, note });
         }
+    }
+
+    /// A step's Pod cannot start (`why`: the scheduler's or the kubelet's words): said at once,
+    /// in the log and as a Warning Event, once per step and reason (a full cluster keeps many
+    /// Pods unschedulable for the same reason).
+    fn note_waiting(&mut self, step: usize, jobid: &JobId, why: &str) {
+        // A bound on what is remembered; a reason said again after that is no harm.
+        if self.waiting_noted.len() >= 1024 {
+            self.waiting_noted.clear();
+        }
+        if !self.waiting_noted.insert((step, why.to_string())) {
+            return;
+        }
+        let name = self.step_name(step);
+        tracing::warn!(step = %name, %jobid, reason = %why, "a step's Pod cannot start yet");
+        self.event(true, "StepPending", format!("step {name} ({jobid}) cannot start yet: {why}"));
     }
 
     /// After every change: end the run if the ledger says it is over, else start what may start.
@@ -447,6 +466,9 @@ impl Handler<JobObserved> for Manager {
                 JobPhase::Succeeded => self.mark(format!("{key}_succeeded")),
                 JobPhase::Failed { .. } => self.mark(format!("{key}_failed")),
             }
+        }
+        if let (JobPhase::Pending, Some(why)) = (&msg.phase, &msg.waiting) {
+            self.note_waiting(msg.step, &msg.jobid, why);
         }
         if let (JobPhase::Failed { .. }, Some(log)) = (&msg.phase, &msg.log) {
             self.ledger.note_failed_log(&msg.jobid, log.path.display().to_string());

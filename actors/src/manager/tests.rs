@@ -222,6 +222,7 @@ async fn the_watcher_forwards_each_terminal_event_once() {
         duration: None,
         log: None,
         metrics: None,
+        waiting: None,
     };
     use smo_core::fsm::JobPhase::*;
     for phase in [Pending, Running, Succeeded, Succeeded, Running, Succeeded] {
@@ -403,6 +404,7 @@ async fn a_sequence_without_an_answer_to_its_question_stops_instead_of_carrying_
         duration: None,
         log: None,
         metrics: None,
+        waiting: None,
     };
     let _ = machine.send(ended).await;
     for _ in 0..10 {

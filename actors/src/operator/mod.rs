@@ -93,6 +93,8 @@ pub struct OperatorConfig {
     pub own_namespace: String,
     /// Times a step's Job is replaced after the infrastructure ended its Pod.
     pub infra_retries: u32,
+    /// How long a step's Pod may be unable to start before its step fails (None: it waits).
+    pub pending_timeout: Option<std::time::Duration>,
     /// What one workflow may ask for (`--limit`).
     pub limits: Limits,
     /// Where the logs of ended step jobs go (`<dir>/<namespace>/<name>/…`).
@@ -402,6 +404,7 @@ impl Controller {
                 store,
                 registry_credentials,
                 infra_retries: config.infra_retries,
+                pending_timeout: config.pending_timeout,
                 smo_image: config.smo_image.clone(),
                 logs: kubernetes::LogPlaces {
                     dir: config.data_dir.join(&namespace).join(&name).join("logs"),

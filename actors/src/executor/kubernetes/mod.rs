@@ -23,7 +23,11 @@
 //!   reported with the object and the reason (the sequence then fails and is replaced). The
 //!   client (`client`) paces requests (`--kube-api-qps` / `--kube-api-burst`) and counts them.
 //! * Logs of ended Jobs' Pods come through `pods/log` when a step needs them (`logs`).
-//! * A Pod the infrastructure ended does not fail the step; the Job is replaced (`infra`).
+//! * A Pod the infrastructure ended does not fail the step; the Job is replaced (`infra`), at
+//!   most `--infra-retries` times.
+//! * A step Pod that cannot start (unschedulable, its image not pulled) is reported with the
+//!   scheduler's or the kubelet's reason, and fails its step after `--pending-timeout`
+//!   (`pending`).
 //! * A failed step's reason says what its Pod said, read before the Pod is deleted: the
 //!   container that failed, its exit code and the last lines of its log (`infra::diagnose`).
 
@@ -31,6 +35,7 @@ pub(crate) mod api;
 mod client;
 mod infra;
 mod logs;
+mod pending;
 pub mod preflight;
 mod workloads;
 
@@ -90,6 +95,9 @@ pub struct KubernetesConfig {
     /// How many times a step's Job is replaced after the infrastructure ended its Pod, before
     /// the step fails ([`classify::DEFAULT_INFRA_RETRIES`]).
     pub infra_retries: u32,
+    /// How long a step's Pod may be unable to start (unschedulable, its image not pulled)
+    /// before the step fails with that reason; None: it waits, reported once per reason.
+    pub pending_timeout: Option<std::time::Duration>,
     /// Bumped whenever the watch of Jobs lists again or fails (the operator's metrics).
     pub watch_restarts: Option<Arc<AtomicU64>>,
 }
@@ -123,6 +131,14 @@ impl KubernetesExecutor {
         // put a Pod back to Running after the Job controller counted it failed).
         let lost: Rc<RefCell<HashMap<String, String>>> = Rc::default();
         let pod_watch = infra::watch_pods(pods.clone(), labels::workflow_selector(&workflow.name), lost.clone());
+        let pending_watch = pending::watch(
+            pods.clone(),
+            jobs.clone(),
+            labels::workflow_selector(&workflow.name),
+            workflow.clone(),
+            events.clone(),
+            config.pending_timeout,
+        );
         let restarts = config.watch_restarts.clone();
         let restarted = move || {
             if let Some(r) = &restarts {
@@ -231,7 +247,7 @@ impl KubernetesExecutor {
             config,
             custom: CustomWorkload::used_by(&workflow),
             workflow,
-            watch: RefCell::new(vec![handle, pod_watch]),
+            watch: RefCell::new(vec![handle, pod_watch, pending_watch]),
             cleanups: RefCell::default(),
         }
     }
@@ -289,6 +305,7 @@ fn report_vanished(job: &Job, workflow: &Workflow, events: &Recipient<JobObserve
         duration: None,
         log: None,
         metrics: None,
+        waiting: None,
     });
 }
 
@@ -296,7 +313,7 @@ fn report_vanished(job: &Job, workflow: &Workflow, events: &Recipient<JobObserve
 fn observed(job: &Job, workflow: &Workflow) -> Option<JobObserved> {
     let ObservedJob { jobid, step, attempt, phase, duration, .. } = classify::classify(job)?;
     let step = workflow.step_index(&step)?;
-    Some(JobObserved { jobid, step, attempt, phase, duration, log: None, metrics: None })
+    Some(JobObserved { jobid, step, attempt, phase, duration, log: None, metrics: None, waiting: None })
 }
 
 /// Seconds since the epoch of a Kubernetes time.
