@@ -918,6 +918,44 @@ fn a_registry_that_cannot_start_shows_in_the_status_and_an_edited_image_replaces
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), image);
 }
 
+/// An edit made while a run is being set up takes effect at once: here the workflow's registry
+/// runs an image that never answers (the pause image: running, never ready, nothing to report)
+/// and the run would wait out the registry's whole patience (5 minutes); `registry.image`
+/// edited to a working one is set up again with it right away.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn an_edit_during_the_registry_wait_restarts_the_setup_at_once() {
+    let ns = Namespace::new("op-edit-setup");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = Operator::spawn(&ns, dir.path(), &["--registry-image", "k8s.gcr.io/pause:3.2"]);
+    apply(&ns, &one_pushing_step("setup"));
+    eventually(Duration::from_secs(60), "the registry that never answers was not made", || {
+        let out = kubectl(&["-n", &ns.0, "get", "pods", "setup-registry-0", "-o", "jsonpath={.status.phase}"]);
+        let phase = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if phase == "Running" { Ok(()) } else { Err(phase) }
+    });
+    let image =
+        std::env::var("SMO_TEST_REGISTRY_IMAGE").unwrap_or_else(|_| "docker.io/library/smo-registry:dev".into());
+    let edited = std::time::Instant::now();
+    let patch = format!("{{\"spec\":{{\"registry\":{{\"image\":\"{image}\"}}}}}}");
+    let out = kubectl(&["-n", &ns.0, "patch", "statemachine", "setup", "--type=merge", "-p", &patch]);
+    assert!(out.status.success(), "{}", text(&out));
+    wait_for(&ns, "setup", "Complete", &operator, 120);
+    let took = edited.elapsed();
+    assert!(took < Duration::from_secs(120), "done {took:?} after the edit, not after the registry's patience");
+    assert!(operator.log().contains("spec changed while the run was being set up"), "{}", operator.log());
+    let out = kubectl(&[
+        "-n",
+        &ns.0,
+        "get",
+        "statefulset",
+        "setup-registry",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), image);
+}
+
 /// An operator started where the CRD is not installed exits at once (code 2) and says how to
 /// install it. (The CRD is installed again afterwards; the tests of this binary run one at a
 /// time.)

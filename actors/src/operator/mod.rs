@@ -212,6 +212,9 @@ struct Tracked {
     refusals: u32,
     /// The retry scheduled after its last refusal, if it is still due.
     retry_token: Option<u64>,
+    /// The task setting its run up (the registry awaited, the images checked), until its
+    /// Manager starts: an edit meanwhile stops it and starts again with the new spec.
+    starting: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// What starting a resource's run takes besides the resource.
@@ -304,6 +307,7 @@ impl Controller {
             carried: status::carried(&current),
             refusals: 0,
             retry_token: None,
+            starting: None,
         };
         match parsed {
             Err(problems) => {
@@ -322,7 +326,7 @@ impl Controller {
                     let carried = tracked.carried.clone();
                     let reporter = tracked.reporter.clone();
                     let run = RunRequest { key: key.clone(), workflow, spec: spec.clone(), reporter, carried };
-                    self.start_run(&object, run, ctx);
+                    tracked.starting = Some(self.start_run(&object, run, ctx));
                 }
                 tracked.running_spec = Some(spec);
             }
@@ -331,7 +335,12 @@ impl Controller {
     }
 
     /// Checks what the run needs, then starts the resource's Manager (restoring from its Jobs).
-    fn start_run(&mut self, object: &DynamicObject, run: RunRequest, ctx: &mut Context<Self>) {
+    fn start_run(
+        &mut self,
+        object: &DynamicObject,
+        run: RunRequest,
+        ctx: &mut Context<Self>,
+    ) -> tokio::task::JoinHandle<()> {
         let RunRequest { key, workflow, spec, reporter, carried } = run;
         let mut registry_spec = spec.registry.clone().unwrap_or_else(default_registry_spec);
         registry_spec.image.get_or_insert_with(|| self.config.registry_image.clone());
@@ -461,7 +470,7 @@ impl Controller {
                 ),
                 None => controller.do_send(RunEnded { key, uid, refused: false }),
             }
-        });
+        })
     }
 
     /// A tracked resource changed: a new spec for its run, or a first run for a spec made valid.
@@ -493,6 +502,17 @@ impl Controller {
             tracked.refusals = 0;
             return self.run_now(key, workflow, spec, ctx);
         };
+        // Edited while its run is being set up (its registry awaited, its step images checked):
+        // set up again with the new spec now, not after that wait.
+        if let Some(task) = tracked.starting.take() {
+            task.abort();
+            tracing::info!(statemachine = %key, "spec changed while the run was being set up; starting again with it");
+            tracked.refusals = 0;
+            tracked.pending = None;
+            let uid = tracked.uid.clone();
+            self.starting.remove(&uid);
+            return self.run_now(key, workflow, spec, ctx);
+        }
         if tracked.ended {
             let unapplied = Unapplied {
                 reason: "WorkflowEnded",
@@ -532,7 +552,10 @@ impl Controller {
             t.object.data.get("status").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or_default();
         let carried = if current.observed_generation.is_some() { status::carried(&current) } else { t.carried.clone() };
         let (object, reporter) = (t.object.clone(), t.reporter.clone());
-        self.start_run(&object, RunRequest { key: key.to_string(), workflow, spec, reporter, carried }, ctx);
+        let task = self.start_run(&object, RunRequest { key: key.to_string(), workflow, spec, reporter, carried }, ctx);
+        if let Some(t) = self.tracked.get_mut(key) {
+            t.starting = Some(task);
+        }
     }
 
     /// Ready once the first list is handled and no run it found is still being set up: every
@@ -559,6 +582,10 @@ impl Controller {
     fn forget(&mut self, key: &str) {
         let Some(tracked) = self.tracked.remove(key) else { return };
         tracing::info!(statemachine = %key, "StateMachine deleted; its workflow stops (its objects go with it)");
+        if let Some(task) = &tracked.starting {
+            task.abort();
+            self.starting.remove(&tracked.uid);
+        }
         // What it kept in the operator's data directory goes too.
         let (namespace, name) = key.split_once('/').unwrap_or(("", key));
         let kept = self.config.data_dir.join(namespace).join(name);
@@ -773,6 +800,8 @@ impl Handler<RunStarted> for Controller {
         self.check_ready();
         match self.tracked.get_mut(&msg.key) {
             Some(t) if t.uid == msg.uid => {
+                // Set up: the task now only waits for the run's end, and is never stopped.
+                t.starting = None;
                 if let Some(reconfigure) = t.pending.take() {
                     msg.manager.do_send(reconfigure);
                 }
@@ -795,6 +824,7 @@ impl Handler<RunEnded> for Controller {
             && t.uid == msg.uid
         {
             t.manager = None;
+            t.starting = None;
             if !msg.refused {
                 t.ended = true;
                 return;
