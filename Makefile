@@ -51,8 +51,15 @@ test: services ## Run every test: unit, actors, CLI, registry, examples, drift, 
 	$(MAKE) test-cluster
 
 .PHONY: test-cluster
-test-cluster: cluster-up image ## Run the tests that need the cluster (smo run --executor kubernetes, smo operator end to end, hostile tenants).
-	eval "$$(bash tests/cluster/env.sh)" && SMO_REQUIRE_SERVICES=1 $(CARGO) test --test kubernetes --test operator --test hostile -- --ignored --test-threads 1
+test-cluster: cluster-up image ## Run the tests that need the cluster (smo run --executor kubernetes, smo operator end to end, hostile tenants, a short chaos run).
+	eval "$$(bash tests/cluster/env.sh)" && SMO_REQUIRE_SERVICES=1 $(CARGO) test --test kubernetes --test operator --test hostile --test chaos -- --ignored --test-threads 1
+
+SEED ?= 1
+FAULTS ?= 30
+
+.PHONY: chaos
+chaos: cluster-up image ## The seeded chaos suite, longer than make test's (SEED=N FAULTS=N; a failing run prints its seed and faults).
+	eval "$$(bash tests/cluster/env.sh)" && SMO_CHAOS_SEED=$(SEED) SMO_CHAOS_FAULTS=$(FAULTS) $(CARGO) test --test chaos -- --ignored --nocapture
 
 ORIGINAL_EXAMPLES ?= $(SMO_ORIGINAL_EXAMPLES)
 

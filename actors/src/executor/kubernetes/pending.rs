@@ -2,7 +2,9 @@
 //! are listed (a field selector: usually an empty answer), and one that the scheduler cannot
 //! place, or whose image cannot be pulled, is reported with the scheduler's or the kubelet's own
 //! words ([`JobObserved::waiting`]) — the Manager says it once per step and reason, in the log
-//! and as a Warning Event. With a patience (`--pending-timeout`), a Pod still unable to start
+//! and as a Warning Event. An image or container problem is reported at once; `Unschedulable`
+//! after a minute (or half the patience, if shorter): on a busy cluster Pods wait for room a
+//! little as a matter of course. With a patience (`--pending-timeout`), a Pod still unable to start
 //! after it fails its step with that reason, and its Job is deleted.
 
 use std::collections::{HashMap, HashSet};
@@ -24,6 +26,9 @@ use crate::messages::JobObserved;
 /// How often the `Pending` Pods are looked at.
 const EVERY: Duration = Duration::from_secs(5);
 
+/// How long a Pod may wait for room before that is reported.
+const UNSCHEDULABLE_GRACE: Duration = Duration::from_secs(60);
+
 /// Watches the workflow's `Pending` Pods (label `selector`) until aborted.
 pub(super) fn watch(
     pods: Api<Pod>,
@@ -38,6 +43,7 @@ pub(super) fn watch(
         // Per Pod: when it was first seen unable to start, and the reason last reported.
         let mut stuck: HashMap<String, (Instant, String)> = HashMap::new();
         let mut failed: HashSet<String> = HashSet::new();
+        let grace = patience.map_or(UNSCHEDULABLE_GRACE, |p| UNSCHEDULABLE_GRACE.min(p / 2));
         loop {
             tokio::time::sleep(EVERY).await;
             let listed = match pods.list(&params).await {
@@ -66,7 +72,8 @@ pub(super) fn watch(
                     waiting: Some(why.clone()),
                 };
                 let (since, reported) = stuck.entry(name).or_insert((now, String::new()));
-                if *reported != why {
+                let due = !why.starts_with("Unschedulable") || now.duration_since(*since) >= grace;
+                if due && *reported != why {
                     reported.clone_from(&why);
                     events.do_send(seen.clone());
                 }

@@ -1,0 +1,306 @@
+//! A seeded chaos suite: the operator installed from `dist/install.yaml` with two replicas and
+//! leader election runs a workflow of 30 sequences × 3 steps (passing artifacts through its own
+//! registry) while faults are injected at seeded random times; then the invariants are checked:
+//!
+//! * exactly `completed` sequences completed, and the status says so (phase, counts, the last
+//!   step's successes);
+//! * every completed sequence has exactly one successful Job per step: no step that ended
+//!   successfully ran again, and no Job was doubled;
+//! * the run ended within a bound of its fault-free time (no hang);
+//! * the operator's memory stayed bounded (peak RSS of its processes).
+//!
+//! The faults: the leader's Pod deleted at once (as a crash), a running step Job or step Pod
+//! deleted, a step Pod evicted, the apiserver or the controller-manager restarted, the
+//! workflow's registry restarted. A failing run prints its seed and its faults; the same seed
+//! replays the same faults at the same times (the cluster's timing varies).
+//!
+//! `make test` runs a short fixed-seed version (`SMO_CHAOS_SEED`, default 1; `SMO_CHAOS_FAULTS`,
+//! default 10); `make chaos SEED=… FAULTS=…` a longer one.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::cluster::{
+    Installed, Namespace, eventually, kubectl, kubectl_with_input, restart_component, state_machine, text,
+};
+use serde_json::Value;
+
+/// A small seeded generator (SplitMix64): the same seed, the same faults.
+struct Seeded(u64);
+
+impl Seeded {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// What can go wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    KillLeader,
+    DeleteJob,
+    DeletePod,
+    EvictPod,
+    RestartApiserver,
+    RestartControllerManager,
+    RestartRegistry,
+}
+
+const FAULTS: [Fault; 7] = [
+    Fault::KillLeader,
+    Fault::DeleteJob,
+    Fault::DeletePod,
+    Fault::EvictPod,
+    Fault::RestartApiserver,
+    Fault::RestartControllerManager,
+    Fault::RestartRegistry,
+];
+
+const SEQUENCES: u32 = 30;
+
+/// The workflow: `SEQUENCES` sequences of a → b → c, 8 at a time, each step passing its
+/// artifact to the next through the workflow's own registry.
+fn workflow(name: &str) -> String {
+    let head = format!("  workflow: {{completed: {SEQUENCES}, maxFailures: 200}}\n  cluster: {{maxSize: 8}}\n");
+    state_machine(
+        name,
+        &head,
+        &[
+            ("a", "sleep 1; echo \"$jobid\" > a.txt"),
+            ("b", "sleep 1; cat a.txt > b.txt"),
+            ("c", "sleep 1; cat b.txt > c.txt"),
+        ],
+        0,
+    )
+    .replacen("    script: |\n      sleep 1; echo", "    registry: {push: a}\n    script: |\n      sleep 1; echo", 1)
+    .replacen(
+        "    script: |\n      sleep 1; cat a",
+        "    registry: {pull: a, push: b}\n    script: |\n      sleep 1; cat a",
+        1,
+    )
+    .replacen(
+        "    script: |\n      sleep 1; cat b",
+        "    registry: {pull: b, push: c}\n    script: |\n      sleep 1; cat b",
+        1,
+    )
+}
+
+fn status(ns: &Namespace, name: &str) -> Value {
+    let out = kubectl(&["-n", &ns.0, "get", "statemachine", name, "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice::<Value>(&out.stdout).expect("JSON")["status"].clone()
+}
+
+fn complete(ns: &Namespace, name: &str) -> bool {
+    status(ns, name)["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Complete" && c["status"] == "True")
+}
+
+/// Names of the objects `kind` in `ns` matching `selector` and the JSONPath `filter` (`{.items[?(…)]…}`).
+fn names(ns: &str, kind: &str, selector: &str, filter: &str) -> Vec<String> {
+    let out = kubectl(&["-n", ns, "get", kind, "-l", selector, "-o", &format!("jsonpath={filter}")]);
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
+}
+
+/// Injects `fault` into the run of `name`; what was done, in one line.
+fn inject(fault: Fault, ns: &Namespace, name: &str, rng: &mut Seeded) -> String {
+    let steps = format!("state-machine.converged-computing.org/workflow={name}");
+    let pick = |mut list: Vec<String>, rng: &mut Seeded| {
+        list.sort();
+        if list.is_empty() { None } else { Some(list.swap_remove(rng.below(list.len() as u64) as usize)) }
+    };
+    match fault {
+        Fault::KillLeader => {
+            let leader = Installed::leader();
+            let out = kubectl(&["-n", "smo-system", "delete", "pod", &leader, "--grace-period=0", "--force"]);
+            format!("killed the leader {leader}: {}", out.status.success())
+        }
+        Fault::DeleteJob => {
+            let running = names(&ns.0, "jobs", &steps, "{.items[?(@.status.active==1)].metadata.name}");
+            match pick(running, rng) {
+                Some(job) => {
+                    let out = kubectl(&["-n", &ns.0, "delete", "job", &job, "--wait=false"]);
+                    format!("deleted the running Job {job}: {}", out.status.success())
+                }
+                None => "no running Job to delete".into(),
+            }
+        }
+        Fault::DeletePod | Fault::EvictPod => {
+            let running = names(&ns.0, "pods", &steps, "{.items[?(@.status.phase==\"Running\")].metadata.name}");
+            let Some(pod) = pick(running, rng) else { return format!("{fault:?}: no running step Pod") };
+            if fault == Fault::DeletePod {
+                let out = kubectl(&["-n", &ns.0, "delete", "pod", &pod, "--wait=false"]);
+                format!("deleted the step Pod {pod}: {}", out.status.success())
+            } else {
+                let evicted = r#"{"status":{"phase":"Failed","reason":"Evicted","message":"The node was low on resource: memory."}}"#;
+                let out = kubectl(&[
+                    "-n",
+                    &ns.0,
+                    "patch",
+                    "pod",
+                    &pod,
+                    "--subresource=status",
+                    "--type=merge",
+                    "-p",
+                    evicted,
+                ]);
+                format!("evicted the step Pod {pod}: {}", out.status.success())
+            }
+        }
+        Fault::RestartApiserver => {
+            restart_component("apiserver");
+            "restarted the apiserver".into()
+        }
+        Fault::RestartControllerManager => {
+            restart_component("controller-manager");
+            "restarted the controller-manager".into()
+        }
+        Fault::RestartRegistry => {
+            let pod = format!("{name}-registry-0");
+            let out = kubectl(&["-n", &ns.0, "delete", "pod", &pod, "--wait=false"]);
+            format!("restarted the workflow's registry ({pod}): {}", out.status.success())
+        }
+    }
+}
+
+/// Peak resident memory (VmHWM) of the installed operator's processes on this node, in KiB.
+fn operator_peak_kib() -> u64 {
+    let mut peak = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name();
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let words: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if !(words.iter().any(|w| *w == b"operator") && words.iter().any(|w| *w == b"--leader-elect")) {
+            continue;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{}/status", pid.to_string_lossy())).unwrap_or_default();
+        let hwm = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok());
+        peak = peak.max(hwm.unwrap_or(0));
+    }
+    peak
+}
+
+/// Applies the workflow `name` and waits up to `limit` for it to complete, injecting `faults` at
+/// their times (seconds after the start); the time it took and what was done.
+fn run(
+    ns: &Namespace,
+    name: &str,
+    faults: &[(f64, Fault)],
+    rng: &mut Seeded,
+    limit: Duration,
+) -> (Duration, Vec<String>) {
+    let started = Instant::now();
+    let out = kubectl_with_input(&["-n", &ns.0, "apply", "-f", "-"], workflow(name).as_bytes());
+    assert!(out.status.success(), "{}", text(&out));
+    let mut done = Vec::new();
+    let mut next = faults.iter().peekable();
+    loop {
+        let elapsed = started.elapsed();
+        if complete(ns, name) {
+            return (elapsed, done);
+        }
+        assert!(
+            elapsed < limit,
+            "{name} did not complete within {limit:?} (a hang?); faults so far:\n{}\nstatus: {:#}\n{}",
+            done.join("\n"),
+            status(ns, name),
+            Installed::logs()
+        );
+        if let Some((at, fault)) = next.peek().copied()
+            && elapsed.as_secs_f64() >= *at
+        {
+            next.next();
+            let what = inject(*fault, ns, name, rng);
+            done.push(format!("t={:.1}s {what}", started.elapsed().as_secs_f64()));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster` (or `make chaos`)"]
+fn seeded_faults_never_lose_double_or_hang_a_run() {
+    let seed: u64 = std::env::var("SMO_CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let count: usize = std::env::var("SMO_CHAOS_FAULTS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let installed = Installed::apply();
+    let out = kubectl(&["-n", "smo-system", "scale", "deployment", "smo-operator", "--replicas=2"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = kubectl(&["-n", "smo-system", "rollout", "status", "deployment/smo-operator", "--timeout=180s"]);
+    assert!(out.status.success(), "the operator's Pods are not ready: {}\n{}", text(&out), Installed::logs());
+    eventually(Duration::from_secs(60), "no operator leads", || {
+        let leader = Installed::leader();
+        if leader.starts_with("smo-operator-") { Ok(()) } else { Err(leader) }
+    });
+    let ns = Namespace::new("chaos");
+    let mut rng = Seeded(seed);
+
+    // Fault-free first: the time the bound is made of.
+    let (calm, _) = run(&ns, "calm", &[], &mut rng, Duration::from_secs(600));
+    // The faults, at seeded times over the first 80 % of that time.
+    let mut faults: Vec<(f64, Fault)> = (0..count)
+        .map(|_| {
+            let at = 3.0 + (rng.below(1000) as f64 / 1000.0) * calm.as_secs_f64() * 0.8;
+            (at, FAULTS[rng.below(FAULTS.len() as u64) as usize])
+        })
+        .collect();
+    faults.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Restarts of the cluster's components take their own time; the bound allows for them.
+    let restarts =
+        faults.iter().filter(|f| matches!(f.1, Fault::RestartApiserver | Fault::RestartControllerManager)).count();
+    let limit = calm * 3 + Duration::from_secs(60 + 30 * restarts as u64);
+    let (stormy, done) = run(&ns, "storm", &faults, &mut rng, limit);
+    let replay =
+        format!("seed {seed}, {count} faults (replay: make chaos SEED={seed} FAULTS={count}):\n{}", done.join("\n"));
+
+    // Exactly the completions asked for, as the status says.
+    let s = status(&ns, "storm");
+    assert_eq!(s["completed"].as_i64(), Some(i64::from(SEQUENCES)), "{replay}\n{s:#}");
+    assert_eq!(s["phase"], "Succeeded", "{replay}\n{s:#}");
+    assert_eq!(s["active"].as_i64(), Some(0), "{replay}\n{s:#}");
+    let last =
+        s["steps"].as_array().and_then(|steps| steps.iter().find(|st| st["name"] == "c")).cloned().unwrap_or_default();
+    assert_eq!(last["succeeded"].as_i64(), Some(i64::from(SEQUENCES)), "{replay}\n{s:#}");
+    // Every completed sequence: one successful Job per step, never two.
+    let jobs = ns.jobs_of("storm");
+    let mut by_sequence: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for (jobid, step, phase) in &jobs {
+        if phase == "Complete" {
+            by_sequence.entry(jobid.as_str()).or_default().push(step.as_str());
+        }
+    }
+    let completed: Vec<_> = by_sequence.iter().filter(|(_, steps)| steps.contains(&"c")).collect();
+    assert_eq!(completed.len(), SEQUENCES as usize, "{replay}\n{jobs:?}");
+    for (jobid, steps) in &completed {
+        let mut steps = (*steps).clone();
+        steps.sort_unstable();
+        assert_eq!(steps, ["a", "b", "c"], "sequence {jobid}: one successful Job per step\n{replay}\n{jobs:?}");
+    }
+    let peak = operator_peak_kib();
+    eprintln!(
+        "chaos: {replay}\nfault-free {:.1} s, with faults {:.1} s ({:.2}×, bound {:.0} s); failed sequences {}; operator peak RSS {} MiB",
+        calm.as_secs_f64(),
+        stormy.as_secs_f64(),
+        stormy.as_secs_f64() / calm.as_secs_f64(),
+        limit.as_secs_f64(),
+        s["failed"],
+        peak / 1024
+    );
+    assert!(peak > 0 && peak < 256 * 1024, "the operator's memory stayed bounded: peak {peak} KiB\n{replay}");
+    drop(installed);
+}
