@@ -22,7 +22,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::{
-    Installed, Namespace, eventually, kubectl, kubectl_with_input, restart_component, state_machine, text,
+    Installed, Namespace, eventually, kubectl, kubectl_with_input, names, restart_component, state_machine, text,
 };
 use serde_json::Value;
 
@@ -107,12 +107,6 @@ fn complete(ns: &Namespace, name: &str) -> bool {
         .into_iter()
         .flatten()
         .any(|c| c["type"] == "Complete" && c["status"] == "True")
-}
-
-/// Names of the objects `kind` in `ns` matching `selector` and the JSONPath `filter` (`{.items[?(…)]…}`).
-fn names(ns: &str, kind: &str, selector: &str, filter: &str) -> Vec<String> {
-    let out = kubectl(&["-n", ns, "get", kind, "-l", selector, "-o", &format!("jsonpath={filter}")]);
-    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
 }
 
 /// The sequence (label `jobid`) of the object `kind/name`.

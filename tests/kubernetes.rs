@@ -12,8 +12,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::cluster::{
-    Namespace, eventually, install_custom_crds, kubectl, kubectl_with_input, per_job, registry, restart_component,
-    serve_jobsets_but_not_miniclusters, text, within,
+    Namespace, eventually, first_running, install_custom_crds, kubectl, kubectl_with_input, per_job, registry,
+    restart_component, serve_jobsets_but_not_miniclusters, text, within,
 };
 use common::smo;
 use serde_json::Value;
@@ -312,18 +312,7 @@ fn an_evicted_pod_does_not_fail_the_step() {
     );
     let child = run(&wf, &ns, dir.path()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start smo");
     // Wait for the step's Pod to run, then evict it the way a kubelet does.
-    let pod = eventually(Duration::from_secs(60), "the step's Pod never ran", || {
-        let out = kubectl(&[
-            "-n",
-            &ns.0,
-            "get",
-            "pods",
-            "-o",
-            "jsonpath={.items[?(@.status.phase==\"Running\")].metadata.name}",
-        ]);
-        let names = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        names.split_whitespace().next().map(str::to_string).ok_or(names)
-    });
+    let pod = first_running(&ns, "pods");
     let evicted =
         r#"{"status":{"phase":"Failed","reason":"Evicted","message":"The node was low on resource: memory."}}"#;
     let out = kubectl(&["-n", &ns.0, "patch", "pod", &pod, "--subresource=status", "--type=merge", "-p", evicted]);
@@ -355,12 +344,7 @@ fn a_job_deleted_outside_smo_fails_its_step_and_the_run_goes_on() {
     );
     let started = std::time::Instant::now();
     let child = run(&wf, &ns, dir.path()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start smo");
-    let job = eventually(Duration::from_secs(60), "the step's Job never ran", || {
-        let out =
-            kubectl(&["-n", &ns.0, "get", "jobs", "-o", "jsonpath={.items[?(@.status.active==1)].metadata.name}"]);
-        let names = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        names.split_whitespace().next().map(str::to_string).ok_or(names)
-    });
+    let job = first_running(&ns, "jobs");
     let out = kubectl(&["-n", &ns.0, "delete", "job", &job, "--wait=false"]);
     assert!(out.status.success(), "{}", text(&out));
     // It used to wait for the gone Job for ever: a deadline, not a hang of the test.

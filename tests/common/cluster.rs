@@ -214,6 +214,32 @@ pub fn serve_jobsets_but_not_miniclusters() {
     assert!(out.status.success(), "{}", text(&out));
 }
 
+/// Names of the `kind` objects in `ns` that `selector` (a label selector; empty: all) and the
+/// JSONPath `filter` (`{.items[?(…)].metadata.name}`) give.
+pub fn names(ns: &str, kind: &str, selector: &str, filter: &str) -> Vec<String> {
+    let mut args = vec!["-n", ns, "get", kind];
+    if !selector.is_empty() {
+        args.extend(["-l", selector]);
+    }
+    let jsonpath = format!("jsonpath={filter}");
+    args.extend(["-o", &jsonpath]);
+    let out = kubectl(&args);
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
+}
+
+/// The first `kind` object in `ns` running now: a Job with an active Pod, or a `Running` Pod,
+/// within a minute.
+pub fn first_running(ns: &Namespace, kind: &str) -> String {
+    let filter = match kind {
+        "jobs" => "{.items[?(@.status.active==1)].metadata.name}",
+        _ => "{.items[?(@.status.phase==\"Running\")].metadata.name}",
+    };
+    eventually(Duration::from_secs(60), &format!("no {kind} ran"), || {
+        let found = names(&ns.0, kind, "", filter);
+        found.first().cloned().ok_or(found)
+    })
+}
+
 /// Restarts one component of the running cluster in place (`tests/cluster/restart.sh`), as a
 /// crash and a supervisor would: `apiserver`, for one.
 pub fn restart_component(component: &str) {
