@@ -160,17 +160,16 @@ fn hostile_tenants_are_refused_or_bounded_and_their_neighbour_keeps_its_pace() {
     let installed = Installed::apply();
     let out = kubectl(&["-n", "smo-system", "rollout", "status", "deployment/smo-operator", "--timeout=180s"]);
     assert!(out.status.success(), "the operator's Pod is not ready: {}\n{}", text(&out), Installed::logs());
-    let out = kubectl(&[
-        "-n",
-        "smo-system",
-        "get",
-        "pods",
-        "-l",
-        "app.kubernetes.io/name=smo-operator",
-        "-o",
-        "jsonpath={.items[0].status.podIP}",
-    ]);
-    let operator_host = format!("{}:8080", String::from_utf8_lossy(&out.stdout).trim());
+    // The Pod that leads and answers: an earlier test's Pods may still be terminating.
+    let operator_host = eventually(Duration::from_secs(120), "no operator Pod leads and answers /readyz", || {
+        let leader = Installed::leader();
+        let out = kubectl(&["-n", "smo-system", "get", "pod", &leader, "-o", "jsonpath={.status.podIP}"]);
+        let host = format!("{}:8080", String::from_utf8_lossy(&out.stdout).trim());
+        match readyz(&host) {
+            Ok(()) => Ok(host),
+            Err(e) => Err(format!("{leader} at {host}: {e}")),
+        }
+    });
     let good = Namespace::new("good");
     let hostile = Namespace::new("hostile");
     let mut report: Vec<String> = Vec::new();

@@ -214,7 +214,15 @@ struct Tracked {
     retry_token: Option<u64>,
     /// The task setting its run up (the registry awaited, the images checked), until its
     /// Manager starts: an edit meanwhile stops it and starts again with the new spec.
-    starting: Option<tokio::task::JoinHandle<()>>,
+    starting: Option<Setup>,
+}
+
+/// The task that sets a run up and then waits for its end, and whether it has gone past the
+/// point where it may be stopped (its Manager is made: stopping it then would leave the Manager
+/// running beside the next).
+struct Setup {
+    task: tokio::task::JoinHandle<()>,
+    committed: Rc<std::cell::Cell<bool>>,
 }
 
 /// What starting a resource's run takes besides the resource.
@@ -335,12 +343,7 @@ impl Controller {
     }
 
     /// Checks what the run needs, then starts the resource's Manager (restoring from its Jobs).
-    fn start_run(
-        &mut self,
-        object: &DynamicObject,
-        run: RunRequest,
-        ctx: &mut Context<Self>,
-    ) -> tokio::task::JoinHandle<()> {
+    fn start_run(&mut self, object: &DynamicObject, run: RunRequest, ctx: &mut Context<Self>) -> Setup {
         let RunRequest { key, workflow, spec, reporter, carried } = run;
         let mut registry_spec = spec.registry.clone().unwrap_or_else(default_registry_spec);
         registry_spec.image.get_or_insert_with(|| self.config.registry_image.clone());
@@ -360,7 +363,9 @@ impl Controller {
         let controller = ctx.address();
         let generation = object.metadata.generation;
         tracing::info!(statemachine = %key, completions = workflow.completed, max_size = workflow.max_size, "starting the workflow");
-        actix::spawn(async move {
+        let committed = Rc::new(std::cell::Cell::new(false));
+        let commit = committed.clone();
+        let task = actix::spawn(async move {
             // Everything this run asks of the cluster waits for its own share of the rate.
             let client = config.share.client(&config.client);
             let refuse = |reason: &'static str, message: String| {
@@ -425,6 +430,8 @@ impl Controller {
             };
             let workflow = Arc::new(workflow);
             let (done, finished) = tokio::sync::oneshot::channel::<RunReport>();
+            // From here on the run is its Manager's: an edit reconfigures it, never restarts it.
+            commit.set(true);
             let manager = Manager::create(|mctx| {
                 let watcher = JobWatcher::new(mctx.address().recipient()).start();
                 let executor: Rc<dyn Executor> =
@@ -470,7 +477,8 @@ impl Controller {
                 ),
                 None => controller.do_send(RunEnded { key, uid, refused: false }),
             }
-        })
+        });
+        Setup { task, committed }
     }
 
     /// A tracked resource changed: a new spec for its run, or a first run for a spec made valid.
@@ -504,8 +512,8 @@ impl Controller {
         };
         // Edited while its run is being set up (its registry awaited, its step images checked):
         // set up again with the new spec now, not after that wait.
-        if let Some(task) = tracked.starting.take() {
-            task.abort();
+        if let Some(setup) = tracked.starting.take_if(|setup| !setup.committed.get()) {
+            setup.task.abort();
             tracing::info!(statemachine = %key, "spec changed while the run was being set up; starting again with it");
             tracked.refusals = 0;
             tracked.pending = None;
@@ -582,8 +590,8 @@ impl Controller {
     fn forget(&mut self, key: &str) {
         let Some(tracked) = self.tracked.remove(key) else { return };
         tracing::info!(statemachine = %key, "StateMachine deleted; its workflow stops (its objects go with it)");
-        if let Some(task) = &tracked.starting {
-            task.abort();
+        if let Some(setup) = tracked.starting.as_ref().filter(|setup| !setup.committed.get()) {
+            setup.task.abort();
             self.starting.remove(&tracked.uid);
         }
         // What it kept in the operator's data directory goes too.
