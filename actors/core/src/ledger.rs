@@ -18,8 +18,46 @@ use crate::names::JobId;
 use crate::rulebook::{Facts, Firing, RuleEffect, Rulebook, Scope};
 use crate::slots::{self, SlotDecision, SlotInput, Verdict};
 use crate::stats::{Model, Stats};
-use crate::status::{STATUS_FIRINGS, Snapshot, StepSnapshot};
 use crate::workflow::Workflow;
+
+/// How many of the latest rule firings status shows.
+pub const STATUS_FIRINGS: usize = 5;
+
+/// What a run's ledger knows, for status (small: counters and one entry per step).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// Sequence counters.
+    pub counts: Counts,
+    /// Sequences started (restored ones included).
+    pub started: u32,
+    /// Per step, in step order.
+    pub steps: Vec<StepSnapshot>,
+    /// Rule firings so far.
+    pub fired: u32,
+    /// The latest firings, newest last (at most [`STATUS_FIRINGS`]), as the log shows them.
+    pub recent_firings: Vec<String>,
+    /// How the run ended, once it has.
+    pub outcome: Option<RunOutcome>,
+}
+
+/// One step's counters and durations.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StepSnapshot {
+    /// Step name.
+    pub name: String,
+    /// Jobs of the step running now.
+    pub active: u32,
+    /// Jobs that succeeded.
+    pub succeeded: u32,
+    /// Jobs that failed.
+    pub failed: u32,
+    /// Nodes the step's next job asks for.
+    pub nodes: u32,
+    /// Median duration of its ended jobs, in seconds.
+    pub median_seconds: Option<f64>,
+    /// Longest duration of its ended jobs, in seconds.
+    pub max_seconds: Option<f64>,
+}
 
 /// How many of the latest rule firings the ledger keeps (for status and the summary).
 pub const RECENT_FIRINGS: usize = 16;

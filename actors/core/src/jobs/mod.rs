@@ -34,7 +34,7 @@ pub use pod::local_environment;
 /// True if an environment value is `from:<field path>`: a pod field Kubernetes fills in (the
 /// original's JobSet form, e.g. `from:metadata.annotations['batch.kubernetes.io/job-completion-index']`).
 pub fn is_field_ref(value: &str) -> bool {
-    pod::field_ref(value).is_some()
+    crate::workflow::field_ref(value).is_some()
 }
 
 /// Directory in a step pod where the `smo-install` init container puts the `smo` binary.

@@ -74,10 +74,7 @@ pub fn local_environment(environment: &BTreeMap<String, String>, job_name: &str)
         .collect()
 }
 
-/// The field path of an environment value `from:<path>`, if it is one.
-pub(crate) fn field_ref(value: &str) -> Option<&str> {
-    value.strip_prefix("from:").map(str::trim)
-}
+pub(crate) use crate::workflow::field_ref;
 
 /// The step's environment as container env vars. Values are strings (the original passed
 /// YAML numbers through and the API call failed); `from:<path>` becomes a downward-API

@@ -4,37 +4,13 @@
 //! names into [`Sources`], and everything here works on that text. `Sources` is also what a run
 //! directory keeps, so that `smo run --resume` runs exactly the workflow the run started with.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Workflow;
 use super::from_files::{parse_job_file, step_from_file};
 use super::from_manifest::parse_manifest;
+pub use super::text::{Source, Sources, parse_documents, single};
 use crate::validate::Problems;
-
-/// One file's text and the name messages give it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Source {
-    /// How messages name the file (its path as given).
-    pub label: String,
-    /// Its text.
-    pub text: String,
-}
-
-/// Everything a workflow is made of: the file given, and for a workflow file the job files it
-/// names (by the name under `jobs[].config`; `Err` says why one could not be read).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sources {
-    /// The file given (a manifest or a workflow file).
-    pub main: Source,
-    /// Name of the workflow when the file does not name it (a workflow file): from its path.
-    pub name: String,
-    /// Job files by the name the workflow file gives them.
-    #[serde(default)]
-    pub job_files: BTreeMap<String, Result<Source, String>>,
-}
 
 /// What a YAML document is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,36 +39,6 @@ pub fn kind_of(doc: &Value) -> DocumentKind {
             DocumentKind::JobFile
         }
         _ => DocumentKind::Unknown,
-    }
-}
-
-/// Parses YAML text (one or more documents).
-pub fn parse_documents(text: &str, file: &str) -> Result<Vec<Value>, Problems> {
-    match serde_saphyr::from_multiple::<Value>(text) {
-        Ok(docs) => Ok(docs.into_iter().filter(|d| !d.is_null()).collect()),
-        Err(e) => {
-            let mut p = Problems::new();
-            p.error(file, "", format!("is not valid YAML: {}", e.to_string().trim()));
-            Err(p)
-        }
-    }
-}
-
-/// Parses text that must hold exactly one document.
-pub fn single(text: &str, file: &str) -> Result<Value, Problems> {
-    let mut docs = parse_documents(text, file)?;
-    match docs.len() {
-        1 => Ok(docs.remove(0)),
-        0 => {
-            let mut p = Problems::new();
-            p.error(file, "", "is empty");
-            Err(p)
-        }
-        n => {
-            let mut p = Problems::new();
-            p.error(file, "", format!("holds {n} YAML documents; expected one"));
-            Err(p)
-        }
     }
 }
 

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde_json::Value;
 
-use super::documents::Sources;
 use super::format::{CONFIG_ALIASES, Command, JobFile, Walltime, WorkflowFile};
+use super::text::Sources;
 use super::{KeyStyle, Origin, RegistrySettings, Step, Workflow, checks};
 use crate::defaults;
 use crate::validate::Problems;
@@ -104,7 +104,7 @@ impl Workflow {
                 }
             };
             let job_label = source.label.clone();
-            let doc = match super::documents::single(&source.text, &job_label) {
+            let doc = match super::text::single(&source.text, &job_label) {
                 Ok(d) => d,
                 Err(p) => {
                     problems.extend(p);

@@ -19,6 +19,7 @@ pub mod format;
 pub mod from_files;
 pub mod from_manifest;
 pub mod properties;
+pub mod text;
 
 pub use properties::{StepProperties, WorkloadKind};
 
@@ -294,7 +295,7 @@ impl Workflow {
             }
             // The original's JobSet example sets `RANK: from:metadata.annotations[…]`: Kubernetes
             // fills such a variable from the pod (a downward-API fieldRef); there is no pod here.
-            if step.environment.values().any(|v| crate::jobs::is_field_ref(v)) {
+            if step.environment.values().any(|v| field_ref(v).is_some()) {
                 note(
                     "`environment` values `from:<field>` are not filled in by a local run as on Kubernetes (there \
                      is no pod: a completion index is 0, `metadata.name` is the job's name, any other field \
@@ -333,6 +334,12 @@ impl Workflow {
 }
 
 /// The workflow of a StateMachine `wf` with `spec` (YAML lines under `spec:`), for tests.
+/// The field path of an environment value `from:<path>`, if it is one: a Pod field
+/// Kubernetes fills in (the original's JobSet form); a local run has no Pod to read it from.
+pub fn field_ref(value: &str) -> Option<&str> {
+    value.strip_prefix("from:").map(str::trim)
+}
+
 #[cfg(test)]
 pub(crate) fn test_manifest(namespace: Option<&str>, spec: &str) -> Workflow {
     let namespace = namespace.map(|ns| format!("  namespace: {ns}\n")).unwrap_or_default();
