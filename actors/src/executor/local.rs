@@ -442,6 +442,10 @@ async fn set_aside(run_dir: &Path, dir: &Path, stem: &str) {
 }
 
 impl Executor for LocalExecutor {
+    fn metrics_from_logs(&self) -> bool {
+        true
+    }
+
     fn submit(&self, job: StepJob) -> LocalBoxFuture<'static, Result<()>> {
         let config = self.config.clone();
         let events = self.events.clone();

@@ -62,6 +62,15 @@ pub struct ExistingJob {
 
 /// Runs step jobs and reports their phases as [`JobObserved`].
 pub trait Executor {
+    /// Whether the custom metrics of a job reported without them are computed in this process
+    /// from the job's log (`events.metrics` patterns, `parse_log` with `python3`). Only where the
+    /// job itself ran on this machine (the local executor); anywhere else a job computes its own
+    /// metrics where it ran, and no user code runs in smo's process, whatever an observation
+    /// carries.
+    fn metrics_from_logs(&self) -> bool {
+        false
+    }
+
     /// Starts a job. Returns once the job is accepted (queued or running), not when it ends.
     /// Submitting a job that already exists is not an error (restores re-submit).
     fn submit(&self, job: StepJob) -> LocalBoxFuture<'static, crate::Result<()>>;

@@ -207,7 +207,11 @@ impl Handler<JobObserved> for StateMachine {
         let extract = match msg.metrics.clone() {
             // Computed in the job's own Pod.
             Some(reported) => Box::pin(async move { reported }),
-            None => crate::log_reader::extract(self.workflow.clone(), msg.step, msg.log.clone()),
+            // A local job's log, on this machine; never user code here for any other executor.
+            None if self.executor.metrics_from_logs() => {
+                crate::log_reader::extract(self.workflow.clone(), msg.step, msg.log.clone())
+            }
+            None => Box::pin(async { Vec::new() }),
         };
         let ask = self.links.finished.clone();
         let JobObserved { jobid, step, attempt, phase, duration, .. } = msg;
