@@ -14,16 +14,25 @@
 //! workflow's registry restarted. A failing run prints its seed and its faults; the same seed
 //! replays the same faults at the same times (the cluster's timing varies).
 //!
-//! `make test` runs a short fixed-seed version (`SMO_CHAOS_SEED`, default 1; `SMO_CHAOS_FAULTS`,
-//! default 10); `make chaos SEED=… FAULTS=…` a longer one.
+//! The same workflow also runs under `smo run --executor kubernetes`, with the faults a run
+//! from a terminal meets: smo itself killed (SIGKILL) and the same command run again, a running
+//! step Job or Pod deleted, a step Pod evicted, the apiserver restarted; the same invariants
+//! hold (its summary says exactly `completed`, one successful Job per step, no hang).
+//!
+//! `make test` runs a short fixed-seed version of both (`SMO_CHAOS_SEED`, default 1;
+//! `SMO_CHAOS_FAULTS`, default 10); `make chaos SEED=… FAULTS=…` a longer one.
 
 mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::cluster::{
-    Installed, Namespace, eventually, kubectl, kubectl_with_input, names, restart_component, state_machine, text,
+    Installed, Namespace, eventually, kubectl, kubectl_with_input, names, registry, restart_component, state_machine,
+    text,
 };
+use common::smo;
 use serde_json::Value;
 
 /// A small seeded generator (SplitMix64): the same seed, the same faults.
@@ -54,6 +63,8 @@ enum Fault {
     RestartApiserver,
     RestartControllerManager,
     RestartRegistry,
+    /// `smo run` killed outright, and the same command run again.
+    KillSmo,
 }
 
 const FAULTS: [Fault; 7] = [
@@ -65,6 +76,10 @@ const FAULTS: [Fault; 7] = [
     Fault::RestartControllerManager,
     Fault::RestartRegistry,
 ];
+
+/// The faults of a run from a terminal (`smo run --executor kubernetes`, the cluster's registry).
+const CLI_FAULTS: [Fault; 5] =
+    [Fault::KillSmo, Fault::DeleteJob, Fault::DeletePod, Fault::EvictPod, Fault::RestartApiserver];
 
 const SEQUENCES: u32 = 30;
 
@@ -177,6 +192,154 @@ fn inject(fault: Fault, ns: &Namespace, name: &str, rng: &mut Seeded, touched: &
             let out = kubectl(&["-n", &ns.0, "delete", "pod", &pod, "--wait=false"]);
             format!("restarted the workflow's registry ({pod}): {}", out.status.success())
         }
+        // Only a run from a terminal has an smo process of its own to kill: [`CliRun`] does it.
+        Fault::KillSmo => "KillSmo: no smo process here".into(),
+    }
+}
+
+/// Seeded fault times over the first 80 % of `calm`, drawn from `kinds`.
+fn schedule(rng: &mut Seeded, count: usize, calm: Duration, kinds: &[Fault]) -> Vec<(f64, Fault)> {
+    let mut faults: Vec<(f64, Fault)> = (0..count)
+        .map(|_| {
+            let at = 3.0 + (rng.below(1000) as f64 / 1000.0) * calm.as_secs_f64() * 0.8;
+            (at, kinds[rng.below(kinds.len() as u64) as usize])
+        })
+        .collect();
+    faults.sort_by(|a, b| a.0.total_cmp(&b.0));
+    faults
+}
+
+/// The bound on a run with `faults` whose fault-free time is `calm`: restarts of the cluster's
+/// components take their own time.
+fn bound(calm: Duration, faults: &[(f64, Fault)]) -> Duration {
+    let restarts =
+        faults.iter().filter(|f| matches!(f.1, Fault::RestartApiserver | Fault::RestartControllerManager)).count();
+    calm * 3 + Duration::from_secs(60 + 30 * restarts as u64)
+}
+
+/// Every completed sequence of `jobs` has one successful Job per step, never two; a sequence
+/// in `touched` (a Job or Pod of it deleted: its evidence may be gone) at least never two of a
+/// step. Returns the completed sequences.
+fn one_success_per_step(jobs: &[(String, String, String)], touched: &[String], replay: &str) -> usize {
+    let mut by_sequence: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for (jobid, step, phase) in jobs {
+        if phase == "Complete" {
+            by_sequence.entry(jobid.as_str()).or_default().push(step.as_str());
+        }
+    }
+    let completed: Vec<_> = by_sequence.iter().filter(|(_, steps)| steps.contains(&"c")).collect();
+    for (jobid, steps) in &completed {
+        let mut steps = (*steps).clone();
+        steps.sort_unstable();
+        if touched.iter().any(|t| t == *jobid) {
+            let all = steps.len();
+            steps.dedup();
+            assert_eq!(steps.len(), all, "sequence {jobid}: a step succeeded twice\n{replay}\n{jobs:?}");
+        } else {
+            assert_eq!(steps, ["a", "b", "c"], "sequence {jobid}: one successful Job per step\n{replay}\n{jobs:?}");
+        }
+    }
+    completed.len()
+}
+
+/// `smo run --executor kubernetes` of `manifest` in `namespace`, its run directory and its
+/// output in `dir` (files named after its `life`: a full pipe would stall it).
+fn spawn_smo(manifest: &Path, namespace: &str, dir: &Path, life: u32) -> Child {
+    let smo_image = std::env::var("SMO_TEST_SMO_IMAGE").unwrap_or_else(|_| "docker.io/library/smo:dev".into());
+    let file = |name: &str| std::fs::File::create(output(dir, name, life)).expect("an output file");
+    smo()
+        .arg("run")
+        .arg(manifest)
+        .args(["--executor", "kubernetes", "--namespace", namespace, "--no-progress", "--plain-http"])
+        .args(["--registry", &registry(), "--smo-image", &smo_image])
+        .arg("--run-dir")
+        .arg(dir.join("run"))
+        .stdout(Stdio::from(file("stdout")))
+        .stderr(Stdio::from(file("stderr")))
+        .spawn()
+        .expect("start smo")
+}
+
+/// Where the output `name` (stdout, stderr) of a life of an smo run goes.
+fn output(dir: &Path, name: &str, life: u32) -> PathBuf {
+    dir.join(format!("{name}-{life}"))
+}
+
+/// One `smo run --executor kubernetes` of a manifest, run again with the same command after
+/// each kill.
+struct CliRun {
+    manifest: PathBuf,
+    namespace: String,
+    dir: PathBuf,
+    child: Child,
+    lives: u32,
+}
+
+impl CliRun {
+    fn start(manifest: &Path, ns: &Namespace, dir: &Path) -> CliRun {
+        let child = spawn_smo(manifest, &ns.0, dir, 1);
+        CliRun { manifest: manifest.to_path_buf(), namespace: ns.0.clone(), dir: dir.to_path_buf(), child, lives: 1 }
+    }
+
+    /// The last life's stdout and stderr.
+    fn said(&self) -> (String, String) {
+        let read = |name: &str| std::fs::read_to_string(output(&self.dir, name, self.lives)).unwrap_or_default();
+        (read("stdout"), read("stderr"))
+    }
+
+    fn kill_and_rerun(&mut self) -> String {
+        let killed = self.child.kill().is_ok();
+        let _ = self.child.wait();
+        self.lives += 1;
+        self.child = spawn_smo(&self.manifest, &self.namespace, &self.dir, self.lives);
+        format!("killed smo (SIGKILL: {killed}) and ran the same command again (life {})", self.lives)
+    }
+
+    /// Runs to the end within `limit`, injecting `faults` at their times; the time it took,
+    /// what was done, and the last life's stdout.
+    fn finish(
+        mut self,
+        ns: &Namespace,
+        name: &str,
+        faults: &[(f64, Fault)],
+        rng: &mut Seeded,
+        limit: Duration,
+        touched: &mut Vec<String>,
+    ) -> (Duration, Vec<String>, String) {
+        let started = Instant::now();
+        let mut done = Vec::new();
+        let mut next = faults.iter().peekable();
+        loop {
+            let elapsed = started.elapsed();
+            if let Some(status) = self.child.try_wait().expect("smo's state") {
+                let (stdout, stderr) = self.said();
+                assert!(
+                    status.success(),
+                    "smo run ended with {status}; faults:\n{}\n{stdout}\n{stderr}",
+                    done.join("\n")
+                );
+                return (elapsed, done, stdout);
+            }
+            if elapsed >= limit {
+                let _ = self.child.kill();
+                let (stdout, stderr) = self.said();
+                panic!(
+                    "{name} did not end within {limit:?} (a hang?); faults:\n{}\n{stdout}\n{stderr}",
+                    done.join("\n")
+                );
+            }
+            if let Some((at, fault)) = next.peek().copied()
+                && elapsed.as_secs_f64() >= *at
+            {
+                next.next();
+                let what = match fault {
+                    Fault::KillSmo => self.kill_and_rerun(),
+                    other => inject(*other, ns, name, rng, touched),
+                };
+                done.push(format!("t={:.1}s {what}", started.elapsed().as_secs_f64()));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
     }
 }
 
@@ -258,17 +421,8 @@ fn seeded_faults_never_lose_double_or_hang_a_run() {
     // Fault-free first: the time the bound is made of.
     let (calm, _) = run(&ns, "calm", &[], &mut rng, Duration::from_secs(600), &mut Vec::new());
     // The faults, at seeded times over the first 80 % of that time.
-    let mut faults: Vec<(f64, Fault)> = (0..count)
-        .map(|_| {
-            let at = 3.0 + (rng.below(1000) as f64 / 1000.0) * calm.as_secs_f64() * 0.8;
-            (at, FAULTS[rng.below(FAULTS.len() as u64) as usize])
-        })
-        .collect();
-    faults.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // Restarts of the cluster's components take their own time; the bound allows for them.
-    let restarts =
-        faults.iter().filter(|f| matches!(f.1, Fault::RestartApiserver | Fault::RestartControllerManager)).count();
-    let limit = calm * 3 + Duration::from_secs(60 + 30 * restarts as u64);
+    let faults = schedule(&mut rng, count, calm, &FAULTS);
+    let limit = bound(calm, &faults);
     let mut touched = Vec::new();
     let (stormy, done) = run(&ns, "storm", &faults, &mut rng, limit, &mut touched);
     let replay =
@@ -284,26 +438,7 @@ fn seeded_faults_never_lose_double_or_hang_a_run() {
     assert_eq!(last["succeeded"].as_i64(), Some(i64::from(SEQUENCES)), "{replay}\n{s:#}");
     // Every completed sequence: one successful Job per step, never two.
     let jobs = ns.jobs_of("storm");
-    let mut by_sequence: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
-    for (jobid, step, phase) in &jobs {
-        if phase == "Complete" {
-            by_sequence.entry(jobid.as_str()).or_default().push(step.as_str());
-        }
-    }
-    let completed: Vec<_> = by_sequence.iter().filter(|(_, steps)| steps.contains(&"c")).collect();
-    assert_eq!(completed.len(), SEQUENCES as usize, "{replay}\n{jobs:?}");
-    for (jobid, steps) in &completed {
-        let mut steps = (*steps).clone();
-        steps.sort_unstable();
-        if touched.iter().any(|t| t == *jobid) {
-            // Its Job deleted by a fault, perhaps just after it completed: never two all the same.
-            let all = steps.len();
-            steps.dedup();
-            assert_eq!(steps.len(), all, "sequence {jobid}: a step succeeded twice\n{replay}\n{jobs:?}");
-        } else {
-            assert_eq!(steps, ["a", "b", "c"], "sequence {jobid}: one successful Job per step\n{replay}\n{jobs:?}");
-        }
-    }
+    assert_eq!(one_success_per_step(&jobs, &touched, &replay), SEQUENCES as usize, "{replay}\n{jobs:?}");
     let peak = operator_peak_kib();
     eprintln!(
         "chaos: {replay}\nfault-free {:.1} s, with faults {:.1} s ({:.2}×, bound {:.0} s); failed sequences {}; operator peak RSS {} MiB",
@@ -316,4 +451,46 @@ fn seeded_faults_never_lose_double_or_hang_a_run() {
     );
     assert!(peak > 0 && peak < 256 * 1024, "the operator's memory stayed bounded: peak {peak} KiB\n{replay}");
     drop(installed);
+}
+
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster` (or `make chaos`)"]
+fn seeded_faults_never_lose_double_or_hang_an_smo_run() {
+    let seed: u64 = std::env::var("SMO_CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let count: usize = std::env::var("SMO_CHAOS_FAULTS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut rng = Seeded(seed);
+    // The same command run again carries on from the cluster's Jobs: each run its namespace.
+    let manifest = |name: &str| {
+        let path = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, workflow(name)).expect("write the manifest");
+        path
+    };
+    let (calm_ns, calm_dir) = (Namespace::new("chaos-cli-calm"), dir.path().join("calm"));
+    std::fs::create_dir_all(&calm_dir).expect("a run directory");
+    let calm_run = CliRun::start(&manifest("calm"), &calm_ns, &calm_dir);
+    let (calm, _, _) = calm_run.finish(&calm_ns, "calm", &[], &mut rng, Duration::from_secs(600), &mut Vec::new());
+
+    let faults = schedule(&mut rng, count, calm, &CLI_FAULTS);
+    let limit = bound(calm, &faults);
+    let (ns, storm_dir) = (Namespace::new("chaos-cli"), dir.path().join("storm"));
+    std::fs::create_dir_all(&storm_dir).expect("a run directory");
+    let mut touched = Vec::new();
+    let storm_run = CliRun::start(&manifest("storm"), &ns, &storm_dir);
+    let (stormy, done, stdout) = storm_run.finish(&ns, "storm", &faults, &mut rng, limit, &mut touched);
+    let replay =
+        format!("seed {seed}, {count} faults (replay: make chaos SEED={seed} FAULTS={count}):\n{}", done.join("\n"));
+
+    // Exactly the completions asked for, as the summary of the last smo says.
+    assert!(stdout.contains(&format!("sequences: {SEQUENCES} completed")), "{replay}\n{stdout}");
+    let jobs = ns.jobs_of("storm");
+    assert_eq!(one_success_per_step(&jobs, &touched, &replay), SEQUENCES as usize, "{replay}\n{jobs:?}");
+    let summary = stdout.lines().find(|l| l.contains("sequences:")).unwrap_or_default().trim().to_string();
+    eprintln!(
+        "chaos (smo run): {replay}\nfault-free {:.1} s, with faults {:.1} s ({:.2}×, bound {:.0} s); {summary}",
+        calm.as_secs_f64(),
+        stormy.as_secs_f64(),
+        stormy.as_secs_f64() / calm.as_secs_f64(),
+        limit.as_secs_f64(),
+    );
 }

@@ -100,7 +100,7 @@ spec:
                     progress: None,
                     seed: 7,
                     done,
-                    forget: Some(watcher.recipient()),
+                    watcher: Some(watcher.into()),
                     journal: None,
                     restore: false,
                     carried: None,

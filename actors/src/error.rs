@@ -11,9 +11,59 @@ pub enum Error {
     #[error(transparent)]
     Core(#[from] smo_core::Error),
 
-    /// An executor could not start, stop or clean up a job.
+    /// A call to the Kubernetes API failed for good (after its retries: see
+    /// `executor::kubernetes::api`).
+    #[error("cannot {action}: {source}")]
+    Kube {
+        /// What was being done, e.g. "create Job team-a/a-x1-1".
+        action: String,
+        /// The client's error (the apiserver's answer, or none).
+        #[source]
+        source: kube::Error,
+    },
+
+    /// The cluster serves no API the run needs (a CRD not installed); the message says what to
+    /// install.
     #[error("{0}")]
-    Executor(String),
+    ApiNotServed(String),
+
+    /// There is no cluster to talk to, or its client cannot be set up.
+    #[error("{0}")]
+    NoCluster(String),
+
+    /// An object of the name smo needs exists and belongs to another workflow.
+    #[error("{0}")]
+    ObjectTaken(String),
+
+    /// The artifact registry does not answer, or cannot start.
+    #[error("{0}")]
+    RegistryUnavailable(String),
+
+    /// A job names a step the workflow does not have (a defect of the caller, never input).
+    #[error("step {0} does not exist")]
+    NoSuchStep(usize),
+
+    /// What smo built contradicts itself (a defect of smo, never of the input).
+    #[error("a defect of smo: {0} (please report it)")]
+    Defect(String),
+
+    /// A job was refused at submission (the in-memory executor's stand-in for any refusal).
+    #[error("the job was refused: {0}")]
+    Refused(String),
+
+    /// The operator's metrics cannot be defined or registered.
+    #[error("cannot {action}: {source}")]
+    Metrics {
+        /// "define a metric", "register a metric".
+        action: &'static str,
+        /// Prometheus' error.
+        #[source]
+        source: prometheus::Error,
+    },
+
+    /// The credentials of a workflow's registry cannot be made.
+    #[error("cannot make the registry's credentials: {0}")]
+    Credentials(String),
 
     /// A file or process operation failed.
     #[error("{what}: {source}")]
@@ -61,7 +111,16 @@ impl Error {
     pub fn category(&self) -> &'static str {
         match self {
             Error::Core(e) => e.category(),
-            Error::Executor(_) => "executor",
+            Error::Kube { .. } => "kubernetes_api",
+            Error::ApiNotServed(_) => "api_not_served",
+            Error::NoCluster(_) => "no_cluster",
+            Error::ObjectTaken(_) => "object_taken",
+            Error::RegistryUnavailable(_) => "registry_unavailable",
+            Error::NoSuchStep(_) => "no_such_step",
+            Error::Defect(_) => "defect",
+            Error::Refused(_) => "refused",
+            Error::Metrics { .. } => "metrics",
+            Error::Credentials(_) => "credentials",
             Error::Io { .. } => "io",
             Error::ArtifactReference { .. } => "artifact_reference",
             Error::Artifact { .. } => "artifact",
@@ -74,6 +133,11 @@ impl Error {
     /// An [`Error::Io`] saying what was being done.
     pub fn io(what: impl Into<String>, source: std::io::Error) -> Error {
         Error::Io { what: what.into(), source }
+    }
+
+    /// An [`Error::Kube`] saying what was being done ("create Job a/b").
+    pub fn kube(action: impl Into<String>, source: kube::Error) -> Error {
+        Error::Kube { action: action.into(), source }
     }
 }
 

@@ -8,20 +8,25 @@
 //! # Actors and messages
 //!
 //! ```text
-//!                 ┌──────────── Registry (EnsureStore → the artifact store, ready) ────────────┐
-//!                 │                                                                             │
-//!  executor ──JobObserved──▶ JobWatcher ──JobObserved──▶ Manager ──JobObserved──▶ StateMachine ─┘
-//!  (local, memory,           drops repeats               ▲  │  ◀──StepFinished── (awaits StepDecision)
-//!   kubernetes)              ◀──Forget──                 │  │  ◀──SequenceProgress / SequenceStopped
-//!     ▲                                                  │  └──Progress──▶ progress display
-//!     └──────────── submit / remove / cleanup / existing ┴── StateMachine, Manager (restore)
+//!                         ┌──────────── Registry (EnsureStore → the artifact store, ready) ───────────────┐
+//!                         │                                                                                │
+//!  watch(Jobs, failed Pods) ──▶ JobWatcher ──JobObserved──▶ Manager ──JobObserved──▶ StateMachine ────────┘
+//!  list(Pending Pods)           one filter: repeats,        ▲  │  ◀──StepFinished── (awaits StepDecision)
+//!  executor (local, memory)     stale events                │  │  ◀──SequenceProgress / SequenceStopped
+//!    ──JobObserved──▶           ◀──Forget / Stop──          │  └──Progress──▶ progress display
+//!  executor ◀──────────── submit / remove / cleanup / existing ┴── StateMachine, Manager (restore)
 //! ```
+//!
+//! Under Kubernetes the JobWatcher owns the watches (actix streams of kube's `watcher`), and
+//! what each Job event means is the core's [`JobIndex`](smo_core::job_index::JobIndex) to
+//! decide; the executor only submits, lists and deletes. [`RunsOn::wire`](executor::RunsOn::wire)
+//! makes an executor and its JobWatcher, for `smo run` and `smo operator` alike.
 //!
 //! In `smo operator` the same Manager runs once per `StateMachine` resource, and reports to a
 //! StatusReporter instead of a progress display:
 //!
 //! ```text
-//!  watch(StateMachines) ──▶ Controller ──Reconfigure / Shutdown──▶ Manager (one per resource)
+//!  watch(StateMachines) ──Watched──▶ Controller ──Reconfigure / Shutdown──▶ Manager (one per resource)
 //!                              │                                    │ ──StatusSnapshot (≤ 1/s), WorkflowEvent, StepEnded──▶ StatusReporter
 //!                              └──SpecSeen / Detach──▶ StatusReporter ◀──TransitionTimed── StateMachine
 //!                                                      (status, Events, metrics)
@@ -29,13 +34,13 @@
 //!
 //! | message | from → to | purpose |
 //! |---|---|---|
-//! | [`JobObserved`](messages::JobObserved) | executor → JobWatcher → Manager → StateMachine | a step job's phase as seen outside |
+//! | [`JobObserved`](messages::JobObserved) | (local) executor → JobWatcher → Manager → StateMachine | a step job's phase as seen outside |
 //! | [`StepFinished`](messages::StepFinished) | StateMachine → Manager, answered by [`StepDecision`](messages::StepDecision) | a job ended: record it, evaluate rules, say what the sequence does next (with the step sizes) |
 //! | [`SequenceProgress`](messages::SequenceProgress) | StateMachine → Manager | what the sequence did: step outcome, sequence outcome |
 //! | [`SequenceStopped`](messages::SequenceStopped) | StateMachine → Manager | the actor stopped without finishing (supervision) |
 //! | [`Shutdown`](messages::Shutdown) | anyone → Manager | stop the run (Ctrl-C, a fatal error) |
 //! | [`Progress`](messages::Progress) | Manager → progress display | counters after every change |
-//! | [`Stop`](messages::Stop) | Manager → StateMachine | stop now, the workflow is over |
+//! | [`Stop`](messages::Stop) | Manager → StateMachine, JobWatcher | stop now, the workflow is over (the watches end before the run's remaining jobs are deleted) |
 //! | [`Forget`](messages::Forget) | Manager → JobWatcher | a sequence ended: drop what is remembered about it |
 //! | [`EnsureStore`](messages::EnsureStore) | `smo run` → Registry | the artifact store, ready to use |
 //! | [`StatusSnapshot`](messages::StatusSnapshot) | Manager → StatusReporter | what the ledger knows, at most about once a second and at the end |
@@ -51,11 +56,11 @@
 //! |---|---|
 //! | [`manager`] | the Manager actor: one per workflow run, a thin shell around the core's [`Ledger`](smo_core::ledger::Ledger); restores a run from the executor's jobs |
 //! | [`state_machine`] | the StateMachine actor: one per sequence, owns a [`Sequence`](smo_core::fsm::Sequence) |
-//! | [`job_watcher`] | the JobWatcher actor: drops repeated and stale job events |
+//! | [`job_watcher`] | the JobWatcher actor: every observation through one filter (repeats, stale events); [`job_watcher::kubernetes`]: the workflow's Job and failed-Pod watches as its streams, the Pods that cannot start, failed Jobs diagnosed |
 //! | [`registry`] | the Registry actor: the run's artifact store, created or probed until it answers; a StateMachine's ephemeral registry, private to it ([`registry::kubernetes`]) |
 //! | [`messages`] | every message between actors |
 //! | [`operator`] | `smo operator`: the Controller (one Manager and one StatusReporter per `StateMachine`), status, Events, [`operator::metrics`] |
-//! | [`executor`] | the executor contract; [`executor::local`] (bash processes), [`executor::kubernetes`] (a Job / JobSet / MiniCluster per step, a label-selected watch; paced and counted requests, a fair share per workflow; vanished Jobs and step Pods that cannot start reported; the step image checks before a run), [`executor::memory`] (tests, benchmark) |
+//! | [`executor`] | the executor contract and [`RunsOn::wire`](executor::RunsOn::wire); [`executor::local`] (bash processes), [`executor::kubernetes`] (a Job / JobSet / MiniCluster per step, submitted and deleted; paced and counted requests, a fair share per workflow; the helpers the JobWatcher uses: infrastructure failures, Pods that cannot start, logs; the step image checks before a run), [`executor::memory`] (tests, benchmark) |
 //! | [`artifact`] | ORAS-compatible artifact push/pull: OCI registry or OCI image layout directory |
 //! | [`source`] | reads workflow files and the job files they name (the one place the core's input is read) |
 //! | [`log_reader`] | custom metrics from a local job's log file, and the original's `parse_log` scripts (also run by `smo step-metrics` in a step's Pod) |

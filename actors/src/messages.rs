@@ -2,13 +2,13 @@
 //!
 //! | message | from → to | purpose |
 //! |---|---|---|
-//! | [`JobObserved`] | executor → JobWatcher → Manager → StateMachine | a step job's phase as seen outside |
+//! | [`JobObserved`] | (local) executor → JobWatcher → Manager → StateMachine | a step job's phase as seen outside |
 //! | [`StepFinished`] | StateMachine → Manager (awaits [`StepDecision`]) | a step job ended: record its metrics, say what the sequence does next |
 //! | [`SequenceProgress`] | StateMachine → Manager | what the sequence did with it: step outcome, sequence outcome |
 //! | [`SequenceStopped`] | StateMachine → Manager | the actor stopped without finishing (supervision) |
 //! | [`Shutdown`] | anyone → Manager | stop the run (Ctrl-C, a fatal error) |
 //! | [`Progress`] | Manager → progress display | counters after every change |
-//! | [`Stop`] | Manager → StateMachine | stop now, the workflow is over |
+//! | [`Stop`] | Manager → StateMachine, JobWatcher | stop now, the workflow is over |
 //! | [`Forget`] | Manager → JobWatcher | a sequence ended: drop what is remembered about it |
 //! | [`EnsureStore`] | `smo run` → Registry | the artifact store, ready to use |
 //! | [`StatusSnapshot`] | Manager → StatusReporter | what the run's ledger knows, at most about once a second and at the end |
@@ -125,7 +125,7 @@ pub struct Shutdown {
     pub exit_code: i32,
 }
 
-/// Stop a StateMachine now (the workflow is over); it reports nothing more.
+/// Stop a StateMachine or the JobWatcher now (the workflow is over); it reports nothing more.
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "()")]
 pub struct Stop;

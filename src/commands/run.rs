@@ -15,16 +15,14 @@
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use actix::prelude::*;
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
-use smo_actors::executor::Executor;
-use smo_actors::executor::kubernetes::{self, ApiRequestCounts, KubernetesConfig, KubernetesExecutor, RequestLimits};
-use smo_actors::executor::local::{LocalConfig, LocalExecutor};
-use smo_actors::job_watcher::JobWatcher;
+use smo_actors::executor::RunsOn;
+use smo_actors::executor::kubernetes::{self, ApiRequestCounts, KubernetesConfig, RequestLimits};
+use smo_actors::executor::local::LocalConfig;
 use smo_actors::journal::{self, Journal};
 use smo_actors::manager::{Manager, ManagerConfig};
 use smo_actors::messages::{EnsureStore, Shutdown};
@@ -379,12 +377,12 @@ fn execute(
         let (done, finished) = tokio::sync::oneshot::channel();
         let display = ProgressDisplay::new(bar).start();
         let journal = Journal::open(journal_path);
+        let runs_on = match cluster {
+            Some(config) => RunsOn::Kubernetes(Box::new(config)),
+            None => RunsOn::Local(local),
+        };
         let manager = Manager::create(|ctx| {
-            let watcher = JobWatcher::new(ctx.address().recipient()).start();
-            let executor: Rc<dyn Executor> = match cluster {
-                Some(config) => Rc::new(KubernetesExecutor::new(config, workflow.clone(), watcher.clone().recipient())),
-                None => Rc::new(LocalExecutor::new(local, workflow.clone(), watcher.clone().recipient())),
-            };
+            let (executor, watcher) = runs_on.wire(&workflow, ctx.address().recipient());
             Manager::new(
                 workflow,
                 ManagerConfig {
@@ -392,7 +390,7 @@ fn execute(
                     progress: Some(display.clone().recipient()),
                     seed: record.seed,
                     done,
-                    forget: Some(watcher.recipient()),
+                    watcher: Some(watcher),
                     journal: Some(journal),
                     restore,
                     carried: None,

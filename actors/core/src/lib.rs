@@ -29,6 +29,7 @@
 //! | [`rules`] | metric rules: `<model>.<step>.<key>`, conditions, actions |
 //! | [`rulebook`] | evaluates the rules against the statistics |
 //! | [`stats`] | streaming statistics per step and key, bounded memory |
+//! | [`lifecycle`] | one `StateMachine` resource's run over its life: start, edits, retries with backoff, end (the operator's Controller carries it out) |
 //! | [`status`] | a `StateMachine`'s status and conditions from the run's ledger; what a spec change does to a running workflow |
 //! | [`ledger`] | the run's bookkeeping: counters, statistics, firings, verdict, report |
 //! | [`log_metrics`] | custom metrics from a job's log, line by line |
@@ -36,6 +37,7 @@
 //! | [`times`] | `workflow-times.json`, the original's record of when things happened |
 //! | [`jobs`] | the step script, its files (pod annotations or a ConfigMap), and the Job / JobSet / MiniCluster builders |
 //! | [`classify`] | a Kubernetes Job's status → the phase the state machine reads |
+//! | [`job_index`] | what a watch of the workflow's Jobs told so far; what each event means (repeats, ends, vanished Jobs) |
 //! | [`error`] | the core's error enum |
 
 #![warn(missing_docs)]
@@ -45,9 +47,11 @@ pub mod classify;
 pub mod defaults;
 pub mod error;
 pub mod fsm;
+pub mod job_index;
 pub mod jobs;
 pub mod labels;
 pub mod ledger;
+pub mod lifecycle;
 pub mod limits;
 pub mod log_metrics;
 pub mod names;

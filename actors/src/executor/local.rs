@@ -224,8 +224,7 @@ struct Prepared {
 
 /// Writes a job's directory: script, `app-config`, `job.json`.
 async fn prepare(config: &LocalConfig, job: &StepJob) -> Result<Prepared> {
-    let step =
-        job.workflow.steps.get(job.step).ok_or_else(|| Error::Executor(format!("step {} does not exist", job.step)))?;
+    let step = job.workflow.steps.get(job.step).ok_or(Error::NoSuchStep(job.step))?;
     let stem = job_stem(&step.name, &job.jobid, job.attempt);
     let outpath = config.workdir.join(job.jobid.as_str()).join(&step.name);
     tokio::fs::create_dir_all(&outpath).await.map_err(|e| Error::io(format!("create {}", outpath.display()), e))?;

@@ -55,7 +55,7 @@ impl Executor for MemoryExecutor {
         let decided = (self.outcome)(&job);
         let Some(result) = decided else {
             let message = format!("submission of step {} of {} rejected", job.step, job.jobid);
-            return Box::pin(async move { Err(crate::Error::Executor(message)) });
+            return Box::pin(async move { Err(crate::Error::Refused(message)) });
         };
         self.submitted.fetch_add(1, Ordering::Relaxed);
         let phase = match result {

@@ -9,11 +9,15 @@
 //! A restarted run rebuilds its state from what the executor still has ([`Executor::existing`]):
 //! the Manager restores every sequence from its jobs instead of starting over.
 //!
-//! An executor reports what happens to the jobs it runs as [`JobObserved`] messages to the
-//! recipient it was built with; it never talks to the Manager or a StateMachine directly.
+//! What happens to the jobs reaches the Manager through the run's JobWatcher only: a local or
+//! in-memory executor reports its jobs' ends to it as [`JobObserved`] messages; a cluster's Jobs
+//! are watched by the JobWatcher itself, the Kubernetes executor only submits and deletes.
+//! [`RunsOn::wire`] makes the pair for a run.
 
+use std::rc::Rc;
 use std::sync::Arc;
 
+use actix::{Actor as _, Recipient};
 use futures::future::LocalBoxFuture;
 
 use smo_core::fsm::JobPhase;
@@ -24,8 +28,36 @@ pub mod kubernetes;
 pub mod local;
 pub mod memory;
 
-#[cfg(doc)]
+use crate::job_watcher::{JobWatcher, WatcherLink};
 use crate::messages::JobObserved;
+
+/// Where a run's jobs run, and so how they are watched.
+pub enum RunsOn {
+    /// Processes on this machine ([`local::LocalExecutor`]), which report their own ends.
+    Local(local::LocalConfig),
+    /// A cluster ([`kubernetes::KubernetesExecutor`]), watched by the JobWatcher.
+    Kubernetes(Box<kubernetes::KubernetesConfig>),
+}
+
+impl RunsOn {
+    /// The executor and the JobWatcher of a run of `workflow` whose Manager is `manager` —
+    /// made here, in one place, for `smo run` and `smo operator` alike (call inside the
+    /// Manager's `create`).
+    pub fn wire(self, workflow: &Arc<Workflow>, manager: Recipient<JobObserved>) -> (Rc<dyn Executor>, WatcherLink) {
+        match self {
+            RunsOn::Local(config) => {
+                let watcher = JobWatcher::new(manager).start();
+                let executor = local::LocalExecutor::new(config, workflow.clone(), watcher.clone().recipient());
+                (Rc::new(executor), watcher.into())
+            }
+            RunsOn::Kubernetes(config) => {
+                let watcher = JobWatcher::watching(manager, &config, workflow.clone()).start();
+                let executor = kubernetes::KubernetesExecutor::new(Arc::new(*config), workflow.clone());
+                (Rc::new(executor), watcher.into())
+            }
+        }
+    }
+}
 
 /// One step job to run.
 #[derive(Clone, Debug)]

@@ -31,6 +31,7 @@ use smo_core::workflow::Workflow;
 use tokio::sync::oneshot;
 
 use crate::executor::{Executor, ExistingJob};
+use crate::job_watcher::WatcherLink;
 use crate::journal::{self, Journal};
 use crate::messages::{
     Forget, JobObserved, Progress, Reconfigure, SequenceProgress, SequenceStopped, Shutdown, StatusSnapshot,
@@ -66,8 +67,9 @@ pub struct ManagerConfig {
     pub seed: u64,
     /// Receives the report when the run ends.
     pub done: oneshot::Sender<RunReport>,
-    /// Told when a sequence has ended, so that it can forget it (the JobWatcher).
-    pub forget: Option<Recipient<Forget>>,
+    /// The run's JobWatcher: told when a sequence has ended, so that it can forget it, and
+    /// stopped when the run ends.
+    pub watcher: Option<WatcherLink>,
     /// Where timestamps go as they happen (None: not recorded).
     pub journal: Option<Journal>,
     /// Rebuild the run from the executor's existing jobs before starting anything new.
@@ -98,7 +100,7 @@ pub struct Manager {
     executor: Rc<dyn Executor>,
     progress: Option<Recipient<Progress>>,
     done: Option<oneshot::Sender<RunReport>>,
-    forget: Option<Recipient<Forget>>,
+    watcher: Option<WatcherLink>,
     journal: Option<Journal>,
     ids: JobIdSource,
     seed: u64,
@@ -135,7 +137,7 @@ impl Manager {
             executor: config.executor,
             progress: config.progress,
             done: Some(config.done),
-            forget: config.forget,
+            watcher: config.watcher,
             journal: config.journal,
             reporting: config.reporting,
             status_due: true,
@@ -289,6 +291,11 @@ impl Manager {
         }
         self.report_progress();
         self.send_status();
+        // The watches end before the jobs still running are deleted: smo's own deletions are
+        // no news to anyone.
+        if let Some(w) = &self.watcher {
+            w.stop.do_send(Stop);
+        }
         let shutdown = self.executor.shutdown();
         let flushed = self.journal.as_ref().map(Journal::flush);
         let done = self.done.take();
@@ -312,8 +319,8 @@ impl Manager {
     /// run ends or carries on.
     fn sequence_ended(&mut self, jobid: &JobId, supervision: Supervision, ctx: &mut Context<Self>) {
         self.sequences.remove(jobid);
-        if let Some(f) = &self.forget {
-            f.do_send(Forget { jobid: jobid.clone() });
+        if let Some(w) = &self.watcher {
+            w.forget.do_send(Forget { jobid: jobid.clone() });
         }
         if let Some(outcome) = self.ledger.sequence_ended(jobid, supervision) {
             return self.close(outcome, ctx);

@@ -57,12 +57,12 @@ pub struct OperatorMetrics {
 fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> Result<T> {
     registry
         .register(Box::new(metric.clone()))
-        .map_err(|e| Error::Executor(format!("cannot register a metric: {e}")))?;
+        .map_err(|source| Error::Metrics { action: "register a metric", source })?;
     Ok(metric)
 }
 
 fn metric_error(e: prometheus::Error) -> Error {
-    Error::Executor(format!("cannot define a metric: {e}"))
+    Error::Metrics { action: "define a metric", source: e }
 }
 
 impl OperatorMetrics {

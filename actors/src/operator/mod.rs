@@ -5,7 +5,7 @@
 //! [`StatusReporter`] that writes the resource's status and Events:
 //!
 //! ```text
-//! watch(StateMachines) --ResourceApplied/Deleted--> Controller --Reconfigure/Shutdown--> Manager (one per resource)
+//! watch(StateMachines) --Watched--> Controller --Reconfigure/Shutdown--> Manager (one per resource)
 //!                                                      |  <--RunEnded--                   |  StatusSnapshot (≤ 1/s), WorkflowEvent
 //!                                                      +--SpecSeen / Detach--> StatusReporter <+
 //! ```
@@ -19,6 +19,8 @@
 //!   what the Jobs no longer show (failed sequences, whose Jobs are deleted; resized node
 //!   counts; see [`smo_core::ledger::Carried`]). A resource whose
 //!   status says it ended (for its current generation) is left alone.
+//! * When a run starts, what an edit does, when it is tried again and when it is over are the
+//!   core's [`Lifecycle`] to decide; the Controller carries its decisions out.
 //! * Its artifacts go to `registry.host`, else the operator's `--registry`, else (when a step
 //!   pulls or pushes) an ephemeral registry of its own, private to the workflow (a password in
 //!   a Secret it owns, a NetworkPolicy), created and waited for before any step is submitted
@@ -36,6 +38,7 @@
 pub mod metrics;
 mod reporter;
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -51,20 +54,20 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt as _, watcher as watch};
 use kube::{Client, ResourceExt as _};
-use smo_core::api::{Phase, RegistrySpec, StateMachine, StateMachineSpec, StateMachineStatus};
+use smo_core::api::{RegistrySpec, StateMachine, StateMachineSpec, StateMachineStatus};
 use smo_core::jobs::script::ArtifactStore;
 use smo_core::ledger::{Carried, RunOutcome, RunReport};
+use smo_core::lifecycle::{Lifecycle, OnEdit, OnFirstSeen, Reconfiguration, RunEnd};
 use smo_core::limits::Limits;
 use smo_core::names::stable_seed;
-use smo_core::status::{self, Unapplied, spec_change};
+use smo_core::status;
 use smo_core::workflow::Workflow;
 use smo_core::workflow::documents::from_manifest_value;
 
 use self::metrics::OperatorMetrics;
 pub use self::reporter::{Detach, SpecSeen, StatusReporter};
-use crate::executor::Executor;
-use crate::executor::kubernetes::{self, FairShare, KubernetesConfig, KubernetesExecutor};
-use crate::job_watcher::JobWatcher;
+use crate::executor::RunsOn;
+use crate::executor::kubernetes::{self, FairShare, KubernetesConfig};
 use crate::manager::{Manager, ManagerConfig, Reporting};
 use crate::messages::{Reconfigure, Shutdown};
 use crate::registry;
@@ -122,41 +125,40 @@ pub async fn check_crd(client: &Client, namespace: Option<&str>) -> Result<()> {
     };
     match api.list(&ListParams::default().limit(1)).await {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Err(Error::Executor(
+        Err(kube::Error::Api(e)) if e.code == 404 => Err(Error::ApiNotServed(
             "the cluster does not serve StateMachines (state-machine.converged-computing.org/v1alpha1): install the CRD with `kubectl apply -f dist/install.yaml` (or `smo crd | kubectl apply -f -`)".into(),
         )),
-        Err(e) => Err(Error::Executor(format!("cannot list StateMachines: {e}"))),
+        Err(e) => Err(Error::kube("list StateMachines", e)),
     }
 }
 
-/// A resource was created or changed (also every resource of a (re-)list), with its spec
-/// already validated in the watch's task ([`validate`]), never on the actor's thread.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct ResourceApplied {
-    object: DynamicObject,
-    parsed: Parsed,
+/// One event of a watch of StateMachines, from the namespace it covers (None: all).
+struct Watched {
+    scope: Option<String>,
+    event: WatchedEvent,
 }
+
+/// What a watch of StateMachines saw.
+enum WatchedEvent {
+    /// A resource was created or changed (also every resource of a (re-)list), with its spec
+    /// already validated by the stream ([`validate`]), never on the actor's thread.
+    Applied(Box<(DynamicObject, Parsed)>),
+    /// A resource was deleted.
+    Deleted(Box<DynamicObject>),
+    /// The watch (re-)lists its namespace: every resource follows, then [`Self::ListDone`].
+    ListStarted,
+    /// The (re-)list is complete: resources of its namespace it did not name were deleted
+    /// meanwhile.
+    ListDone,
+    /// The watch failed; it restarts with backoff.
+    Failed(watcher::Error),
+}
+
+/// The last validation of each resource by uid, with the generation it was of.
+type Validated = HashMap<String, (Option<i64>, Parsed)>;
 
 /// A resource's workflow and spec, or every problem (one line each, as `smo validate`).
 type Parsed = std::result::Result<(Workflow, StateMachineSpec), Vec<String>>;
-
-/// A resource was deleted.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct ResourceDeleted(DynamicObject);
-
-/// A watch (re-)lists its namespace (None: all namespaces): every resource follows, then
-/// [`ListDone`].
-#[derive(Message)]
-#[rtype(result = "()")]
-struct ListStarted(Option<String>);
-
-/// A watch's (re-)list is complete: resources of its namespace it did not name were deleted
-/// meanwhile.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct ListDone(Option<String>);
 
 /// A resource's Manager has started (after the checks before its run).
 #[derive(Message)]
@@ -173,8 +175,9 @@ struct RunStarted {
 struct RunEnded {
     key: String,
     uid: String,
-    /// It never started: what it needs is missing (its status says what); it is tried again
-    /// after a while ([`RETRY_FIRST`], doubling up to [`RETRY_MAX`]), and at once on an edit.
+    /// It never started (what it needs is missing: its status says what), or stopped without
+    /// finishing; it is tried again after a while ([`smo_core::lifecycle::RETRY_FIRST`],
+    /// doubling up to [`smo_core::lifecycle::RETRY_MAX`]), and at once on an edit.
     refused: bool,
 }
 
@@ -184,34 +187,24 @@ struct RunEnded {
 struct RetryRun {
     key: String,
     uid: String,
-    /// The [`Tracked::retry_token`] this was scheduled with (a later refusal or an edit
-    /// supersedes it).
+    /// The token the [`Lifecycle`] scheduled it with (a later refusal or an edit supersedes
+    /// it).
     token: u64,
 }
 
 /// What the operator keeps per resource.
 struct Tracked {
     uid: String,
-    /// `metadata.generation` last seen.
-    generation: Option<i64>,
-    /// The spec the workflow runs (changes it could not take left out), if it runs or ran.
-    running_spec: Option<StateMachineSpec>,
+    /// Where its run is, and what the next event does to it.
+    life: Lifecycle,
     manager: Option<Addr<Manager>>,
     reporter: Addr<StatusReporter>,
-    /// The run has ended: spec changes no longer apply.
-    ended: bool,
-    /// A spec change made while the run was being set up, for its Manager once it is there.
-    pending: Option<Reconfigure>,
     /// The resource as last seen, and its spec validated (a refused run is tried again from
     /// them).
     object: DynamicObject,
     parsed: Parsed,
     /// What its status said of an earlier life of its run when first seen.
     carried: Carried,
-    /// Refusals in a row of its run (the next retry waits longer); 0 once it runs or is edited.
-    refusals: u32,
-    /// The retry scheduled after its last refusal, if it is still due.
-    retry_token: Option<u64>,
     /// The task setting its run up (the registry awaited, the images checked), until its
     /// Manager starts: an edit meanwhile stops it and starts again with the new spec.
     starting: Option<Setup>,
@@ -248,8 +241,6 @@ pub struct Controller {
     listed_once: HashSet<Option<String>>,
     /// Runs being set up (registry, API checks) whose Manager has not started yet, by uid.
     starting: HashSet<String>,
-    /// The token of the next retry scheduled (unique, so that a superseded one is told apart).
-    next_retry: u64,
     recorder: Recorder,
 }
 
@@ -264,7 +255,6 @@ impl Controller {
             listed: HashMap::new(),
             listed_once: HashSet::new(),
             starting: HashSet::new(),
-            next_retry: 0,
             recorder,
         }
     }
@@ -301,43 +291,33 @@ impl Controller {
             self.config.metrics.workflow(&namespace, &object.name_any()),
         )
         .start();
+        let (life, first) =
+            Lifecycle::first_seen(generation, parsed.as_ref().map(|(_, spec)| spec).map_err(Vec::as_slice), &current);
         let mut tracked = Tracked {
             uid: uid.clone(),
-            generation,
-            running_spec: None,
+            life,
             manager: None,
             reporter,
-            ended: false,
-            pending: None,
             object: object.clone(),
             parsed: parsed.clone(),
             // Taken over after a restart: the status says what the Jobs may no longer.
             carried: status::carried(&current),
-            refusals: 0,
-            retry_token: None,
             starting: None,
         };
-        match parsed {
-            Err(problems) => {
+        match (first, parsed) {
+            (OnFirstSeen::Invalid(problems), _) => {
                 tracing::warn!(statemachine = %key, problems = problems.len(), "invalid StateMachine; its status names the problems");
             }
-            Ok((workflow, spec)) => {
-                // Ended as an accepted run (not refused) of this very spec.
-                let accepted = current.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
-                let ended = matches!(current.phase, Some(Phase::Succeeded | Phase::Failed))
-                    && current.observed_generation == generation
-                    && accepted;
-                if ended {
-                    tracing::info!(statemachine = %key, phase = ?current.phase, "workflow ended before; left alone");
-                    tracked.ended = true;
-                } else {
-                    let carried = tracked.carried.clone();
-                    let reporter = tracked.reporter.clone();
-                    let run = RunRequest { key: key.clone(), workflow, spec: spec.clone(), reporter, carried };
-                    tracked.starting = Some(self.start_run(&object, run, ctx));
-                }
-                tracked.running_spec = Some(spec);
+            (OnFirstSeen::LeftEnded, _) => {
+                tracing::info!(statemachine = %key, phase = ?current.phase, "workflow ended before; left alone");
             }
+            (OnFirstSeen::Start, Ok((workflow, spec))) => {
+                let carried = tracked.carried.clone();
+                let reporter = tracked.reporter.clone();
+                let run = RunRequest { key: key.clone(), workflow, spec, reporter, carried };
+                tracked.starting = Some(self.start_run(&object, run, ctx));
+            }
+            (OnFirstSeen::Start, Err(_)) => {}
         }
         self.tracked.insert(key, tracked);
     }
@@ -433,9 +413,8 @@ impl Controller {
             // From here on the run is its Manager's: an edit reconfigures it, never restarts it.
             commit.set(true);
             let manager = Manager::create(|mctx| {
-                let watcher = JobWatcher::new(mctx.address().recipient()).start();
-                let executor: Rc<dyn Executor> =
-                    Rc::new(KubernetesExecutor::new(executor_config, workflow.clone(), watcher.clone().recipient()));
+                let (executor, watcher) =
+                    RunsOn::Kubernetes(Box::new(executor_config)).wire(&workflow, mctx.address().recipient());
                 Manager::new(
                     workflow,
                     ManagerConfig {
@@ -443,7 +422,7 @@ impl Controller {
                         progress: None,
                         seed: stable_seed(&uid),
                         done,
-                        forget: Some(watcher.recipient()),
+                        watcher: Some(watcher),
                         journal: None,
                         restore: true,
                         carried: Some(carried),
@@ -485,75 +464,42 @@ impl Controller {
     fn update(&mut self, key: &str, object: DynamicObject, parsed: Parsed, ctx: &mut Context<Self>) {
         let generation = object.metadata.generation;
         let Some(tracked) = self.tracked.get_mut(key) else { return };
-        tracked.object = object.clone();
+        tracked.object = object;
         tracked.parsed = parsed.clone();
-        if tracked.generation == generation {
-            return;
-        }
-        tracked.generation = generation;
-        let (workflow, spec) = match parsed {
-            Err(problems) if tracked.running_spec.is_none() => {
-                tracked.reporter.do_send(SpecSeen::Invalid { generation, problems });
-                return;
-            }
-            Err(problems) => {
-                // The run goes on with the spec it has; the new one is refused, visibly.
-                let message = format!("the new spec is invalid and was not applied: {}", problems.join("; "));
-                let unapplied = Unapplied { reason: "InvalidSpec", message };
+        let committed = tracked.starting.as_ref().is_some_and(|setup| setup.committed.get());
+        match tracked.life.edited(generation, parsed, committed) {
+            OnEdit::Nothing => {}
+            OnEdit::Invalid(problems) => tracked.reporter.do_send(SpecSeen::Invalid { generation, problems }),
+            OnEdit::NotApplied(unapplied) => {
                 tracked.reporter.do_send(SpecSeen::Running { generation, unapplied: Some(unapplied) });
-                return;
             }
-            Ok(parsed) => parsed,
-        };
-        let Some(running) = tracked.running_spec.clone() else {
-            // Invalid or refused until now: it runs, and an edit retries at once.
-            tracked.refusals = 0;
-            return self.run_now(key, workflow, spec, ctx);
-        };
-        // Edited while its run is being set up (its registry awaited, its step images checked):
-        // set up again with the new spec now, not after that wait.
-        if let Some(setup) = tracked.starting.take_if(|setup| !setup.committed.get()) {
-            setup.task.abort();
-            tracing::info!(statemachine = %key, "spec changed while the run was being set up; starting again with it");
-            tracked.refusals = 0;
-            tracked.pending = None;
-            let uid = tracked.uid.clone();
-            self.starting.remove(&uid);
-            return self.run_now(key, workflow, spec, ctx);
-        }
-        if tracked.ended {
-            let unapplied = Unapplied {
-                reason: "WorkflowEnded",
-                message: "the workflow has ended; delete and re-create the StateMachine to run it again".into(),
-            };
-            tracked.reporter.do_send(SpecSeen::Running { generation, unapplied: Some(unapplied) });
-            return;
-        }
-        let change = spec_change(&running, &spec);
-        tracing::info!(statemachine = %key, applied = ?change.applied, unapplied = ?change.unapplied, "spec changed");
-        if !change.applied.is_empty() {
-            let reconfigure = Reconfigure { workflow: Arc::new(workflow), rules_changed: change.rules_changed() };
-            match &tracked.manager {
-                Some(manager) => manager.do_send(reconfigure),
-                None => {
-                    // Two edits before the run is up: the latest counts, rule changes of either.
-                    let rules_changed =
-                        reconfigure.rules_changed || tracked.pending.as_ref().is_some_and(|p| p.rules_changed);
-                    tracked.pending = Some(Reconfigure { rules_changed, ..reconfigure });
+            OnEdit::Start { stop_setup } => {
+                if stop_setup && let Some(setup) = tracked.starting.take() {
+                    // Edited while its run was being set up (its registry awaited, its step
+                    // images checked): set up again with the new spec now, not after that wait.
+                    setup.task.abort();
+                    tracing::info!(statemachine = %key, "spec changed while the run was being set up; starting again with it");
+                    let uid = tracked.uid.clone();
+                    self.starting.remove(&uid);
                 }
+                self.run_now(key, ctx);
             }
-            tracked.running_spec = Some(change.running_spec(&running, &spec));
+            OnEdit::Reconfigure { now, unapplied } => {
+                tracing::info!(statemachine = %key, applied = now.is_some(), unapplied = ?unapplied.as_ref().map(|u| &u.message), "spec changed");
+                if let (Some(change), Some(manager)) = (now, &tracked.manager) {
+                    manager.do_send(reconfigure(*change));
+                }
+                tracked.reporter.do_send(SpecSeen::Running { generation, unapplied });
+            }
         }
-        tracked.reporter.do_send(SpecSeen::Running { generation, unapplied: change.unapplied() });
     }
 
-    /// Runs a tracked resource that does not run (invalid or refused until now) from its latest
-    /// object, whose spec becomes the running one; a retry scheduled before is superseded.
-    fn run_now(&mut self, key: &str, workflow: Workflow, spec: StateMachineSpec, ctx: &mut Context<Self>) {
+    /// Sets the run of a tracked resource up from its latest object, whose spec its
+    /// [`Lifecycle`] has just made the running one.
+    fn run_now(&mut self, key: &str, ctx: &mut Context<Self>) {
         let Some(t) = self.tracked.get_mut(key) else { return };
-        t.retry_token = None;
-        t.running_spec = Some(spec.clone());
-        t.reporter.do_send(SpecSeen::Running { generation: t.generation, unapplied: None });
+        let Ok((workflow, spec)) = t.parsed.clone() else { return };
+        t.reporter.do_send(SpecSeen::Running { generation: t.object.metadata.generation, unapplied: None });
         // What the status says now of the run's earlier life (a retried run may have counted
         // failures since the resource was first seen).
         let current: StateMachineStatus =
@@ -612,11 +558,10 @@ impl Controller {
     }
 }
 
-/// The first wait before a refused run is tried again; each refusal in a row doubles it.
-const RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// The longest wait before a refused run is tried again.
-const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(300);
+/// A change for a running Manager, as the [`Lifecycle`] decided it.
+fn reconfigure(change: Reconfiguration) -> Reconfigure {
+    Reconfigure { workflow: Arc::new(change.workflow), rules_changed: change.rules_changed }
+}
 
 /// The most bytes of step logs kept for one workflow (`save-path`) in the operator's data
 /// directory, whose volume `dist/install.yaml` limits to 2 GiB.
@@ -701,47 +646,68 @@ impl Actor for Controller {
                 Some(ns) => self.api(ns),
                 None => Api::all_with(self.config.client.clone(), &api_resource()),
             };
-            let stream = watch(api, watcher::Config::default()).default_backoff();
-            let me = ctx.address();
             let limits = self.config.limits.clone();
-            actix::spawn(async move {
-                let mut stream = std::pin::pin!(stream);
-                // The last validation of each resource (by uid), reused while its generation
-                // stays (status writes change only the status).
-                let mut validated: HashMap<String, (Option<i64>, Parsed)> = HashMap::new();
-                while let Some(event) = stream.next().await {
-                    match event {
+            // The last validation of each resource (by uid), reused while its generation stays
+            // (status writes change only the status).
+            let validated: Rc<RefCell<Validated>> = Rc::default();
+            let stream = watch(api, watcher::Config::default()).default_backoff().then(move |event| {
+                let (scope, limits, validated) = (scope.clone(), limits.clone(), validated.clone());
+                async move {
+                    let event = match event {
                         Ok(Event::Apply(object) | Event::InitApply(object)) => {
                             let uid = object.uid().unwrap_or_default();
                             let generation = object.metadata.generation;
-                            let parsed = match validated.get(&uid) {
-                                Some((seen, parsed)) if *seen == generation => parsed.clone(),
-                                _ => validate(&object, &limits).await,
+                            let known = validated.borrow().get(&uid).filter(|(seen, _)| *seen == generation).cloned();
+                            let parsed = match known {
+                                Some((_, parsed)) => parsed,
+                                None => validate(&object, &limits).await,
                             };
-                            validated.insert(uid, (generation, parsed.clone()));
-                            me.do_send(ResourceApplied { object, parsed });
+                            validated.borrow_mut().insert(uid, (generation, parsed.clone()));
+                            WatchedEvent::Applied(Box::new((object, parsed)))
                         }
-                        Ok(Event::Delete(o)) => {
-                            validated.remove(&o.uid().unwrap_or_default());
-                            me.do_send(ResourceDeleted(o));
+                        Ok(Event::Delete(object)) => {
+                            validated.borrow_mut().remove(&object.uid().unwrap_or_default());
+                            WatchedEvent::Deleted(Box::new(object))
                         }
-                        Ok(Event::Init) => me.do_send(ListStarted(scope.clone())),
-                        Ok(Event::InitDone) => me.do_send(ListDone(scope.clone())),
-                        Err(e) => {
-                            tracing::warn!(error = %e, namespace = scope.as_deref().unwrap_or("(all)"), "the watch of StateMachines failed; it restarts with backoff")
-                        }
-                    }
+                        Ok(Event::Init) => WatchedEvent::ListStarted,
+                        Ok(Event::InitDone) => WatchedEvent::ListDone,
+                        Err(e) => WatchedEvent::Failed(e),
+                    };
+                    Watched { scope, event }
                 }
             });
+            ctx.add_stream(stream);
         }
     }
 }
 
-impl Handler<ResourceApplied> for Controller {
-    type Result = ();
+impl StreamHandler<Watched> for Controller {
+    fn handle(&mut self, Watched { scope, event }: Watched, ctx: &mut Self::Context) {
+        match event {
+            WatchedEvent::Applied(applied) => {
+                let (object, parsed) = *applied;
+                self.applied(object, parsed, ctx);
+            }
+            WatchedEvent::Deleted(object) => self.deleted(&object),
+            WatchedEvent::ListStarted => {
+                self.listed.insert(scope, HashSet::new());
+            }
+            WatchedEvent::ListDone => self.list_done(scope),
+            WatchedEvent::Failed(e) => {
+                tracing::warn!(error = %e, namespace = scope.as_deref().unwrap_or("(all)"), "the watch of StateMachines failed; it restarts with backoff")
+            }
+        }
+    }
 
-    fn handle(&mut self, msg: ResourceApplied, ctx: &mut Self::Context) {
-        let ResourceApplied { object, parsed } = msg;
+    fn finished(&mut self, _: &mut Self::Context) {
+        // kube's watcher never ends; were it to, the operator would no longer see its resources.
+        tracing::error!("a watch of StateMachines ended");
+    }
+}
+
+impl Controller {
+    /// A resource was created or changed.
+    fn applied(&mut self, object: DynamicObject, parsed: Parsed, ctx: &mut Context<Self>) {
         let key = key_of(&object);
         let namespace = object.namespace();
         for (scope, listed) in &mut self.listed {
@@ -763,39 +729,25 @@ impl Handler<ResourceApplied> for Controller {
             None => self.track(key, object, parsed, ctx),
         }
     }
-}
 
-impl Handler<ResourceDeleted> for Controller {
-    type Result = ();
-
-    fn handle(&mut self, msg: ResourceDeleted, _: &mut Self::Context) {
-        let key = key_of(&msg.0);
-        if self.tracked.get(&key).is_some_and(|t| Some(&t.uid) == msg.0.uid().as_ref()) {
+    /// A resource was deleted.
+    fn deleted(&mut self, object: &DynamicObject) {
+        let key = key_of(object);
+        if self.tracked.get(&key).is_some_and(|t| Some(&t.uid) == object.uid().as_ref()) {
             self.forget(&key);
         }
     }
-}
 
-impl Handler<ListStarted> for Controller {
-    type Result = ();
-
-    fn handle(&mut self, msg: ListStarted, _: &mut Self::Context) {
-        self.listed.insert(msg.0, HashSet::new());
-    }
-}
-
-impl Handler<ListDone> for Controller {
-    type Result = ();
-
-    fn handle(&mut self, msg: ListDone, _: &mut Self::Context) {
-        let Some(listed) = self.listed.remove(&msg.0) else { return };
+    /// A watch's (re-)list of `scope` is complete.
+    fn list_done(&mut self, scope: Option<String>) {
+        let Some(listed) = self.listed.remove(&scope) else { return };
         // Only what this watch covers: another namespace's resources are another watch's.
-        let covered = |key: &str| msg.0.as_ref().is_none_or(|ns| key.split_once('/').is_some_and(|(n, _)| n == ns));
+        let covered = |key: &str| scope.as_ref().is_none_or(|ns| key.split_once('/').is_some_and(|(n, _)| n == ns));
         let gone: Vec<String> = self.tracked.keys().filter(|k| covered(k) && !listed.contains(*k)).cloned().collect();
         for key in gone {
             self.forget(&key);
         }
-        self.listed_once.insert(msg.0);
+        self.listed_once.insert(scope);
         self.check_ready();
     }
 }
@@ -810,11 +762,10 @@ impl Handler<RunStarted> for Controller {
             Some(t) if t.uid == msg.uid => {
                 // Set up: the task now only waits for the run's end, and is never stopped.
                 t.starting = None;
-                if let Some(reconfigure) = t.pending.take() {
-                    msg.manager.do_send(reconfigure);
+                if let Some(change) = t.life.run_started() {
+                    msg.manager.do_send(reconfigure(change));
                 }
                 t.manager = Some(msg.manager);
-                t.refusals = 0;
             }
             // Deleted while its run was being set up.
             _ => msg.manager.do_send(Shutdown { reason: "the StateMachine was deleted".into(), exit_code: 0 }),
@@ -833,17 +784,10 @@ impl Handler<RunEnded> for Controller {
         {
             t.manager = None;
             t.starting = None;
-            if !msg.refused {
-                t.ended = true;
-                return;
+            let end = if msg.refused { RunEnd::Interrupted } else { RunEnd::Finished };
+            if let Some(retry) = t.life.run_ended(end) {
+                ctx.notify_later(RetryRun { key: msg.key, uid: msg.uid, token: retry.token }, retry.after);
             }
-            t.running_spec = None;
-            let wait = RETRY_FIRST.saturating_mul(1 << t.refusals.min(16)).min(RETRY_MAX);
-            t.refusals += 1;
-            let token = self.next_retry;
-            self.next_retry += 1;
-            t.retry_token = Some(token);
-            ctx.notify_later(RetryRun { key: msg.key, uid: msg.uid, token }, wait);
         }
     }
 }
@@ -852,13 +796,13 @@ impl Handler<RetryRun> for Controller {
     type Result = ();
 
     fn handle(&mut self, msg: RetryRun, ctx: &mut Self::Context) {
-        let Some(t) = self.tracked.get(&msg.key) else { return };
+        let Some(t) = self.tracked.get_mut(&msg.key) else { return };
         // Superseded: deleted and created again, edited into a run, or refused again since.
-        if t.uid != msg.uid || t.retry_token != Some(msg.token) {
+        let Ok((_, spec)) = &t.parsed else { return };
+        if t.uid != msg.uid || !t.life.retry(msg.token, spec.clone()) {
             return;
         }
-        let Ok((workflow, spec)) = t.parsed.clone() else { return };
-        tracing::info!(statemachine = %msg.key, attempt = t.refusals + 1, "trying the workflow again");
-        self.run_now(&msg.key, workflow, spec, ctx);
+        tracing::info!(statemachine = %msg.key, attempt = t.life.refusals() + 1, "trying the workflow again");
+        self.run_now(&msg.key, ctx);
     }
 }

@@ -71,7 +71,7 @@ pub async fn ensure(
     let password =
         rand::distr::SampleString::sample_string(&rand::distr::Alphanumeric, &mut rand::rng(), PASSWORD_LENGTH);
     let hash = bcrypt::hash(&password, BCRYPT_COST)
-        .map_err(|e| Error::Executor(format!("cannot hash the registry's password: {e}")))?;
+        .map_err(|e| Error::Credentials(format!("cannot hash the password: {e}")))?;
     let secret = registry::credentials_secret(
         workflow,
         namespace,
@@ -90,11 +90,13 @@ pub async fn ensure(
     replace_if_stale(&sets, &statefulset, &name, image, &what).await?;
     let ip = with_retries(|| services.get(&name))
         .await
-        .map_err(|e| Error::Executor(format!("cannot read the registry Service {namespace}/{name}: {e}")))?
+        .map_err(|e| Error::kube(format!("read the registry Service {namespace}/{name}"), e))?
         .spec
         .and_then(|s| s.cluster_ip)
         .filter(|ip| !ip.is_empty() && ip != "None")
-        .ok_or_else(|| Error::Executor(format!("the registry Service {namespace}/{name} has no ClusterIP")))?;
+        .ok_or_else(|| {
+            Error::RegistryUnavailable(format!("the registry Service {namespace}/{name} has no ClusterIP"))
+        })?;
     let host = format!("{ip}:{}", registry::PORT);
     tracing::info!(%host, statefulset = %name, %image, "waiting for the workflow's registry");
     let own_pods = ListParams::default().labels(&selector(&registry::registry_labels(workflow)));
@@ -108,7 +110,7 @@ pub async fn ensure(
             // A Pod list that fails only costs this check; the next one comes.
             if let Ok(listed) = with_retries(|| pods.list(&own_pods)).await {
                 if let Some(problem) = listed.items.iter().find_map(registry::pod_problem) {
-                    return Err(Error::Executor(format!(
+                    return Err(Error::RegistryUnavailable(format!(
                         "the workflow's registry ({what}) cannot start: {problem}; set spec.registry.image to an \
                          image the cluster can pull (the operator's --registry-image is the default)"
                     )));
@@ -127,7 +129,7 @@ pub async fn ensure(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Err(Error::Executor(format!(
+    Err(Error::RegistryUnavailable(format!(
         "the artifact registry http://{host} did not answer within {}s: {last} (the registry {what} runs image \
          {image}; `kubectl -n {namespace} describe pod {name}-0` says why it is not ready)",
         patience.as_secs()
@@ -143,8 +145,7 @@ async fn replace_if_stale(
     image: &str,
     what: &str,
 ) -> Result<()> {
-    let existing =
-        with_retries(|| sets.get(name)).await.map_err(|e| Error::Executor(format!("cannot read {what}: {e}")))?;
+    let existing = with_retries(|| sets.get(name)).await.map_err(|e| Error::kube(format!("read {what}"), e))?;
     let running = existing
         .spec
         .template
@@ -162,7 +163,7 @@ async fn replace_if_stale(
     match with_retries(|| sets.delete(name, &params)).await {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 404 => {}
-        Err(e) => return Err(Error::Executor(format!("cannot replace {what}: {e}"))),
+        Err(e) => return Err(Error::kube(format!("replace {what}"), e)),
     }
     create(sets, wanted, what).await
 }

@@ -74,7 +74,7 @@ pub async fn wait_ready(host: &str, plain_http: bool, patience: Duration) -> Res
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let scheme = if plain_http { "http" } else { "https" };
-    Err(Error::Executor(format!(
+    Err(Error::RegistryUnavailable(format!(
         "the artifact registry {scheme}://{host} did not answer within {}s: {last}",
         patience.as_secs()
     )))

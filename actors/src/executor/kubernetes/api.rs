@@ -73,16 +73,16 @@ where
             let name = object.meta().name.clone().unwrap_or_default();
             let existing = with_retries(|| api.get(&name))
                 .await
-                .map_err(|e| Error::Executor(format!("{what} exists already, and cannot be read: {e}")))?;
+                .map_err(|e| Error::kube(format!("read {what}, which exists already"), e))?;
             match existing.labels().get(labels::WORKFLOW) {
                 Some(theirs) if theirs == ours => Ok(()),
-                theirs => Err(Error::Executor(format!(
+                theirs => Err(Error::ObjectTaken(format!(
                     "cannot create {what}: an object of that name belongs to workflow `{}`; two workflows in one namespace drew the same job id (different workflow.prefix values keep them apart)",
                     theirs.map_or("(none)", String::as_str)
                 ))),
             }
         }
-        Err(e) => Err(Error::Executor(format!("cannot create {what}: {e}"))),
+        Err(e) => Err(Error::kube(format!("create {what}"), e)),
     }
 }
 
@@ -96,7 +96,7 @@ where
     match with_retries(|| api.create(&params, object)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(()),
-        Err(e) => Err(Error::Executor(format!("cannot create {what}: {e}"))),
+        Err(e) => Err(Error::kube(format!("create {what}"), e)),
     }
 }
 
@@ -114,7 +114,7 @@ where
     match with_retries(|| api.delete(name, &params)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
-        Err(e) => Err(Error::Executor(format!("cannot delete {what}: {e}"))),
+        Err(e) => Err(Error::kube(format!("delete {what}"), e)),
     }
 }
 
@@ -127,5 +127,5 @@ where
     with_retries(|| api.delete_collection(&params, &list))
         .await
         .map(|_| ())
-        .map_err(|e| Error::Executor(format!("cannot delete the {what} of `{selector}`: {e}")))
+        .map_err(|e| Error::kube(format!("delete the {what} of `{selector}`"), e))
 }

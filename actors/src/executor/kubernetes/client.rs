@@ -133,12 +133,12 @@ pub async fn connect(limits: RequestLimits) -> Result<(Client, String, Arc<ApiRe
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = kube::Config::infer()
         .await
-        .map_err(|e| Error::Executor(format!("no cluster to run on: {e} (set KUBECONFIG or run inside a cluster)")))?;
+        .map_err(|e| Error::NoCluster(format!("no cluster to run on: {e} (set KUBECONFIG or run inside a cluster)")))?;
     let namespace = config.default_namespace.clone();
     let requests = Arc::new(ApiRequests::default());
     let layer = Accounting { bucket: Arc::new(TokenBucket::new(limits)), requests: requests.clone() };
     let client = ClientBuilder::try_from(config)
-        .map_err(|e| Error::Executor(format!("cannot set up the cluster client: {e}")))?
+        .map_err(|e| Error::NoCluster(format!("cannot set up the cluster client: {e}")))?
         .with_layer(&layer)
         .build();
     Ok((client, namespace, requests))

@@ -4,21 +4,15 @@
 //! condition) does not fail the step: the failed Job is marked superseded (no watch or restore
 //! sees it again), the same Job is created under a new name (`…-i1`), and the old one is
 //! deleted — no failure is counted, up to `--infra-retries` times (then the step fails with the
-//! Pod's reason: [`classify::infrastructure_retry`]). A label-selected Pod watch remembers such Pods, since a
-//! kubelet may put a Pod's status back after the Job controller counted it.
+//! Pod's reason: [`classify::infrastructure_retry`]). The JobWatcher's watch of failed Pods
+//! remembers such Pods ([`infrastructure_reason`]), since a kubelet may put a Pod's status back
+//! after the Job controller counted it; a failed Job's Pods are also read when it fails
+//! ([`diagnose`]).
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::Rc;
-use std::time::Duration;
-
-use futures::StreamExt as _;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams, LogParams, Patch, PatchParams};
-use kube::runtime::watcher::{self, Event};
-use kube::runtime::{WatchStreamExt as _, watcher as watch};
 use kube::{Resource as _, ResourceExt as _};
 use smo_core::{classify, labels};
 
@@ -30,7 +24,7 @@ const INFRASTRUCTURE_REASONS: [&str; 6] =
 
 /// Why the infrastructure ended `pod`, if it did: an infrastructure reason, or a
 /// `DisruptionTarget` condition (newer clusters).
-fn infrastructure_reason(pod: &Pod) -> Option<String> {
+pub(crate) fn infrastructure_reason(pod: &Pod) -> Option<String> {
     let status = pod.status.as_ref()?;
     if status.phase.as_deref() == Some("Failed")
         && let Some(reason) = status.reason.as_deref().filter(|r| INFRASTRUCTURE_REASONS.contains(r))
@@ -43,37 +37,8 @@ fn infrastructure_reason(pod: &Pod) -> Option<String> {
     Some(format!("DisruptionTarget: {}", disruption.reason.as_deref().unwrap_or("disrupted")))
 }
 
-/// Watches the workflow's failed Pods and remembers, by Job name, those the infrastructure ended.
-///
-/// Only failed Pods (a field selector): the apiserver sends this watch nothing for the
-/// four or five changes every healthy Pod goes through, which at 200 active sequences is most
-/// of its traffic.
-pub(super) fn watch_pods(
-    pods: Api<Pod>,
-    selector: String,
-    lost: Rc<RefCell<HashMap<String, String>>>,
-) -> tokio::task::JoinHandle<()> {
-    let config = watcher::Config::default().labels(&selector).fields("status.phase=Failed");
-    let stream = watch(pods, config).default_backoff();
-    actix::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(Event::Apply(pod) | Event::InitApply(pod)) => {
-                    let job = pod.labels().get("job-name").cloned();
-                    if let (Some(job), Some(reason)) = (job, infrastructure_reason(&pod)) {
-                        lost.borrow_mut().insert(job, reason);
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "the watch of Pods failed; it restarts with backoff"),
-            }
-        }
-    })
-}
-
 /// What a failed Job's Pods say about its failure.
-pub(super) enum Diagnosis {
+pub(crate) enum Diagnosis {
     /// The infrastructure ended its Pod (the reason): the step runs again, nothing is counted.
     Infrastructure(String),
     /// The step failed; `detail` says how, in one line, when the Pods still tell (the failed
@@ -84,20 +49,11 @@ pub(super) enum Diagnosis {
 /// Lines of a failed container's log kept in the failure's reason.
 const LOG_TAIL_LINES: i64 = 5;
 
-/// Whether a failed Job failed because the infrastructure ended its Pod — as the Pod watch saw
-/// it (given a moment to catch up with the Job watch), or as its Pods say now — and if not, how
-/// the step failed: read now, since a failed sequence's Pods are deleted with its Jobs.
-pub(super) async fn diagnose(
-    job: &Job,
-    job_reason: &str,
-    pods: &Api<Pod>,
-    lost: &Rc<RefCell<HashMap<String, String>>>,
-) -> Diagnosis {
+/// Whether a failed Job failed because the infrastructure ended its Pod, as its Pods say now
+/// (the caller has asked the Pod watch first), and if not, how the step failed: read now, since
+/// a failed sequence's Pods are deleted with its Jobs.
+pub(crate) async fn diagnose(job: &Job, job_reason: &str, pods: &Api<Pod>) -> Diagnosis {
     let Some(name) = job.meta().name.clone() else { return Diagnosis::Step { detail: None } };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    if let Some(reason) = lost.borrow_mut().remove(&name) {
-        return Diagnosis::Infrastructure(reason);
-    }
     let list = match pods.list(&ListParams::default().labels(&format!("job-name={name}"))).await {
         Ok(list) => list,
         Err(e) => {
@@ -130,7 +86,7 @@ pub(super) async fn diagnose(
 /// Replaces a Job the infrastructure failed: marks it superseded (the watches and restores no
 /// longer see it), creates the same Job under a new name, and deletes the old one. The
 /// sequence never hears of the failure and no failure is counted.
-pub(super) async fn resubmit(jobs: &Api<Job>, old: &Job, reason: &str, retries: u32) {
+pub(crate) async fn resubmit(jobs: &Api<Job>, old: &Job, reason: &str, retries: u32) {
     let Some(name) = old.meta().name.clone() else { return };
     let labels = old.labels().clone();
     let base = name.rsplit_once("-i").filter(|(_, n)| n.parse::<u32>().is_ok()).map_or(name.as_str(), |(b, _)| b);

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use actix::Recipient;
 use futures::StreamExt as _;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -64,23 +63,22 @@ impl LogPlaces {
 /// The container that runs the step (its termination message holds the metrics report).
 const STEP_CONTAINER: &str = "step";
 
-/// Whether the end of this job is reported only once its Pods are read (see [`report`]).
-pub(super) fn needs_logs(seen: &JobObserved, workflow: &Workflow) -> bool {
+/// Whether the end of this job is reported only once its Pods are read (see [`with_logs`]).
+pub(crate) fn needs_logs(seen: &JobObserved, workflow: &Workflow) -> bool {
     seen.phase.is_terminal() && workflow.steps.get(seen.step).is_some_and(|s| has_metrics(s) || keeps_logs(s))
 }
 
-/// Reports a job's phase; for an ended job whose step has custom metrics, with the metrics
-/// its first Pod reported, and for `save-path`, after its Pods' logs are kept.
-pub(super) async fn report(
+/// A job's phase as it is reported: for an ended job whose step has custom metrics, with the
+/// metrics its first Pod reported, and for `save-path`, after its Pods' logs are kept.
+pub(crate) async fn with_logs(
     job: Job,
     seen: JobObserved,
     workflow: &Workflow,
     pods: &Api<Pod>,
-    events: &Recipient<JobObserved>,
     places: &LogPlaces,
-) {
+) -> JobObserved {
     let Some(step) = workflow.steps.get(seen.step).filter(|_| needs_logs(&seen, workflow)) else {
-        return events.do_send(seen);
+        return seen;
     };
     let name = job.meta().name.clone().unwrap_or_default();
     let in_order = pods_in_order(pods, &name).await;
@@ -89,7 +87,7 @@ pub(super) async fn report(
         true => save_logs(pods, &in_order, step, &seen, places).await.map(|path| JobLog { path, timestamped: true }),
         false => None,
     };
-    events.do_send(JobObserved { log, metrics, ..seen });
+    JobObserved { log, metrics, ..seen }
 }
 
 fn has_metrics(step: &Step) -> bool {

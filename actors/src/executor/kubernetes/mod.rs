@@ -1,7 +1,9 @@
 //! Runs step jobs on Kubernetes: a `batch/v1` Job (or a JobSet / MiniCluster) per step job,
 //! built by the core's builders, carrying the step's files in its pods' annotations (a ConfigMap
-//! only where a pod cannot: see [`jobs::files_in_pod`]), and one label-selected watch of the
-//! workflow's Jobs that turns their status into [`JobObserved`].
+//! only where a pod cannot: see [`jobs::files_in_pod`]). The executor only submits, lists and
+//! deletes; the run's [`JobWatcher`](crate::job_watcher::JobWatcher) watches the workflow's Jobs
+//! and Pods and turns what it sees into [`JobObserved`], with the helpers below (`infra`, `logs`,
+//! `pending`).
 //!
 //! * Objects carry the workflow's labels (`managed-by`, workflow name, `app`, `jobid`, attempt),
 //!   so two workflows in one namespace never see each other's Jobs, and a restarted `smo` finds
@@ -9,14 +11,7 @@
 //! * A repeat's Job is named after its attempt (`<step>-<jobid>-2`): the previous attempt's Job,
 //!   still being deleted, can never be mistaken for it.
 //! * Phases come from the Job's `Complete` / `Failed` conditions (the core's
-//!   [`smo_core::classify`]), so failed Jobs are seen as failed. The watch is kube's
-//!   `watcher` with its default backoff: a dropped connection resumes from the last
-//!   resourceVersion; a 410 Gone re-lists (logged), and what a re-list repeats is dropped
-//!   downstream by the JobWatcher — no transition is lost or doubled.
-//! * A Job that vanishes while its step runs — deleted by someone else, seen as a watch's
-//!   delete or missing from a re-list (and not found) — ends its step as failed, "deleted
-//!   outside smo" ([`classify::vanished`]): the sequence is replaced as any failed one, and the
-//!   run never waits for a Job that is gone.
+//!   [`smo_core::classify`]), so failed Jobs are seen as failed.
 //! * JobSets and MiniClusters (`workloads`) are created as dynamic objects; their controllers'
 //!   Jobs carry the same labels and are watched like any Job.
 //! * API calls (`api`) are retried with backoff (an apiserver restart is waited out), else
@@ -33,27 +28,22 @@
 
 pub(crate) mod api;
 mod client;
-mod infra;
-mod logs;
-mod pending;
+pub(crate) mod infra;
+pub(crate) mod logs;
+pub(crate) mod pending;
 pub mod preflight;
 mod workloads;
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
-use std::rc::Rc;
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
-use actix::Recipient;
-use futures::StreamExt as _;
 use futures::future::LocalBoxFuture;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DynamicObject, ListParams};
-use kube::runtime::watcher::{self, Event};
-use kube::runtime::{WatchStreamExt as _, watcher as watch};
 use kube::{Client, ResourceExt as _};
 use smo_core::classify::{self, ObservedJob, StepJobKey};
 use smo_core::fsm::JobPhase;
@@ -65,7 +55,6 @@ use smo_core::workflow::Workflow;
 
 use self::api::{create, delete_all, with_retries};
 pub use self::client::{ApiRequestCounts, ApiRequests, DEFAULT_BURST, DEFAULT_QPS, FairShare, RequestLimits, connect};
-use self::infra::Diagnosis;
 pub use self::logs::LogPlaces;
 use self::workloads::CustomWorkload;
 pub use self::workloads::check_installed;
@@ -108,146 +97,19 @@ pub struct KubernetesExecutor {
     workflow: Arc<Workflow>,
     /// The JobSet / MiniCluster kinds the workflow's steps use.
     custom: Vec<CustomWorkload>,
-    /// The watches of the workflow's Jobs and Pods, stopped by [`Executor::shutdown`].
-    watch: RefCell<Vec<tokio::task::JoinHandle<()>>>,
     /// Cleanups of failed sequences still under way: the run's end waits for them, so that a
     /// sequence failing just before the end leaves nothing behind either.
     cleanups: RefCell<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl KubernetesExecutor {
-    /// An executor for `workflow`, reporting to `events`; starts watching the workflow's Jobs
-    /// (call inside the actor system).
-    pub fn new(config: KubernetesConfig, workflow: Arc<Workflow>, events: Recipient<JobObserved>) -> Self {
-        let config = Arc::new(config);
-        let jobs: Api<Job> = Api::namespaced(config.client.clone(), &config.namespace);
-        let selector = labels::live_job_selector(&workflow.name);
-        let stream = watch(jobs.clone(), watcher::Config::default().labels(&selector)).default_backoff();
-        let wf = workflow.clone();
-        let pods: Api<Pod> = Api::namespaced(config.client.clone(), &config.namespace);
-        let log_dir = config.logs.clone();
-        let infra_retries = config.infra_retries;
-        // Pods lost to the infrastructure, by Job name, as the Pod watch saw them (a kubelet may
-        // put a Pod back to Running after the Job controller counted it failed).
-        let lost: Rc<RefCell<HashMap<String, String>>> = Rc::default();
-        let pod_watch = infra::watch_pods(pods.clone(), labels::workflow_selector(&workflow.name), lost.clone());
-        let pending_watch = pending::watch(
-            pods.clone(),
-            jobs.clone(),
-            labels::workflow_selector(&workflow.name),
-            workflow.clone(),
-            events.clone(),
-            config.pending_timeout,
-        );
-        let restarts = config.watch_restarts.clone();
-        let restarted = move || {
-            if let Some(r) = &restarts {
-                r.fetch_add(1, Ordering::Relaxed);
-            }
-        };
-        let handle = actix::spawn(async move {
-            let mut stream = std::pin::pin!(stream);
-            let mut lists = 0_u32;
-            // The Jobs last seen not ended, by name; and, during a (re-)list, the names listed:
-            // one that was running and is missing from the list may have been deleted while the
-            // watch was away.
-            let mut unended: HashMap<String, Job> = HashMap::new();
-            let mut listing: Option<HashSet<String>> = None;
-            while let Some(event) = stream.next().await {
-                match event {
-                    Ok(Event::Apply(job) | Event::InitApply(job)) => {
-                        let name = job.name_any();
-                        if let Some(listed) = listing.as_mut() {
-                            listed.insert(name.clone());
-                        }
-                        let Some(seen) = observed(&job, &wf) else { continue };
-                        if seen.phase.is_terminal() {
-                            unended.remove(&name);
-                            // A Pod the kubelet put back after it was seen lost: nothing to keep.
-                            if seen.phase == JobPhase::Succeeded {
-                                lost.borrow_mut().remove(&name);
-                            }
-                        } else {
-                            unended.insert(name, job.clone());
-                        }
-                        if let JobPhase::Failed { reason } = &seen.phase {
-                            let reason = reason.clone();
-                            let (jobs, pods, lost) = (jobs.clone(), pods.clone(), lost.clone());
-                            let (events, wf, log_dir) = (events.clone(), wf.clone(), log_dir.clone());
-                            actix::spawn(async move {
-                                match infra::diagnose(&job, &reason, &pods, &lost).await {
-                                    Diagnosis::Infrastructure(why) => {
-                                        match classify::infrastructure_retry(&job, &why, infra_retries) {
-                                            Ok(n) => infra::resubmit(&jobs, &job, &why, n).await,
-                                            Err(reason) => {
-                                                let seen = JobObserved { phase: JobPhase::Failed { reason }, ..seen };
-                                                logs::report(job, seen, &wf, &pods, &events, &log_dir).await;
-                                            }
-                                        }
-                                    }
-                                    Diagnosis::Step { detail } => {
-                                        let phase = JobPhase::Failed { reason: detail.unwrap_or(reason) };
-                                        let seen = JobObserved { phase, ..seen };
-                                        logs::report(job, seen, &wf, &pods, &events, &log_dir).await;
-                                    }
-                                }
-                            });
-                            continue;
-                        }
-                        if logs::needs_logs(&seen, &wf) {
-                            let (pods, events, wf, log_dir) =
-                                (pods.clone(), events.clone(), wf.clone(), log_dir.clone());
-                            actix::spawn(async move { logs::report(job, seen, &wf, &pods, &events, &log_dir).await });
-                        } else {
-                            events.do_send(seen);
-                        }
-                    }
-                    Ok(Event::Init) => {
-                        listing = Some(HashSet::new());
-                        lists += 1;
-                        if lists > 1 {
-                            // The watch could not resume (410 Gone: its resourceVersion is
-                            // older than the apiserver keeps); the re-list repeats every Job,
-                            // and the JobWatcher drops what it has seen.
-                            tracing::info!(lists, "the watch of Jobs re-lists the workflow's Jobs");
-                            restarted();
-                        }
-                    }
-                    Ok(Event::Delete(job)) => {
-                        unended.remove(&job.name_any());
-                        report_vanished(&job, &wf, &events);
-                    }
-                    Ok(Event::InitDone) => {
-                        let listed = listing.take().unwrap_or_default();
-                        let missing: Vec<String> = unended.keys().filter(|n| !listed.contains(*n)).cloned().collect();
-                        for name in missing {
-                            let Some(job) = unended.remove(&name) else { continue };
-                            // Missing from the list: deleted, or relabelled out of it (superseded
-                            // after an infrastructure failure); only a Job that is gone counts.
-                            let (jobs, wf, events) = (jobs.clone(), wf.clone(), events.clone());
-                            actix::spawn(async move {
-                                match with_retries(|| jobs.get_opt(&name)).await {
-                                    Ok(None) => report_vanished(&job, &wf, &events),
-                                    Ok(Some(_)) => {}
-                                    Err(e) => {
-                                        tracing::warn!(job = %name, error = %e, "cannot tell whether a Job missing from the re-list is gone")
-                                    }
-                                }
-                            });
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "the watch of Jobs failed; it restarts with backoff");
-                        restarted();
-                    }
-                }
-            }
-        });
+    /// An executor for `workflow`: it submits and deletes; the run's JobWatcher watches
+    /// ([`JobWatcher::watching`](crate::job_watcher::JobWatcher::watching)).
+    pub fn new(config: Arc<KubernetesConfig>, workflow: Arc<Workflow>) -> Self {
         KubernetesExecutor {
             config,
             custom: CustomWorkload::used_by(&workflow),
             workflow,
-            watch: RefCell::new(vec![handle, pod_watch, pending_watch]),
             cleanups: RefCell::default(),
         }
     }
@@ -284,7 +146,7 @@ impl KubernetesExecutor {
             for api in &apis {
                 let list = with_retries(|| api.list(&params))
                     .await
-                    .map_err(|e| Error::Executor(format!("cannot list the objects of `{selector}`: {e}")))?;
+                    .map_err(|e| Error::kube(format!("list the objects of `{selector}`"), e))?;
                 keys.extend(list.items.iter().filter_map(|o| classify::step_job_key(o.labels())));
             }
             Ok(keys)
@@ -292,26 +154,14 @@ impl KubernetesExecutor {
     }
 }
 
-/// Reports the step of a Job that vanished while it ran as failed ([`classify::vanished`]).
-fn report_vanished(job: &Job, workflow: &Workflow, events: &Recipient<JobObserved>) {
-    let Some(gone) = classify::vanished(job) else { return };
-    let Some(step) = workflow.step_index(&gone.step) else { return };
-    tracing::warn!(job = %job.name_any(), jobid = %gone.jobid, step = %gone.step, "the step's Job was deleted outside smo while it ran; the step counts as failed");
-    events.do_send(JobObserved {
-        jobid: gone.jobid,
-        step,
-        attempt: gone.attempt,
-        phase: gone.phase,
-        duration: None,
-        log: None,
-        metrics: None,
-        waiting: None,
-    });
-}
-
 /// A Job of the workflow as a [`JobObserved`] (None: not a step of this workflow).
 fn observed(job: &Job, workflow: &Workflow) -> Option<JobObserved> {
-    let ObservedJob { jobid, step, attempt, phase, duration, .. } = classify::classify(job)?;
+    as_observed(classify::classify(job)?, workflow)
+}
+
+/// What the core saw of a Job, as a [`JobObserved`] (None: not a step of this workflow).
+pub(crate) fn as_observed(job: ObservedJob, workflow: &Workflow) -> Option<JobObserved> {
+    let ObservedJob { jobid, step, attempt, phase, duration, .. } = job;
     let step = workflow.step_index(&step)?;
     Some(JobObserved { jobid, step, attempt, phase, duration, log: None, metrics: None, waiting: None })
 }
@@ -324,8 +174,8 @@ fn seconds(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> f64 {
 impl Executor for KubernetesExecutor {
     fn submit(&self, job: StepJob) -> LocalBoxFuture<'static, Result<()>> {
         let Some(step) = job.workflow.steps.get(job.step) else {
-            let message = format!("step {} does not exist", job.step);
-            return Box::pin(async move { Err(Error::Executor(message)) });
+            let step = job.step;
+            return Box::pin(async move { Err(Error::NoSuchStep(step)) });
         };
         let ctx = JobContext {
             workflow: &job.workflow,
@@ -367,7 +217,10 @@ impl Executor for KubernetesExecutor {
                         .map_err(|e| smo_core::Error::Serialize { what: what("object"), source: e })?;
                     object.metadata.namespace = Some(namespace.clone());
                     let Some(custom) = custom else {
-                        return Err(Error::Executor(format!("{} is no custom workload", what("object"))));
+                        return Err(Error::Defect(format!(
+                            "{} was built as a custom workload its step is not",
+                            what("object")
+                        )));
                     };
                     let kind = custom.resource.kind.clone();
                     create(&custom.api(client, &namespace), &object, &what(&kind)).await
@@ -406,7 +259,7 @@ impl Executor for KubernetesExecutor {
             let params = ListParams::default().labels(&selector);
             let list = with_retries(|| jobs.list(&params))
                 .await
-                .map_err(|e| Error::Executor(format!("cannot list the Jobs of `{selector}`: {e}")))?;
+                .map_err(|e| Error::kube(format!("list the Jobs of `{selector}`"), e))?;
             let mut found: Vec<ExistingJob> =
                 list.items.iter().filter_map(|job| existing_job(job, &workflow)).collect();
             // A JobSet / MiniCluster whose controller has not made its Job yet is a pending step job.
@@ -432,9 +285,6 @@ impl Executor for KubernetesExecutor {
     }
 
     fn shutdown(&self) -> LocalBoxFuture<'static, ()> {
-        for watch in self.watch.borrow_mut().drain(..) {
-            watch.abort();
-        }
         let existing = self.existing();
         let cleanups = std::mem::take(&mut *self.cleanups.borrow_mut());
         let (deleter, workflow) = (self.deleter(), self.workflow.clone());

@@ -74,10 +74,7 @@ pub async fn check_installed(client: &Client, workflow: &Workflow) -> Result<()>
             // A group version nobody serves answers a bare `404 page not found`.
             Err(kube::Error::Api(status)) if status.code == 404 => false,
             Err(e) => {
-                return Err(Error::Executor(format!(
-                    "cannot ask the cluster whether it serves {}: {e}",
-                    resource.api_version
-                )));
+                return Err(Error::kube(format!("ask the cluster whether it serves {}", resource.api_version), e));
             }
         };
         if !served {
@@ -88,7 +85,7 @@ pub async fn check_installed(client: &Client, workflow: &Workflow) -> Result<()>
                 .map(|s| s.name.as_str())
                 .collect();
             let (property, install) = custom.install_hint();
-            return Err(Error::Executor(format!(
+            return Err(Error::ApiNotServed(format!(
                 "step `{}` runs as a {} (property `{property}`), but the cluster serves no {} in {}: install {install}, or remove the property",
                 steps.join("`, `"),
                 resource.kind,
