@@ -21,8 +21,8 @@
 //!   status says it ended (for its current generation) is left alone.
 //! * Its artifacts go to `registry.host`, else the operator's `--registry`, else (when a step
 //!   pulls or pushes) an ephemeral registry of its own, private to the workflow (a password in
-//!   a Secret it owns, a NetworkPolicy), created and waited for before any step is submitted
-//!   ([`registry::kubernetes`]).
+//!   a Secret it owns, a NetworkPolicy), applied from the spec at every start of the run and
+//!   waited for before any step is submitted ([`registry::kubernetes`]).
 //! * A valid workflow that needs what the cluster lacks (an API a step uses, its registry) does
 //!   not fail: its status is `Pending` with `Ready=False` naming what to install, and the
 //!   Controller tries again by itself (`RetryRun`, 5 s doubling up to 5 min), or at once on an
