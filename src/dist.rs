@@ -80,6 +80,17 @@ pub fn operator_rules() -> Value {
     ])
 }
 
+/// What the operator may do besides [`operator_rules`] when it is installed cluster-wide:
+/// nodes are not namespaced, so a namespaced install's Roles cannot grant them (its operator
+/// skips the check that needs them).
+pub fn cluster_only_rules() -> Value {
+    json!([
+        // Nodes listed at a run's start: a step whose Pod no node can hold is refused with the
+        // numbers (their allocatable resources), instead of waiting for the scheduler forever.
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]},
+    ])
+}
+
 /// What `smo manifests` installs.
 #[derive(Clone, Debug)]
 pub struct Install {
@@ -114,7 +125,7 @@ pub fn install_yaml(install: &Install) -> String {
         grants.push(json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
             "metadata": {"name": NAME, "labels": labels},
-            "rules": operator_rules(),
+            "rules": operator_rules().as_array().into_iter().chain(cluster_only_rules().as_array()).flatten().collect::<Vec<_>>(),
         }));
         grants.push(json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",

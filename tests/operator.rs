@@ -860,6 +860,34 @@ fn a_parse_log_step_whose_image_has_no_python3_is_refused_before_the_run() {
     assert_eq!(status["completed"].as_i64(), Some(1), "the rule finished the workflow: {status:#}");
 }
 
+/// A step whose Pod no node could ever hold (64 CPUs on the 2-CPU test node) is refused before
+/// anything is made for the run (not even its registry): `Pending`, `Ready=False`,
+/// `StepDoesNotFit`, with the numbers.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn a_step_no_node_can_hold_is_refused_with_the_numbers_before_its_registry_is_made() {
+    let ns = Namespace::new("op-nofit");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = Operator::spawn(&ns, dir.path(), &[]);
+    let manifest = common::cluster::state_machine(
+        "nofit",
+        "  workflow: {completed: 1}\n  cluster: {maxSize: 1}\n",
+        &[("big", "echo \"$jobid\" > a.txt")],
+        64,
+    )
+    .replace("    script: |\n      echo", "    registry: {push: a}\n    script: |\n      echo");
+    let applied = std::time::Instant::now();
+    apply(&ns, &manifest);
+    let status = waiting_with(&ns, "nofit", "StepDoesNotFit", &operator, 30);
+    eprintln!("refused {:.1} s after the resource was applied", applied.elapsed().as_secs_f64());
+    assert_eq!(status["phase"], "Pending", "{status:#}");
+    let message = condition(&status, "Ready").and_then(|c| c["message"].as_str()).unwrap_or("").to_string();
+    assert!(message.contains("step big asks 64 CPUs per Pod; the largest node has "), "{message}");
+    assert!(ns.jobs_of("nofit").is_empty(), "nothing was submitted");
+    let out = kubectl(&["-n", &ns.0, "get", "statefulsets", "-o", "name"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "", "no registry was made for it");
+}
+
 /// An operator that has no image to deliver `smo` to step Pods refuses, before anything is
 /// submitted, a workflow whose steps pass artifacts (their scripts call `smo artifact`): the
 /// status names the flag, and no Job exists.

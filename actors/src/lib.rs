@@ -55,7 +55,7 @@
 //! | [`registry`] | the Registry actor: the run's artifact store, created or probed until it answers; a StateMachine's ephemeral registry, private to it ([`registry::kubernetes`]) |
 //! | [`messages`] | every message between actors |
 //! | [`operator`] | `smo operator`: the Controller (one Manager and one StatusReporter per `StateMachine`), status, Events, [`operator::metrics`] |
-//! | [`executor`] | the executor contract; [`executor::local`] (bash processes), [`executor::kubernetes`] (a Job / JobSet / MiniCluster per step, a label-selected watch; paced and counted requests, a fair share per workflow; vanished Jobs and step Pods that cannot start reported; the step image checks before a run), [`executor::memory`] (tests, benchmark) |
+//! | [`executor`] | the executor contract; [`executor::local`] (bash processes), [`executor::kubernetes`] (a Job / JobSet / MiniCluster per step, a label-selected watch; paced and counted requests, a fair share per workflow; vanished Jobs and step Pods that cannot start reported; before a run, every step's Pod fits some node and the step image checks), [`executor::memory`] (tests, benchmark) |
 //! | [`artifact`] | ORAS-compatible artifact push/pull: OCI registry or OCI image layout directory |
 //! | [`source`] | reads workflow files and the job files they name (the one place the core's input is read) |
 //! | [`log_reader`] | custom metrics from a local job's log file, and the original's `parse_log` scripts (also run by `smo step-metrics` in a step's Pod) |

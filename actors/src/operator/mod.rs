@@ -383,6 +383,10 @@ impl Controller {
                 );
                 return refuse("SmoImageMissing", message);
             }
+            // Before the registry: a run no node can ever hold needs no registry made for it.
+            if let Some(refusal) = kubernetes::preflight::check_fit(&client, &workflow).await {
+                return refuse(refusal.reason, refusal.message);
+            }
             let (store, registry_credentials) = match store_of(&workflow, &config) {
                 Some(store) => (store, None),
                 None => {
