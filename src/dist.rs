@@ -62,18 +62,32 @@ pub fn operator_rules() -> Value {
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
         // Events on StateMachines (a repeated event is patched with its series count).
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
-        // The ephemeral registry of a StateMachine without registry.host (created once, read
-        // for its ClusterIP and its image, replaced when it never became ready and the spec
-        // asks for another image; the garbage collector deletes it with its owner).
-        {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["create", "delete", "get"]},
-        {"apiGroups": [""], "resources": ["services"], "verbs": ["create", "get"]},
-        // Its credentials, created once and never read (its Pods and the steps' get them from
-        // the kubelet), and the NetworkPolicy that admits only the workflow's Pods.
+        // The ephemeral registry of a StateMachine without registry.host: its StatefulSet and
+        // Service read first (one of that name may be another workflow's; the set's readiness
+        // and generation), then brought to the spec by server-side apply (patch; an apply that
+        // makes a missing object is authorized as a create too), the set deleted when it never
+        // became ready and its spec changed; the garbage collector deletes them with their owner.
+        {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["create", "delete", "get", "patch"]},
+        {"apiGroups": [""], "resources": ["services"], "verbs": ["create", "get", "patch"]},
+        // Its credentials, created once and never read nor changed (its Pods and the steps' get
+        // them from the kubelet), and the NetworkPolicy that admits only the workflow's Pods
+        // (applied as the set and Service are: create and patch).
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
-        {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["create"]},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["create", "patch"]},
         // JobSet and MiniCluster steps.
         {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"], "verbs": ["create", "delete", "deletecollection", "get", "list"]},
         {"apiGroups": ["flux-framework.org"], "resources": ["miniclusters"], "verbs": ["create", "delete", "deletecollection", "get", "list"]},
+    ])
+}
+
+/// What the operator may do besides [`operator_rules`] when it is installed cluster-wide:
+/// nodes are not namespaced, so a namespaced install's Roles cannot grant them (its operator
+/// skips the check that needs them).
+pub fn cluster_only_rules() -> Value {
+    json!([
+        // Nodes listed at a run's start: a step whose Pod no node can hold is refused with the
+        // numbers (their allocatable resources), instead of waiting for the scheduler forever.
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]},
     ])
 }
 
@@ -111,7 +125,7 @@ pub fn install_yaml(install: &Install) -> String {
         grants.push(json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
             "metadata": {"name": NAME, "labels": labels},
-            "rules": operator_rules(),
+            "rules": operator_rules().as_array().into_iter().chain(cluster_only_rules().as_array()).flatten().collect::<Vec<_>>(),
         }));
         grants.push(json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",

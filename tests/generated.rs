@@ -86,6 +86,11 @@ fn install_manifests_are_valid_objects_with_a_hardened_operator() {
             .all(|r| r.verbs == ["create"] || r.resource_names.as_deref() == Some(&["smo-operator".to_string()][..])),
         "{lease_rules:?}"
     );
+    // Nodes are read (listed, nothing more) for the steps' fit: a cluster-wide install only.
+    let rules = role.rules.clone().unwrap_or_default();
+    let nodes: Vec<&Vec<String>> =
+        rules.iter().filter(|r| r.resources.iter().flatten().any(|x| x == "nodes")).map(|r| &r.verbs).collect();
+    assert_eq!(nodes, [&vec!["list".to_string()]], "{rules:?}");
     // Least privilege: no wildcard; Secrets created (a workflow registry's credentials), never
     // read, listed or watched.
     for rule in role.rules.unwrap_or_default() {
@@ -128,6 +133,10 @@ fn a_namespaced_install_grants_the_operator_nothing_outside_its_namespaces() {
         .map(|r| (r["metadata"]["namespace"].as_str().unwrap_or(""), r["metadata"]["name"].as_str().unwrap_or("")))
         .collect();
     assert_eq!(roles, [("team-a", "smo-operator"), ("team-b", "smo-operator")]);
+    // A Role cannot grant nodes (they are not namespaced): the operator skips the fit check.
+    let granted =
+        of("Role").iter().flat_map(|r| r["rules"].as_array().cloned().unwrap_or_default()).collect::<Vec<_>>();
+    assert!(granted.iter().all(|r| !r["resources"].to_string().contains("nodes")), "{granted:?}");
     let bindings: Vec<&str> = of("RoleBinding")
         .iter()
         .filter(|b| b["roleRef"]["name"] == "smo-operator")

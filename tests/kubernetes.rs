@@ -363,20 +363,32 @@ fn a_job_deleted_outside_smo_fails_its_step_and_the_run_goes_on() {
     assert!(text(&out).contains("deleted outside smo"), "the reason is named: {}", text(&out));
 }
 
-/// A step whose Pod no node can take (64 CPUs on the 2-CPU test node) is reported with the
-/// scheduler's own words — not a silent wait: after a minute, or half the patience — and, with
-/// `--pending-timeout`, fails with that reason.
+/// A step whose Pod fits a node but finds no room on it now (all the test node's CPUs, a tenth
+/// of one of which another Pod holds) is reported with the scheduler's own words — not a silent
+/// wait: after a minute, or half the patience — and, with `--pending-timeout`, fails with that
+/// reason. (A Pod no node could ever hold is refused before the run: the next test.)
 #[test]
 #[ignore = "needs the project's cluster: run `make test-cluster`"]
 fn a_step_that_cannot_be_scheduled_is_reported_and_fails_after_the_pending_timeout() {
     let ns = Namespace::new("pending");
     let dir = tempfile::tempdir().expect("tempdir");
+    let (_, cpus) = largest_node_cpus();
+    let cores = cpus.parse::<u32>().unwrap_or_else(|_| panic!("the test node's allocatable CPUs are whole: {cpus}"));
+    // Holds a tenth of a CPU: the step's Pod fits the node's allocatable, not what is free.
+    let hog = "apiVersion: v1\nkind: Pod\nmetadata: {name: hog}\nspec:\n  containers:\n  - name: pause\n    image: k8s.gcr.io/pause:3.2\n    imagePullPolicy: IfNotPresent\n    resources: {requests: {cpu: 100m}}\n";
+    let out = kubectl_with_input(&["-n", &ns.0, "apply", "-f", "-"], hog.as_bytes());
+    assert!(out.status.success(), "{}", text(&out));
+    eventually(Duration::from_secs(30), "the Pod holding a tenth of a CPU was not scheduled", || {
+        let out = kubectl(&["-n", &ns.0, "get", "pod", "hog", "-o", "jsonpath={.spec.nodeName}"]);
+        let node = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if node.is_empty() { Err(text(&out)) } else { Ok(()) }
+    });
     let path = dir.path().join("state-machine.yaml");
     let manifest = common::cluster::state_machine(
         "kube-test",
         "  workflow: {completed: 1, maxFailures: 1}\n  cluster: {maxSize: 1}\n",
         &[("big", "echo never")],
-        64,
+        cores,
     );
     std::fs::write(&path, manifest).expect("write manifest");
     let started = std::time::Instant::now();
@@ -391,6 +403,58 @@ fn a_step_that_cannot_be_scheduled_is_reported_and_fails_after_the_pending_timeo
     );
     assert!(all.contains("could not start within 20s"), "the failure names the wait: {all}");
     assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+}
+
+/// A step whose Pod no node could ever hold (64 CPUs on the 2-CPU test node) is refused before
+/// anything is submitted, at once, with the numbers: what it asks for, and the largest node.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn a_step_no_node_can_hold_is_refused_before_the_run_with_the_numbers() {
+    let ns = Namespace::new("nofit");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state-machine.yaml");
+    let manifest = common::cluster::state_machine(
+        "kube-test",
+        "  workflow: {completed: 1}\n  cluster: {maxSize: 1}\n",
+        &[("small", "echo fits"), ("big", "echo never")],
+        1,
+    )
+    .replacen(
+        "    config: {coresPerTask: 1}\n    script: |\n      echo never",
+        "    config: {coresPerTask: 64}\n    script: |\n      echo never",
+        1,
+    );
+    assert!(manifest.contains("coresPerTask: 64"), "{manifest}");
+    std::fs::write(&path, manifest).expect("write manifest");
+    let (node, cpus) = largest_node_cpus();
+    let started = std::time::Instant::now();
+    let out = within(run(&path, &ns, dir.path()), Duration::from_secs(60));
+    let took = started.elapsed();
+    eprintln!("refused in {:.2} s", took.as_secs_f64());
+    assert_eq!(out.status.code(), Some(2), "a run that cannot start: {}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said = format!("step big asks 64 CPUs per Pod; the largest node has {cpus} (node {node})");
+    assert!(stderr.contains(&said), "{said}\n{}", text(&out));
+    assert!(!stderr.contains("step small"), "the step that fits is not named: {stderr}");
+    assert!(ns.jobs().is_empty(), "nothing was submitted");
+    assert!(took < Duration::from_secs(10), "refused after {took:?}");
+}
+
+/// The name and allocatable CPUs of the cluster's node with the most.
+fn largest_node_cpus() -> (String, String) {
+    let out = kubectl(&[
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.status.allocatable.cpu}{\"\\n\"}{end}",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let nodes: Vec<(String, String)> =
+        listed.lines().filter_map(|l| l.split_once(' ').map(|(n, c)| (n.to_string(), c.to_string()))).collect();
+    let millis =
+        |cpu: &str| cpu.strip_suffix('m').map_or_else(|| cpu.parse::<u64>().map(|c| c * 1000), str::parse).unwrap_or(0);
+    nodes.into_iter().max_by_key(|(_, cpu)| millis(cpu)).expect("a node")
 }
 
 /// Restarting the apiserver mid-run: its watch cache starts over, so the executor's watch, which

@@ -860,6 +860,34 @@ fn a_parse_log_step_whose_image_has_no_python3_is_refused_before_the_run() {
     assert_eq!(status["completed"].as_i64(), Some(1), "the rule finished the workflow: {status:#}");
 }
 
+/// A step whose Pod no node could ever hold (64 CPUs on the 2-CPU test node) is refused before
+/// anything is made for the run (not even its registry): `Pending`, `Ready=False`,
+/// `StepDoesNotFit`, with the numbers.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn a_step_no_node_can_hold_is_refused_with_the_numbers_before_its_registry_is_made() {
+    let ns = Namespace::new("op-nofit");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = Operator::spawn(&ns, dir.path(), &[]);
+    let manifest = common::cluster::state_machine(
+        "nofit",
+        "  workflow: {completed: 1}\n  cluster: {maxSize: 1}\n",
+        &[("big", "echo \"$jobid\" > a.txt")],
+        64,
+    )
+    .replace("    script: |\n      echo", "    registry: {push: a}\n    script: |\n      echo");
+    let applied = std::time::Instant::now();
+    apply(&ns, &manifest);
+    let status = waiting_with(&ns, "nofit", "StepDoesNotFit", &operator, 30);
+    eprintln!("refused {:.1} s after the resource was applied", applied.elapsed().as_secs_f64());
+    assert_eq!(status["phase"], "Pending", "{status:#}");
+    let message = condition(&status, "Ready").and_then(|c| c["message"].as_str()).unwrap_or("").to_string();
+    assert!(message.contains("step big asks 64 CPUs per Pod; the largest node has "), "{message}");
+    assert!(ns.jobs_of("nofit").is_empty(), "nothing was submitted");
+    let out = kubectl(&["-n", &ns.0, "get", "statefulsets", "-o", "name"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "", "no registry was made for it");
+}
+
 /// An operator that has no image to deliver `smo` to step Pods refuses, before anything is
 /// submitted, a workflow whose steps pass artifacts (their scripts call `smo artifact`): the
 /// status names the flag, and no Job exists.
@@ -917,6 +945,78 @@ fn a_registry_that_cannot_start_shows_in_the_status_and_an_edited_image_replaces
         "jsonpath={.spec.template.spec.containers[0].image}",
     ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), image);
+}
+
+/// The workflow's own registry follows the spec at every start of its run: started again (the
+/// operator restarted, the resource edited) with the same `spec.registry`, the registry is left
+/// as it is (same generation, same Pod); with an edited `registry.pullPolicy`, the StatefulSet
+/// is brought to it and its controller replaces the Pod.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn the_workflows_registry_follows_an_edited_spec_at_the_next_start() {
+    let ns = Namespace::new("op-follow");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image =
+        std::env::var("SMO_TEST_REGISTRY_IMAGE").unwrap_or_else(|_| "docker.io/library/smo-registry:dev".into());
+    let manifest = one_pushing_step("follow").replace(
+        "  workflow: {completed: 1}\n",
+        &format!("  registry: {{image: \"{image}\", pullPolicy: IfNotPresent}}\n  workflow: {{completed: 1}}\n"),
+    );
+    assert!(manifest.contains("pullPolicy: IfNotPresent"), "{manifest}");
+    let operator = Operator::spawn(&ns, dir.path(), &[]);
+    apply(&ns, &manifest);
+    wait_for(&ns, "follow", "Complete", &operator, 300);
+    drop(operator);
+    let set = |path: &str| {
+        let out = kubectl(&["-n", &ns.0, "get", "statefulset", "follow-registry", "-o", &format!("jsonpath={path}")]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let pod = |path: &str| {
+        let out = kubectl(&["-n", &ns.0, "get", "pod", "follow-registry-0", "-o", &format!("jsonpath={path}")]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let generation = set("{.metadata.generation}");
+    let first_pod = pod("{.metadata.uid}");
+    assert_eq!(set("{.spec.template.spec.containers[0].imagePullPolicy}"), "IfNotPresent");
+    let managers = set("{.metadata.managedFields[*].manager}");
+    assert!(managers.split_whitespace().any(|m| m == "smo"), "applied by smo: {managers}");
+
+    // Edited elsewhere (one more completion): the run starts again, the registry stays as it is.
+    let patch = r#"{"spec":{"workflow":{"completed":2}}}"#;
+    let out = kubectl(&["-n", &ns.0, "patch", "statemachine", "follow", "--type=merge", "-p", patch]);
+    assert!(out.status.success(), "{}", text(&out));
+    let operator = Operator::spawn(&ns, dir.path(), &[]);
+    eventually(Duration::from_secs(180), "the second completion did not come", || {
+        let status = get(&ns, "follow")["status"].clone();
+        if status["completed"].as_i64() == Some(2) { Ok(()) } else { Err(format!("{status:#}\n{}", operator.log())) }
+    });
+    drop(operator);
+    assert_eq!(set("{.metadata.generation}"), generation, "the same spec changed nothing");
+    assert_eq!(pod("{.metadata.uid}"), first_pod, "the registry's Pod was left running");
+
+    // registry.pullPolicy edited while no operator runs: the next start applies it.
+    let patch = r#"{"spec":{"registry":{"pullPolicy":"Never"}}}"#;
+    let out = kubectl(&["-n", &ns.0, "patch", "statemachine", "follow", "--type=merge", "-p", patch]);
+    assert!(out.status.success(), "{}", text(&out));
+    let operator = Operator::spawn(&ns, dir.path(), &[]);
+    let edited = std::time::Instant::now();
+    eventually(Duration::from_secs(60), "the StatefulSet did not follow the spec", || {
+        let policy = set("{.spec.template.spec.containers[0].imagePullPolicy}");
+        if policy == "Never" { Ok(()) } else { Err(format!("{policy}\n{}", operator.log())) }
+    });
+    eprintln!("the StatefulSet followed the spec {:.1} s after the operator started", edited.elapsed().as_secs_f64());
+    eventually(Duration::from_secs(120), "the registry's Pod was not replaced", || {
+        let now = pod("{.metadata.uid} {.spec.containers[0].imagePullPolicy} {.status.containerStatuses[0].ready}");
+        match now.split_whitespace().collect::<Vec<_>>()[..] {
+            [uid, "Never", "true"] if uid != first_pod => Ok(()),
+            _ => Err(now),
+        }
+    });
+    assert!(
+        !operator.log().contains("making it anew"),
+        "a ready registry is rolled, never deleted: {}",
+        operator.log()
+    );
 }
 
 /// An edit made while a run is being set up takes effect at once: here the workflow's registry

@@ -60,7 +60,7 @@
 //! | [`registry`] | the Registry actor: the run's artifact store, created or probed until it answers; a StateMachine's ephemeral registry, private to it ([`registry::kubernetes`]) |
 //! | [`messages`] | every message between actors |
 //! | [`operator`] | `smo operator`: the Controller (one Manager and one StatusReporter per `StateMachine`), status, Events, [`operator::metrics`] |
-//! | [`executor`] | the executor contract and [`RunsOn::wire`](executor::RunsOn::wire); [`executor::local`] (bash processes), [`executor::kubernetes`] (a Job / JobSet / MiniCluster per step, submitted and deleted; paced and counted requests, a fair share per workflow; the helpers the JobWatcher uses: infrastructure failures, Pods that cannot start, logs; the step image checks before a run), [`executor::memory`] (tests, benchmark) |
+//! | [`executor`] | the executor contract and [`RunsOn::wire`](executor::RunsOn::wire); [`executor::local`] (bash processes), [`executor::kubernetes`] (a Job / JobSet / MiniCluster per step, submitted and deleted; paced and counted requests, a fair share per workflow; the helpers the JobWatcher uses: infrastructure failures, Pods that cannot start, logs; before a run, every step's Pod fits some node and the step image checks), [`executor::memory`] (tests, benchmark) |
 //! | [`artifact`] | ORAS-compatible artifact push/pull: OCI registry or OCI image layout directory |
 //! | [`source`] | reads workflow files and the job files they name (the one place the core's input is read) |
 //! | [`log_reader`] | custom metrics from a local job's log file, and the original's `parse_log` scripts (also run by `smo step-metrics` in a step's Pod) |

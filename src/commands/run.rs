@@ -37,7 +37,8 @@ use smo_core::workflow::documents::{self, Sources};
 use crate::cli::{ExecutorKind, RunArgs};
 use crate::ui::ProgressDisplay;
 
-/// Exit code when the run could not start (invalid workflow, unusable directories, no registry).
+/// Exit code when the run could not start (invalid workflow, unusable directories, no registry,
+/// a step no node can hold).
 const CANNOT_START: u8 = 2;
 
 /// How long a registry may take to answer before the run gives up.
@@ -348,6 +349,9 @@ fn execute(
                 let (client, default_namespace, requests) =
                     kubernetes::connect(settings.limits).await.map_err(|e| e.to_string())?;
                 kubernetes::check_installed(&client, &workflow).await.map_err(|e| e.to_string())?;
+                if let Some(refusal) = kubernetes::preflight::check_fit(&client, &workflow).await {
+                    return Err(refusal.message);
+                }
                 let namespace = record.namespace.clone().unwrap_or(default_namespace);
                 let logs = kubernetes::LogPlaces { dir: local.run_dir.join("logs"), save_root: None, budget: None };
                 Some((

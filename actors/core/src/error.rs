@@ -27,6 +27,15 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+
+    /// A Kubernetes quantity (`500m`, `8Gi`) could not be read.
+    #[error("`{text}` is no Kubernetes quantity: {why}")]
+    Quantity {
+        /// The text as it was given.
+        text: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
 }
 
 impl Error {
@@ -35,6 +44,7 @@ impl Error {
         match self {
             Error::Template { .. } => "template",
             Error::Serialize { .. } => "serialize",
+            Error::Quantity { .. } => "quantity",
         }
     }
 }

@@ -21,6 +21,7 @@
 //! | [`labels`] | the labels every object of a workflow carries |
 //! | [`pod_security`] | how step Pods are confined; a Pod checked against the Pod Security Standards |
 //! | [`preflight`] | checks of a workflow's step images before its run (`python3` for `events.script`) |
+//! | [`fit`] | whether each step's Pod fits on some node (its requests against the nodes' allocatable); Kubernetes quantities read exactly |
 //! | [`registry`] | the ephemeral registry of a `StateMachine` without `registry.host`: StatefulSet and Service |
 //! | [`walltime`] | `walltime` syntax (`HH:MM:SS`, seconds) |
 //! | [`template`] | step scripts as Jinja templates (bash's `${#` kept as bash) |
@@ -46,6 +47,7 @@ pub mod api;
 pub mod classify;
 pub mod defaults;
 pub mod error;
+pub mod fit;
 pub mod fsm;
 pub mod job_index;
 pub mod jobs;

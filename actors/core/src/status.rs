@@ -7,7 +7,7 @@
 //!
 //! | condition | true when |
 //! |---|---|
-//! | `Ready` | the spec is valid and the workflow was accepted (false: `InvalidSpec`, with every problem; or what the cluster lacks, `RegistryUnavailable` or `APINotServed`, retried by itself) |
+//! | `Ready` | the spec is valid and the workflow was accepted (false: `InvalidSpec`, with every problem; or what the run lacks, `RegistryUnavailable`, `APINotServed`, `StepDoesNotFit`, …, retried by itself) |
 //! | `Progressing` | sequences are running or about to start |
 //! | `Complete` | the wanted completions were reached, or a finish-workflow rule fired (present only then, as a Job's) |
 //! | `Failed` | the failure cap was reached, or the spec is invalid (present only then) |
@@ -207,7 +207,7 @@ pub fn of_invalid(
 }
 
 /// The status of a resource whose valid workflow cannot start yet because the cluster lacks
-/// something it needs (`reason`: `RegistryUnavailable`, `APINotServed`): phase `Pending` with
+/// something it needs (`reason`: `RegistryUnavailable`, `APINotServed`, `StepDoesNotFit`, …): phase `Pending` with
 /// what the run had counted before kept, `Ready` false naming what is missing and how to fix it.
 /// Not `Failed`: the operator tries again by itself, so installing what is missing is enough.
 pub fn of_waiting(

@@ -23,8 +23,8 @@
 //!   core's [`Lifecycle`] to decide; the Controller carries its decisions out.
 //! * Its artifacts go to `registry.host`, else the operator's `--registry`, else (when a step
 //!   pulls or pushes) an ephemeral registry of its own, private to the workflow (a password in
-//!   a Secret it owns, a NetworkPolicy), created and waited for before any step is submitted
-//!   ([`registry::kubernetes`]).
+//!   a Secret it owns, a NetworkPolicy), applied from the spec at every start of the run and
+//!   waited for before any step is submitted ([`registry::kubernetes`]).
 //! * A valid workflow that needs what the cluster lacks (an API a step uses, its registry) does
 //!   not fail: its status is `Pending` with `Ready=False` naming what to install, and the
 //!   Controller tries again by itself (`RetryRun`, 5 s doubling up to 5 min), or at once on an
@@ -362,6 +362,10 @@ impl Controller {
                     calling.join(", ")
                 );
                 return refuse("SmoImageMissing", message);
+            }
+            // Before the registry: a run no node can ever hold needs no registry made for it.
+            if let Some(refusal) = kubernetes::preflight::check_fit(&client, &workflow).await {
+                return refuse(refusal.reason, refusal.message);
             }
             let (store, registry_credentials) = match store_of(&workflow, &config) {
                 Some(store) => (store, None),

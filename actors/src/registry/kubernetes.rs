@@ -1,19 +1,28 @@
-//! The ephemeral registry of a `StateMachine` without `registry.host`: its StatefulSet and
-//! Service (built by the core's [`smo_core::registry`]) are created unless they exist,
-//! and the registry is ready when it answers the distribution API at the Service's ClusterIP.
+//! The ephemeral registry of a `StateMachine` without `registry.host`: its StatefulSet,
+//! Service and NetworkPolicy (built by the core's [`smo_core::registry`]) follow the spec, and
+//! the registry is ready when it answers the distribution API at the Service's ClusterIP.
 //!
+//! * At every start of the run (the operator's start, a retry, an edit during setup) the three
+//!   objects are applied server-side ([`apply`]: field manager `smo`, forced): made when
+//!   missing, else brought to what the spec now asks (`registry.image`, `pullPolicy`,
+//!   `nodeSelector`, …, or the operator's `--registry-image`). Unchanged, nothing changes: the
+//!   StatefulSet's Pod is not restarted. Changed, its Pod is replaced by the StatefulSet's own
+//!   rolling update — and without `registry.storage` the artifacts in its `emptyDir` go with it.
+//! * An object of the registry's name that belongs to another workflow is never written over.
 //! * Its credentials Secret is made first, once, with a password generated here; a Secret of
-//!   that name is never read, so the operator needs no right to read Secrets.
+//!   that name is never read, so the operator needs no right to read Secrets (nor to change
+//!   them: it is only created).
 //! * The registry is ready when its Pod is (its readiness probe answered) and the Service's
 //!   ClusterIP answers too.
 //! * A registry Pod that cannot become ready by waiting (its image cannot be pulled, its
 //!   container keeps crashing, no node fits it: [`smo_core::registry::pod_problem`]) ends the
 //!   wait within seconds with the Pod's own reason and the image, so the resource's status says
 //!   so at once instead of after the whole patience.
-//! * A StatefulSet left from an earlier attempt that runs another image than the spec now asks
-//!   for (the resource was edited, or the operator's `--registry-image` changed) and has no
-//!   ready replica is replaced: the StatefulSet controller would not replace a Pod that never
-//!   became ready. A ready registry is never touched (it holds the workflow's artifacts).
+//! * A StatefulSet that has no ready replica and whose spec the apply changed (or that cannot
+//!   take the change: its claim template is fixed) is made anew: the StatefulSet controller
+//!   does not replace a Pod that never became ready (its "forced rollback" limitation), so the
+//!   new template would never run. A ready registry is only ever rolled by its controller, never
+//!   deleted here.
 
 use std::time::{Duration, Instant};
 
@@ -21,13 +30,13 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, ListParams, PropagationPolicy};
+use kube::api::ListParams;
 use kube::{Api, Client};
 use smo_core::api::RegistrySpec;
 use smo_core::registry;
 
 use super::probe;
-use crate::executor::kubernetes::api::{create, create_unless_exists, with_retries};
+use crate::executor::kubernetes::api::{apply, create_unless_exists, delete, read_ours, with_retries};
 use crate::{Error, Result};
 
 /// How often the registry's Pod is looked at while the registry does not answer.
@@ -49,8 +58,9 @@ pub struct Ready {
     pub credentials: String,
 }
 
-/// Creates the workflow's registry unless it exists and waits up to `patience` for it to
-/// answer. Its NetworkPolicy admits the operator's Pods in `operator_namespace`.
+/// Makes the workflow's registry follow `spec` (see the module docs) and waits up to
+/// `patience` for it to answer. Its NetworkPolicy admits the operator's Pods in
+/// `operator_namespace`.
 pub async fn ensure(
     client: &Client,
     namespace: &str,
@@ -82,21 +92,27 @@ pub async fn ensure(
     )?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     create_unless_exists(&secrets, &secret, &format!("Secret {namespace}/{credentials}")).await?;
-    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), namespace);
-    create_unless_exists(&policies, &network_policy, &format!("NetworkPolicy {namespace}/{name}")).await?;
-    create(&services, &service, &format!("Service {namespace}/{name}")).await?;
+    // `a` with registry.name `b-registry` and `a-b` with `registry` name the same objects: the
+    // other's are read first (the three share their name), and never written over.
     let what = format!("StatefulSet {namespace}/{name}");
-    create(&sets, &statefulset, &what).await?;
-    replace_if_stale(&sets, &statefulset, &name, image, &what).await?;
-    let ip = with_retries(|| services.get(&name))
+    let clash = "two StateMachines in one namespace make the same registry name (`<name>-<registry.name>`): \
+                 another registry.name keeps them apart";
+    let existing = read_ours(&sets, &statefulset, &what, clash).await?;
+    read_ours(&services, &service, &format!("Service {namespace}/{name}"), clash).await?;
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), namespace);
+    apply(&policies, &network_policy)
         .await
-        .map_err(|e| Error::kube(format!("read the registry Service {namespace}/{name}"), e))?
+        .map_err(|e| Error::kube(format!("apply NetworkPolicy {namespace}/{name}"), e))?;
+    let ip = apply(&services, &service)
+        .await
+        .map_err(|e| Error::kube(format!("apply Service {namespace}/{name}"), e))?
         .spec
         .and_then(|s| s.cluster_ip)
         .filter(|ip| !ip.is_empty() && ip != "None")
         .ok_or_else(|| {
             Error::RegistryUnavailable(format!("the registry Service {namespace}/{name} has no ClusterIP"))
         })?;
+    let set_uid = apply_set(&sets, &statefulset, existing, &what).await?.metadata.uid;
     let host = format!("{ip}:{}", registry::PORT);
     tracing::info!(%host, statefulset = %name, %image, "waiting for the workflow's registry");
     let own_pods = ListParams::default().labels(&selector(&registry::registry_labels(workflow)));
@@ -109,13 +125,15 @@ pub async fn ensure(
             last_pod_check = Some(Instant::now());
             // A Pod list that fails only costs this check; the next one comes.
             if let Ok(listed) = with_retries(|| pods.list(&own_pods)).await {
-                if let Some(problem) = listed.items.iter().find_map(registry::pod_problem) {
+                // Only the set's own Pods count: one of a set just made anew may still be there.
+                let own: Vec<&Pod> = listed.items.iter().filter(|p| of_set(p, set_uid.as_deref())).collect();
+                if let Some(problem) = own.iter().find_map(|p| registry::pod_problem(p)) {
                     return Err(Error::RegistryUnavailable(format!(
                         "the workflow's registry ({what}) cannot start: {problem}; set spec.registry.image to an \
                          image the cluster can pull (the operator's --registry-image is the default)"
                     )));
                 }
-                pod_ready = listed.items.iter().any(is_ready);
+                pod_ready = own.iter().any(|p| is_ready(p));
             }
         }
         // Only a ready Pod's answer counts: until kube-proxy has programmed the new Service, its
@@ -136,36 +154,58 @@ pub async fn ensure(
     )))
 }
 
-/// Replaces the StatefulSet `name` when it runs another image than `wanted` and has no ready
-/// replica (see the module docs).
-async fn replace_if_stale(
+/// Applies the StatefulSet `wanted` over `existing` (as it was before), and makes it anew when
+/// it had no ready replica and the apply changed its spec, or it cannot take the change (see
+/// the module docs). Returns the set as the cluster has it.
+///
+/// Made anew, rather than its Pod deleted: deleting the set is a right the operator has anyway
+/// (nothing else needs to delete Pods), and it covers a change the set cannot take in place
+/// too. Its old Pod goes with it (background deletion); the controller makes the new one once
+/// the name is free.
+async fn apply_set(
     sets: &Api<StatefulSet>,
     wanted: &StatefulSet,
-    name: &str,
-    image: &str,
+    existing: Option<StatefulSet>,
     what: &str,
-) -> Result<()> {
-    let existing = with_retries(|| sets.get(name)).await.map_err(|e| Error::kube(format!("read {what}"), e))?;
-    let running = existing
-        .spec
-        .template
-        .spec
-        .as_ref()
-        .and_then(|p| p.containers.first())
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default();
-    let ready = existing.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
-    if running == image || ready > 0 {
-        return Ok(());
-    }
-    tracing::info!(statefulset = %name, from = %running, to = %image, "the registry runs another image than its spec asks for and is not ready; replacing it");
-    let params = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
-    match with_retries(|| sets.delete(name, &params)).await {
+) -> Result<StatefulSet> {
+    let Some(existing) = existing else {
+        return apply(sets, wanted).await.map_err(|e| Error::kube(format!("apply {what}"), e));
+    };
+    let ready = existing.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0) > 0;
+    let running = image_of(&existing);
+    match apply(sets, wanted).await {
+        // The generation counts changes of the spec: unchanged, the Pod is left as it is.
+        Ok(applied) if ready || applied.metadata.generation == existing.metadata.generation => return Ok(applied),
         Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 404 => {}
-        Err(e) => return Err(Error::kube(format!("replace {what}"), e)),
+        // 422: a field a StatefulSet keeps for life changed (its claim template, registry.storage).
+        Err(kube::Error::Api(s)) if s.code == 422 && !ready => {}
+        Err(kube::Error::Api(s)) if s.code == 422 => {
+            return Err(Error::RegistryUnavailable(format!(
+                "{what} cannot take the change of spec.registry: {}; it is ready and may hold the workflow's \
+                 artifacts, so it is left as it is: delete it to have it made anew (its artifacts go with it \
+                 unless they are on registry.storage), or undo the change",
+                s.message
+            )));
+        }
+        Err(e) => return Err(Error::kube(format!("apply {what}"), e)),
     }
-    create(sets, wanted, what).await
+    tracing::info!(statefulset = %what, from = %running, to = %image_of(wanted), "the registry never became ready and its spec changed; making it anew");
+    let name = wanted.metadata.name.clone().unwrap_or_default();
+    delete(sets, &name, what).await?;
+    apply(sets, wanted).await.map_err(|e| Error::kube(format!("apply {what}"), e))
+}
+
+/// The image of a registry StatefulSet's container.
+fn image_of(set: &StatefulSet) -> String {
+    set.spec.template.spec.as_ref().and_then(|p| p.containers.first()).and_then(|c| c.image.clone()).unwrap_or_default()
+}
+
+/// Whether `pod` is a live Pod of the StatefulSet whose uid is `set` (any Pod when it is not
+/// known).
+fn of_set(pod: &Pod, set: Option<&str>) -> bool {
+    let Some(set) = set else { return true };
+    pod.metadata.deletion_timestamp.is_none()
+        && pod.metadata.owner_references.iter().flatten().any(|o| o.controller == Some(true) && o.uid == set)
 }
 
 /// Whether a Pod's `Ready` condition is true (its readiness probe reached the registry).
@@ -176,4 +216,86 @@ fn is_ready(pod: &Pod) -> bool {
 /// A label selector matching all of `labels`.
 fn selector(labels: &std::collections::BTreeMap<String, String>) -> String {
     labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::Resource;
+    use kube::api::Patch;
+    use kube::core::Request;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::executor::kubernetes::api::apply_params;
+
+    /// The request an apply of `object` makes: its path and query, content type and body.
+    fn applied<K: Resource<DynamicType = ()> + serde::Serialize>(object: &K) -> (String, String, Value) {
+        let name = object.meta().name.clone().unwrap_or_default();
+        let url = K::url_path(&(), object.meta().namespace.as_deref());
+        let request = Request::new(url).patch(&name, &apply_params(), &Patch::Apply(object)).expect("a request");
+        let kind = request.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let body = serde_json::from_slice(request.body()).expect("a JSON body");
+        (request.uri().to_string(), kind, body)
+    }
+
+    #[test]
+    fn the_registry_objects_are_applied_whole_as_smo_with_force() {
+        let owner = OwnerReference {
+            api_version: "state-machine.converged-computing.org/v1alpha1".into(),
+            kind: "StateMachine".into(),
+            name: "wf".into(),
+            uid: "u".into(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        };
+        let spec: RegistrySpec = serde_json::from_value(json!({"image": "r:2"})).expect("spec");
+        let registry::Objects { statefulset, service, network_policy } =
+            registry::objects("wf", "team-a", &spec, Some(&owner), "smo-system").expect("objects");
+        let requests = [applied(&statefulset), applied(&service), applied(&network_policy)];
+        let expected = [
+            ("/apis/apps/v1/namespaces/team-a/statefulsets/wf-registry?", "apps/v1", "StatefulSet"),
+            ("/api/v1/namespaces/team-a/services/wf-registry?", "v1", "Service"),
+            (
+                "/apis/networking.k8s.io/v1/namespaces/team-a/networkpolicies/wf-registry?",
+                "networking.k8s.io/v1",
+                "NetworkPolicy",
+            ),
+        ];
+        for ((uri, content_type, body), (path, api_version, kind)) in requests.iter().zip(expected) {
+            assert!(uri.starts_with(path), "{uri}");
+            assert!(uri.contains("fieldManager=smo") && uri.contains("force=true"), "{uri}");
+            assert_eq!(content_type, "application/apply-patch+yaml");
+            // An apply names what it applies: without apiVersion and kind the apiserver refuses it.
+            assert_eq!(
+                (body["apiVersion"].as_str(), body["kind"].as_str()),
+                (Some(api_version), Some(kind)),
+                "{body:#}"
+            );
+            assert_eq!(body["metadata"]["ownerReferences"][0]["uid"], "u");
+            assert!(body.get("status").is_none(), "an apply sets no status: {body:#}");
+        }
+        let (_, _, set) = &requests[0];
+        assert_eq!(
+            set["spec"]["template"]["spec"]["containers"][0]["image"], "r:2",
+            "the spec's image reaches the set"
+        );
+    }
+
+    fn pod(meta: Value) -> Pod {
+        serde_json::from_value(json!({"metadata": meta})).expect("pod")
+    }
+
+    #[test]
+    fn only_the_live_pods_of_the_set_as_it_is_now_count() {
+        let owned = |uid: &str| json!([{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "r", "uid": uid, "controller": true}]);
+        assert!(of_set(&pod(json!({"name": "r-0", "ownerReferences": owned("new")})), Some("new")));
+        assert!(
+            !of_set(&pod(json!({"name": "r-0", "ownerReferences": owned("old")})), Some("new")),
+            "the set made anew"
+        );
+        let leaving =
+            pod(json!({"name": "r-0", "ownerReferences": owned("new"), "deletionTimestamp": "2026-12-06T10:00:00Z"}));
+        assert!(!of_set(&leaving, Some("new")), "a Pod being deleted");
+        assert!(of_set(&pod(json!({"name": "r-0"})), None), "no uid known: every Pod counts");
+    }
 }

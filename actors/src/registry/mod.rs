@@ -7,7 +7,7 @@
 //!   of failing every step's push.
 //!
 //! * The ephemeral registry of a `StateMachine` without `registry.host` — a StatefulSet and a
-//!   Service in its namespace — is created and waited for by [`kubernetes::ensure`].
+//!   Service in its namespace — is applied from the spec and waited for by [`kubernetes::ensure`].
 
 use std::time::{Duration, Instant};
 

@@ -28,8 +28,10 @@ pub mod script;
 pub use batch::batch_job;
 pub use configmap::{FILE_ANNOTATION_PREFIX, config_map, files_in_pod, step_files};
 pub use jobset::jobset;
+// What one Pod of a step asks for, as every builder sets it: the fit check reads the same.
 pub use minicluster::minicluster;
 pub use pod::local_environment;
+pub(crate) use pod::resource_amounts;
 
 /// True if an environment value is `from:<field path>`: a pod field Kubernetes fills in (the
 /// original's JobSet form, e.g. `from:metadata.annotations['batch.kubernetes.io/job-completion-index']`).

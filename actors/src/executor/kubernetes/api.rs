@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use kube::api::{Api, DeleteParams, ListParams, PostParams, PropagationPolicy};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, PropagationPolicy};
 
 use kube::ResourceExt as _;
 use smo_core::labels;
@@ -69,21 +69,69 @@ where
     match with_retries(|| api.create(&params, object)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.is_already_exists() => {
-            let Some(ours) = object.labels().get(labels::WORKFLOW) else { return Ok(()) };
             let name = object.meta().name.clone().unwrap_or_default();
             let existing = with_retries(|| api.get(&name))
                 .await
                 .map_err(|e| Error::kube(format!("read {what}, which exists already"), e))?;
-            match existing.labels().get(labels::WORKFLOW) {
-                Some(theirs) if theirs == ours => Ok(()),
-                theirs => Err(Error::ObjectTaken(format!(
-                    "cannot create {what}: an object of that name belongs to workflow `{}`; two workflows in one namespace drew the same job id (different workflow.prefix values keep them apart)",
-                    theirs.map_or("(none)", String::as_str)
-                ))),
-            }
+            ours(object, &existing, &format!("cannot create {what}"), JOB_ID_CLASH)
         }
         Err(e) => Err(Error::kube(format!("create {what}"), e)),
     }
+}
+
+/// Why a step job's name can be another workflow's, and what keeps them apart.
+const JOB_ID_CLASH: &str =
+    "two workflows in one namespace drew the same job id (different workflow.prefix values keep them apart)";
+
+/// Whether `existing` may be taken for `object`: an error when it belongs to another workflow
+/// (their workflow labels differ), opened by `doing` and explained by `clash`.
+fn ours<K: kube::Resource>(object: &K, existing: &K, doing: &str, clash: &str) -> Result<()> {
+    let Some(ours) = object.labels().get(labels::WORKFLOW) else { return Ok(()) };
+    match existing.labels().get(labels::WORKFLOW) {
+        Some(theirs) if theirs == ours => Ok(()),
+        theirs => Err(Error::ObjectTaken(format!(
+            "{doing}: an object of that name belongs to workflow `{}`; {clash}",
+            theirs.map_or("(none)", String::as_str)
+        ))),
+    }
+}
+
+/// The object of `object`'s name as the cluster has it (`None`: there is none), read so that
+/// one that belongs to another workflow is an error (explained by `clash`) before anything is
+/// written over it.
+pub async fn read_ours<K>(api: &Api<K>, object: &K, what: &str, clash: &str) -> Result<Option<K>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let name = object.meta().name.clone().unwrap_or_default();
+    let existing = with_retries(|| api.get_opt(&name)).await.map_err(|e| Error::kube(format!("read {what}"), e))?;
+    if let Some(existing) = &existing {
+        ours(object, existing, &format!("cannot apply {what}"), clash)?;
+    }
+    Ok(existing)
+}
+
+/// The field manager of what smo applies server-side.
+pub const FIELD_MANAGER: &str = "smo";
+
+/// Server-side apply as [`FIELD_MANAGER`], forced: the fields smo sets follow what it builds
+/// from the spec, whoever changed them since (an edit by hand is undone at the next start,
+/// as a controller's would be).
+pub fn apply_params() -> PatchParams {
+    PatchParams::apply(FIELD_MANAGER).force()
+}
+
+/// Applies `object` server-side ([`apply_params`]): created if it does not exist, else the
+/// fields smo sets brought to what `object` says. Returns the object as the cluster has it
+/// then. The `kube::Error` is returned as it is, for the caller to tell a refused change (422)
+/// from other errors.
+pub async fn apply<K>(api: &Api<K>, object: &K) -> std::result::Result<K, kube::Error>
+where
+    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let name = object.meta().name.clone().unwrap_or_default();
+    let (params, patch) = (apply_params(), Patch::Apply(object));
+    with_retries(|| api.patch(&name, &params, &patch)).await
 }
 
 /// Creates `object` unless an object of its name exists, without reading that one: for objects

@@ -1,13 +1,20 @@
-//! Runs the checks of [`smo_core::preflight`] before a workflow's run: each check's Job is
-//! created, watched until it ends (or its Pod cannot start by waiting), and deleted.
+//! The checks made before a workflow's run:
+//!
+//! * [`check_fit`]: every step's Pod fits on some node ([`smo_core::fit`]), from the nodes'
+//!   allocatable resources. Reading nodes is a cluster-wide right that a namespaced install
+//!   cannot grant (a Role cannot name nodes): where it is refused, or the read fails, the check
+//!   is skipped and the scheduler's report on a waiting Pod says the rest.
+//! * [`check_python`]: the checks of [`smo_core::preflight`], each a Job that is created,
+//!   watched until it ends (or its Pod cannot start by waiting), and deleted.
 
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::ListParams;
 use kube::{Api, Client};
+use smo_core::fit;
 use smo_core::preflight::{self, PythonCheck};
 use smo_core::workflow::Workflow;
 
@@ -20,10 +27,41 @@ const POLL: Duration = Duration::from_secs(1);
 /// Why a workflow cannot start: a reason for its `Ready` condition and the message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
-    /// `Python3Missing`, `StepImageUnavailable`.
+    /// `StepDoesNotFit`, `Python3Missing`, `StepImageUnavailable`.
     pub reason: &'static str,
     /// What is wrong and how to fix it, naming the steps and the image.
     pub message: String,
+}
+
+/// Refuses `workflow` when a step asks for more per Pod than any schedulable node has
+/// (reason `StepDoesNotFit`, the steps with the numbers); `None` when every step fits or the
+/// nodes cannot be read (see the module docs).
+pub async fn check_fit(client: &Client, workflow: &Workflow) -> Option<Refusal> {
+    let (nodes, all): (Api<Node>, _) = (Api::all(client.clone()), ListParams::default());
+    let listed = match with_retries(|| nodes.list(&all)).await {
+        Ok(listed) => listed.items,
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            tracing::debug!(reason = %status.message, "may not read the cluster's nodes; the steps' fit is not checked");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the cluster's nodes; the steps' fit is not checked");
+            return None;
+        }
+    };
+    let misfits = fit::misfits(workflow, &fit::rooms(&listed));
+    if misfits.is_empty() {
+        return None;
+    }
+    let said: Vec<String> = misfits.iter().map(ToString::to_string).collect();
+    Some(Refusal {
+        reason: "StepDoesNotFit",
+        message: format!(
+            "{}: no node can ever take such a Pod; ask for fewer cores per task or GPUs (a StateMachine step \
+             without `config` asks for 6 cores, as the original's did), or add a node that has them",
+            said.join("; ")
+        ),
+    })
 }
 
 /// Checks that every image of `workflow`'s steps with `events.script` has `python3`; `Ok(None)`
