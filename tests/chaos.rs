@@ -294,53 +294,6 @@ impl CliRun {
         self.child = spawn_smo(&self.manifest, &self.namespace, &self.dir, self.lives);
         format!("killed smo (SIGKILL: {killed}) and ran the same command again (life {})", self.lives)
     }
-
-    /// Runs to the end within `limit`, injecting `faults` at their times; the time it took,
-    /// what was done, and the last life's stdout.
-    fn finish(
-        mut self,
-        ns: &Namespace,
-        name: &str,
-        faults: &[(f64, Fault)],
-        rng: &mut Seeded,
-        limit: Duration,
-        touched: &mut Vec<String>,
-    ) -> (Duration, Vec<String>, String) {
-        let started = Instant::now();
-        let mut done = Vec::new();
-        let mut next = faults.iter().peekable();
-        loop {
-            let elapsed = started.elapsed();
-            if let Some(status) = self.child.try_wait().expect("smo's state") {
-                let (stdout, stderr) = self.said();
-                assert!(
-                    status.success(),
-                    "smo run ended with {status}; faults:\n{}\n{stdout}\n{stderr}",
-                    done.join("\n")
-                );
-                return (elapsed, done, stdout);
-            }
-            if elapsed >= limit {
-                let _ = self.child.kill();
-                let (stdout, stderr) = self.said();
-                panic!(
-                    "{name} did not end within {limit:?} (a hang?); faults:\n{}\n{stdout}\n{stderr}",
-                    done.join("\n")
-                );
-            }
-            if let Some((at, fault)) = next.peek().copied()
-                && elapsed.as_secs_f64() >= *at
-            {
-                next.next();
-                let what = match fault {
-                    Fault::KillSmo => self.kill_and_rerun(),
-                    other => inject(*other, ns, name, rng, touched),
-                };
-                done.push(format!("t={:.1}s {what}", started.elapsed().as_secs_f64()));
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
 }
 
 /// Peak resident memory (VmHWM) of the installed operator's processes on this node, in KiB.
@@ -363,41 +316,110 @@ fn operator_peak_kib() -> u64 {
     peak
 }
 
-/// Applies the workflow `name` and waits up to `limit` for it to complete, injecting `faults` at
-/// their times (seconds after the start); the time it took and what was done.
-fn run(
-    ns: &Namespace,
-    name: &str,
-    faults: &[(f64, Fault)],
-    rng: &mut Seeded,
-    limit: Duration,
-    touched: &mut Vec<String>,
-) -> (Duration, Vec<String>) {
+/// A run faults are injected into.
+trait Target {
+    /// What its end says, once it has ended (well: it panics on a bad end).
+    fn ended(&mut self, done: &[String]) -> Option<String>;
+    /// Injects `fault`; what was done, in one line.
+    fn inject(&mut self, fault: Fault) -> String;
+    /// Why it did not end in time, with what it said.
+    fn hung(&mut self) -> String;
+}
+
+/// Drives `target` to its end within `limit`, injecting `faults` at their times (seconds after
+/// the start); the time it took, what its end said, and what was done.
+fn drive(target: &mut impl Target, faults: &[(f64, Fault)], limit: Duration) -> (Duration, String, Vec<String>) {
     let started = Instant::now();
-    let out = kubectl_with_input(&["-n", &ns.0, "apply", "-f", "-"], workflow(name).as_bytes());
-    assert!(out.status.success(), "{}", text(&out));
     let mut done = Vec::new();
     let mut next = faults.iter().peekable();
     loop {
         let elapsed = started.elapsed();
-        if complete(ns, name) {
-            return (elapsed, done);
+        if let Some(said) = target.ended(&done) {
+            return (elapsed, said, done);
         }
-        assert!(
-            elapsed < limit,
-            "{name} did not complete within {limit:?} (a hang?); faults so far:\n{}\nstatus: {:#}\n{}",
-            done.join("\n"),
-            status(ns, name),
-            Installed::logs()
-        );
+        if elapsed >= limit {
+            panic!(
+                "the run did not end within {limit:?} (a hang?); faults so far:\n{}\n{}",
+                done.join("\n"),
+                target.hung()
+            );
+        }
         if let Some((at, fault)) = next.peek().copied()
             && elapsed.as_secs_f64() >= *at
         {
             next.next();
-            let what = inject(*fault, ns, name, rng, touched);
+            let what = target.inject(*fault);
             done.push(format!("t={:.1}s {what}", started.elapsed().as_secs_f64()));
         }
         std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The faults the cluster can be dealt, into the workflow `name` of `ns`.
+struct Cluster<'a> {
+    ns: &'a Namespace,
+    name: &'a str,
+    rng: &'a mut Seeded,
+    /// The sequences whose Job or Pod a fault deleted.
+    touched: Vec<String>,
+}
+
+impl Cluster<'_> {
+    fn inject(&mut self, fault: Fault) -> String {
+        inject(fault, self.ns, self.name, self.rng, &mut self.touched)
+    }
+}
+
+/// A StateMachine applied for the installed operator to run.
+struct Applied<'a>(Cluster<'a>);
+
+impl Applied<'_> {
+    fn start(cluster: Cluster<'_>) -> Applied<'_> {
+        let out = kubectl_with_input(&["-n", &cluster.ns.0, "apply", "-f", "-"], workflow(cluster.name).as_bytes());
+        assert!(out.status.success(), "{}", text(&out));
+        Applied(cluster)
+    }
+}
+
+impl Target for Applied<'_> {
+    fn ended(&mut self, _: &[String]) -> Option<String> {
+        complete(self.0.ns, self.0.name).then(String::new)
+    }
+
+    fn inject(&mut self, fault: Fault) -> String {
+        self.0.inject(fault)
+    }
+
+    fn hung(&mut self) -> String {
+        format!("status: {:#}\n{}", status(self.0.ns, self.0.name), Installed::logs())
+    }
+}
+
+/// An smo run from a terminal, and the cluster it runs on.
+struct FromTerminal<'a> {
+    run: CliRun,
+    cluster: Cluster<'a>,
+}
+
+impl Target for FromTerminal<'_> {
+    fn ended(&mut self, done: &[String]) -> Option<String> {
+        let status = self.run.child.try_wait().expect("smo's state")?;
+        let (stdout, stderr) = self.run.said();
+        assert!(status.success(), "smo run ended with {status}; faults:\n{}\n{stdout}\n{stderr}", done.join("\n"));
+        Some(stdout)
+    }
+
+    fn inject(&mut self, fault: Fault) -> String {
+        match fault {
+            Fault::KillSmo => self.run.kill_and_rerun(),
+            other => self.cluster.inject(other),
+        }
+    }
+
+    fn hung(&mut self) -> String {
+        let _ = self.run.child.kill();
+        let (stdout, stderr) = self.run.said();
+        format!("{stdout}\n{stderr}")
     }
 }
 
@@ -419,12 +441,14 @@ fn seeded_faults_never_lose_double_or_hang_a_run() {
     let mut rng = Seeded(seed);
 
     // Fault-free first: the time the bound is made of.
-    let (calm, _) = run(&ns, "calm", &[], &mut rng, Duration::from_secs(600), &mut Vec::new());
+    let calm_run = Cluster { ns: &ns, name: "calm", rng: &mut rng, touched: Vec::new() };
+    let (calm, _, _) = drive(&mut Applied::start(calm_run), &[], Duration::from_secs(600));
     // The faults, at seeded times over the first 80 % of that time.
     let faults = schedule(&mut rng, count, calm, &FAULTS);
     let limit = bound(calm, &faults);
-    let mut touched = Vec::new();
-    let (stormy, done) = run(&ns, "storm", &faults, &mut rng, limit, &mut touched);
+    let mut storm = Applied::start(Cluster { ns: &ns, name: "storm", rng: &mut rng, touched: Vec::new() });
+    let (stormy, _, done) = drive(&mut storm, &faults, limit);
+    let touched = storm.0.touched;
     let replay =
         format!("seed {seed}, {count} faults (replay: make chaos SEED={seed} FAULTS={count}):\n{}", done.join("\n"));
 
@@ -468,16 +492,23 @@ fn seeded_faults_never_lose_double_or_hang_an_smo_run() {
     };
     let (calm_ns, calm_dir) = (Namespace::new("chaos-cli-calm"), dir.path().join("calm"));
     std::fs::create_dir_all(&calm_dir).expect("a run directory");
-    let calm_run = CliRun::start(&manifest("calm"), &calm_ns, &calm_dir);
-    let (calm, _, _) = calm_run.finish(&calm_ns, "calm", &[], &mut rng, Duration::from_secs(600), &mut Vec::new());
+    let mut calm_run = FromTerminal {
+        run: CliRun::start(&manifest("calm"), &calm_ns, &calm_dir),
+        cluster: Cluster { ns: &calm_ns, name: "calm", rng: &mut rng, touched: Vec::new() },
+    };
+    let (calm, _, _) = drive(&mut calm_run, &[], Duration::from_secs(600));
+    drop(calm_run);
 
     let faults = schedule(&mut rng, count, calm, &CLI_FAULTS);
     let limit = bound(calm, &faults);
     let (ns, storm_dir) = (Namespace::new("chaos-cli"), dir.path().join("storm"));
     std::fs::create_dir_all(&storm_dir).expect("a run directory");
-    let mut touched = Vec::new();
-    let storm_run = CliRun::start(&manifest("storm"), &ns, &storm_dir);
-    let (stormy, done, stdout) = storm_run.finish(&ns, "storm", &faults, &mut rng, limit, &mut touched);
+    let mut storm = FromTerminal {
+        run: CliRun::start(&manifest("storm"), &ns, &storm_dir),
+        cluster: Cluster { ns: &ns, name: "storm", rng: &mut rng, touched: Vec::new() },
+    };
+    let (stormy, stdout, done) = drive(&mut storm, &faults, limit);
+    let touched = storm.cluster.touched;
     let replay =
         format!("seed {seed}, {count} faults (replay: make chaos SEED={seed} FAULTS={count}):\n{}", done.join("\n"));
 

@@ -106,7 +106,7 @@ pub enum RunEnd {
     Interrupted,
 }
 
-/// A retry to schedule: after `after`, tell [`Lifecycle::retry_due`] the `token`.
+/// A retry to schedule: after `after`, call [`Lifecycle::retry`] with the `token`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retry {
     /// How long to wait.

@@ -8,14 +8,14 @@
 //! * the workflow's failed Pods (a field selector: the apiserver sends nothing for the changes
 //!   every healthy Pod goes through): those the infrastructure ended are remembered by Job
 //!   name, since a kubelet may put a Pod's status back after the Job controller counted it.
-//! * every few seconds, the Pods that cannot start ([`pending`]).
+//! * every few seconds, the Pods that cannot start (`executor::kubernetes::pending`).
 //!
 //! A failed Job is diagnosed before its end is told (`infra::diagnose`): the infrastructure's
 //! loss is resubmitted (at most `--infra-retries` times, [`classify::infrastructure_retry`]),
 //! a step's failure is told with what its Pod said. An ended Job whose step has custom metrics
 //! or `save-path` is told once its Pods are read (`logs`). That work runs as the actor's
 //! futures, and what it finds comes back to the actor, so every observation leaves through one
-//! filter ([`JobWatcher::forward`]).
+//! filter (`JobWatcher::forward`).
 
 use std::collections::HashMap;
 use std::sync::Arc;

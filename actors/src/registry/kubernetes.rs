@@ -3,7 +3,7 @@
 //! the registry is ready when it answers the distribution API at the Service's ClusterIP.
 //!
 //! * At every start of the run (the operator's start, a retry, an edit during setup) the three
-//!   objects are applied server-side ([`apply`]: field manager `smo`, forced): made when
+//!   objects are applied server-side (`apply`: field manager `smo`, forced): made when
 //!   missing, else brought to what the spec now asks (`registry.image`, `pullPolicy`,
 //!   `nodeSelector`, …, or the operator's `--registry-image`). Unchanged, nothing changes: the
 //!   StatefulSet's Pod is not restarted. Changed, its Pod is replaced by the StatefulSet's own
