@@ -1148,3 +1148,41 @@ fn artifacts_on_a_registry_volume_survive_a_restart_of_the_registry() {
     assert!(out.status.success());
     assert_eq!(std::fs::read_to_string(pulled.join("a.txt")).expect("a.txt").trim(), id);
 }
+
+/// A step whose Pod cannot start (its image cannot be pulled) shows in the resource's status
+/// within seconds — `Progressing` says `StepPending` with the kubelet's reason — and as a
+/// `StepPending` Warning Event; with `--pending-timeout` the step then fails with that reason,
+/// and the failure cap ends the workflow `Failed`, not a wait for ever.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn a_step_whose_pod_cannot_start_shows_in_the_status_and_fails_after_the_pending_timeout() {
+    let ns = Namespace::new("op-pending");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = Operator::start_with(&ns, dir.path(), &["--pending-timeout", "20"]);
+    let applied = std::time::Instant::now();
+    let manifest = state_machine(
+        "stuck",
+        "  workflow: {completed: 1, maxFailures: 1}\n  cluster: {maxSize: 1}\n",
+        &[("a", "echo never")],
+    )
+    .replace(&image(), "docker.io/library/smo-step:absent");
+    apply(&ns, &manifest);
+    let progressing = eventually(Duration::from_secs(60), "Progressing does not say StepPending", || {
+        let status = get(&ns, "stuck")["status"].clone();
+        match condition(&status, "Progressing") {
+            Some(c) if c["reason"] == "StepPending" => Ok(c.clone()),
+            _ => Err(status),
+        }
+    });
+    let seen = applied.elapsed();
+    let message = progressing["message"].as_str().unwrap_or_default();
+    assert!(message.contains("cannot start yet: step a ("), "{message}");
+    assert!(message.contains("ErrImagePull") || message.contains("ImagePullBackOff"), "{message}");
+    assert!(seen < Duration::from_secs(30), "seen after {seen:?}, not within seconds");
+    assert!(event_reasons(&ns).iter().any(|r| r == "StepPending"), "{:?}", events(&ns));
+    wait_for(&ns, "stuck", "Failed", &operator, 90);
+    let status = get(&ns, "stuck")["status"].clone();
+    assert_eq!(status["failed"].as_i64(), Some(1), "{status:#}");
+    let failed = condition(&status, "Failed").and_then(|c| c["message"].as_str()).unwrap_or_default().to_string();
+    assert!(failed.contains("could not start within 20s"), "{failed}");
+}

@@ -38,7 +38,13 @@ pub struct Snapshot {
     pub recent_firings: Vec<String>,
     /// How the run ended, once it has.
     pub outcome: Option<RunOutcome>,
+    /// Why step Pods cannot start now, one line per waiting job (`step a (jobid): why`), at
+    /// most [`STATUS_WAITING`].
+    pub waiting: Vec<String>,
 }
+
+/// The most "cannot start" lines a [`Snapshot`] carries.
+pub const STATUS_WAITING: usize = 3;
 
 /// One step's counters and durations.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -289,6 +295,8 @@ pub struct Ledger {
 struct Live {
     running: Vec<(usize, u32)>,
     ended: Option<(usize, u32)>,
+    /// Why its current job's Pod cannot start (the step, the reason), until it starts or ends.
+    waiting: Option<(usize, String)>,
 }
 
 impl Ledger {
@@ -422,6 +430,9 @@ impl Ledger {
         if live.ended.is_some_and(|ended| position <= ended) {
             return Observation::Stale;
         }
+        if !matches!(phase, JobPhase::Pending) {
+            live.waiting = None;
+        }
         match phase {
             JobPhase::Pending => Observation::Recorded,
             JobPhase::Running if live.running.contains(&position) => Observation::Recorded,
@@ -438,6 +449,15 @@ impl Ledger {
                 self.jobs_running -= stopped;
                 if stopped > 0 { Observation::RunningChanged } else { Observation::Recorded }
             }
+        }
+    }
+
+    /// A job of a live sequence cannot start yet (its Pod unschedulable, its image not pulled),
+    /// `why` in the scheduler's or the kubelet's words: the status says so until the job starts
+    /// or ends.
+    pub fn job_waiting(&mut self, jobid: &JobId, step: usize, why: &str) {
+        if let Some(live) = self.live.get_mut(jobid) {
+            live.waiting = Some((step, why.to_string()));
         }
     }
 
@@ -634,7 +654,26 @@ impl Ledger {
             fired: self.fired_before + self.tallies.iter().map(|t| t.fired).sum::<u32>(),
             recent_firings: recent.into_iter().skip(skip).collect(),
             outcome: self.outcome.clone(),
+            waiting: self.waiting(),
         }
+    }
+
+    /// Why step Pods cannot start now ([`Snapshot::waiting`]), by job id for a stable order.
+    fn waiting(&self) -> Vec<String> {
+        let mut waiting: Vec<(&JobId, usize, &str)> = self
+            .live
+            .iter()
+            .filter_map(|(jobid, live)| live.waiting.as_ref().map(|(step, why)| (jobid, *step, why.as_str())))
+            .collect();
+        waiting.sort_unstable();
+        waiting
+            .into_iter()
+            .take(STATUS_WAITING)
+            .map(|(jobid, step, why)| {
+                let name = self.workflow.steps.get(step).map_or("?", |s| s.name.as_str());
+                format!("step {name} ({jobid}): {why}")
+            })
+            .collect()
     }
 
     /// Takes the settings a running workflow can change from `new` (the same workflow, its

@@ -139,6 +139,11 @@ pub fn of_run(
     };
     set(&mut status, "Ready", true, "Accepted", "the spec is valid and the workflow runs");
     match phase {
+        // Steps whose Pods cannot start are the first thing to say while it runs.
+        Phase::Pending | Phase::Running if !snapshot.waiting.is_empty() => {
+            let message = format!("cannot start yet: {}; {progress}", snapshot.waiting.join("; "));
+            set(&mut status, "Progressing", true, "StepPending", &message);
+        }
         Phase::Pending | Phase::Running => set(&mut status, "Progressing", true, "SequencesRunning", &progress),
         Phase::Succeeded => set(&mut status, "Progressing", false, "Succeeded", &progress),
         Phase::Failed => set(&mut status, "Progressing", false, "Failed", &progress),
@@ -303,6 +308,7 @@ mod tests {
             }],
             fired: 0,
             recent_firings: Vec::new(),
+            waiting: Vec::new(),
             outcome,
         }
     }
@@ -334,6 +340,23 @@ mod tests {
         let progressing = condition(&second, "Progressing").expect("Progressing");
         assert_eq!(progressing.last_transition_time, time(10));
         assert_eq!(progressing.message, "2/4 sequences completed, 2 running, 0 failed");
+    }
+
+    #[test]
+    fn a_step_whose_pod_cannot_start_is_named_in_progressing_until_it_starts() {
+        let mut waiting = snapshot(1, 1, 0, None);
+        waiting.waiting = vec!["step a (x1): Unschedulable: 0/1 nodes are available: 1 Insufficient cpu".into()];
+        let s = of_run(&waiting, Some(1), None, &StateMachineStatus::default(), &time(10));
+        let progressing = condition(&s, "Progressing").expect("Progressing");
+        assert_eq!((progressing.status.as_str(), progressing.reason.as_str()), ("True", "StepPending"));
+        assert!(
+            progressing.message.contains("cannot start yet: step a (x1): Unschedulable"),
+            "{}",
+            progressing.message
+        );
+        let started = of_run(&snapshot(1, 1, 0, None), Some(1), None, &s, &time(20));
+        let progressing = condition(&started, "Progressing").expect("Progressing");
+        assert_eq!(progressing.reason, "SequencesRunning");
     }
 
     #[test]

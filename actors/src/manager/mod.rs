@@ -475,6 +475,8 @@ impl Handler<JobObserved> for Manager {
             }
         }
         if let (JobPhase::Pending, Some(why)) = (&msg.phase, &msg.waiting) {
+            self.ledger.job_waiting(&msg.jobid, msg.step, why);
+            self.status_due = true;
             self.note_waiting(msg.step, &msg.jobid, why);
         }
         if let (JobPhase::Failed { .. }, Some(log)) = (&msg.phase, &msg.log) {

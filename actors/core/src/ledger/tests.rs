@@ -248,3 +248,25 @@ fn what_an_earlier_life_counted_is_carried_over_without_counting_twice() {
     assert!(outcome.reason().contains("maxFailures (2)"), "{}", outcome.reason());
     assert_eq!(ledger.decide().start, 0);
 }
+
+#[test]
+fn a_job_whose_pod_cannot_start_is_in_the_snapshot_until_it_starts_or_its_sequence_ends() {
+    let mut ledger = Ledger::new(workflow(""));
+    for n in 1..=2 {
+        ledger.sequence_started(id(n));
+        ledger.job_observed(&id(n), 0, 1, &JobPhase::Pending);
+        ledger.job_waiting(&id(n), 0, "Unschedulable: 0/1 nodes are available");
+    }
+    // An unknown sequence's report is no news.
+    ledger.job_waiting(&id(9), 0, "ErrImagePull");
+    assert_eq!(
+        ledger.snapshot().waiting,
+        vec![
+            "step a (job_000000001): Unschedulable: 0/1 nodes are available".to_string(),
+            "step a (job_000000002): Unschedulable: 0/1 nodes are available".to_string(),
+        ]
+    );
+    ledger.job_observed(&id(1), 0, 1, &JobPhase::Running);
+    ledger.sequence_ended(&id(2), Supervision::Failed { reason: "x".into() });
+    assert!(ledger.snapshot().waiting.is_empty());
+}
