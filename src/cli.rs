@@ -56,6 +56,17 @@ pub enum Command {
     },
     /// Draw the timeline of a run's workflow-times.json as SVG, with per-step durations.
     Report(ReportArgs),
+    /// List StateMachines in the cluster: phase, completed/wanted, active, failed, rule
+    /// firings, age (kubectl's habits: -n, -A, -o wide|yaml|json|name, -w).
+    Get(GetArgs),
+    /// Show one StateMachine in detail: its steps' counts and durations, rule firings,
+    /// conditions and Events.
+    Describe(DescribeArgs),
+    /// Suspend a StateMachine (spec.suspend: true): nothing new starts, the step jobs running
+    /// finish.
+    Suspend(DescribeArgs),
+    /// Resume a suspended StateMachine (spec.suspend: false).
+    Resume(DescribeArgs),
     /// Run StateMachine resources in the cluster: one workflow per resource, status, Events.
     Operator(OperatorArgs),
     /// Copy this smo binary into a directory (the init container of step pods uses it).
@@ -326,6 +337,53 @@ pub struct ArtifactPullArgs {
     /// Store options.
     #[command(flatten)]
     pub store: ArtifactStoreArgs,
+}
+
+/// How `smo get` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GetOutput {
+    /// More columns: the running steps and the progress message.
+    Wide,
+    /// The resources as YAML.
+    Yaml,
+    /// The resources as JSON.
+    Json,
+    /// `statemachine/NAME` per resource.
+    Name,
+}
+
+/// `smo get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// One StateMachine (default: all in the namespace).
+    pub name: Option<String>,
+
+    /// The namespace (default: the current kubeconfig context's).
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// Every namespace (a NAMESPACE column first).
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<GetOutput>,
+
+    /// After the list, print each change as it happens (until interrupted).
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+}
+
+/// `smo describe`.
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// The StateMachine.
+    pub name: String,
+
+    /// The namespace (default: the current kubeconfig context's).
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
 }
 
 /// `smo report`.

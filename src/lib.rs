@@ -12,6 +12,7 @@ pub mod commands;
 pub mod dist;
 pub mod endpoints;
 pub mod report;
+pub mod table;
 pub mod telemetry;
 pub mod ui;
 
@@ -32,5 +33,9 @@ pub fn run(cli: cli::Cli, bar: Option<indicatif::ProgressBar>) -> ExitCode {
         cli::Command::StepMetrics { config, log, output } => commands::step::step_metrics(&config, &log, &output),
         cli::Command::Artifact { action } => commands::artifact::run(&action),
         cli::Command::Report(args) => commands::report::run(&args),
+        cli::Command::Get(args) => commands::statemachines::get(&args),
+        cli::Command::Describe(args) => commands::statemachines::describe(&args),
+        cli::Command::Suspend(args) => commands::statemachines::suspend(&args, true),
+        cli::Command::Resume(args) => commands::statemachines::suspend(&args, false),
     }
 }

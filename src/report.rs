@@ -557,33 +557,9 @@ fn num(v: f64) -> String {
     if t.ends_with('.') { format!("{t}0") } else { t.to_string() }
 }
 
-/// An aligned table: the first column left-aligned, the others right-aligned, two spaces apart.
+/// An aligned table of numbers ([`crate::table::Align::Numbers`]).
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    for row in std::iter::once(&header).chain(rows) {
-        let mut line = String::new();
-        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
-            let pad = w.saturating_sub(cell.chars().count());
-            if i == 0 {
-                line.push_str(cell);
-                line.extend(std::iter::repeat_n(' ', pad));
-            } else {
-                line.push_str("  ");
-                line.extend(std::iter::repeat_n(' ', pad));
-                line.push_str(cell);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    crate::table::table(header, rows, crate::table::Align::Numbers)
 }
 
 /// Axis ticks covering `[lo, hi]`: multiples of 1, 2 or 5 × 10^k, about eight of them.

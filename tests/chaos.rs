@@ -252,8 +252,10 @@ fn spawn_smo(manifest: &Path, namespace: &str, dir: &Path, life: u32) -> Child {
         .arg(manifest)
         .args(["--executor", "kubernetes", "--namespace", namespace, "--no-progress", "--plain-http"])
         .args(["--registry", &registry(), "--smo-image", &smo_image])
+        // A run directory per life: the same command again carries on from the cluster's Jobs
+        // (a directory that holds a run is `--resume`'s, and refused otherwise).
         .arg("--run-dir")
-        .arg(dir.join("run"))
+        .arg(dir.join(format!("run-{life}")))
         .stdout(Stdio::from(file("stdout")))
         .stderr(Stdio::from(file("stderr")))
         .spawn()

@@ -202,6 +202,47 @@ fn the_originals_state_machine_runs_to_complete_under_the_operator() {
     let out = kubectl(&["-n", &ns.0, "get", "statemachines"]);
     let table = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(table.contains("Succeeded") && table.contains("PHASE"), "{table}");
+    // So do smo get (as kubectl would, with the counts against what is wanted) and describe.
+    let out = smo().args(["get", "-n", &ns.0]).output().expect("smo get");
+    let listed = text(&out);
+    assert!(out.status.success(), "{listed}");
+    let row: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert_eq!(row[..6], ["state-machine", "Succeeded", "4/4", "0", "0", "0"], "{listed}");
+    let out = smo().args(["get", "-A", "-o", "json"]).output().expect("smo get -A -o json");
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let items = all["items"].as_array().cloned().unwrap_or_else(|| vec![all.clone()]);
+    assert!(items.iter().any(|i| i["metadata"]["namespace"] == ns.0.as_str()), "{all:#}");
+    let out = smo().args(["describe", "state-machine", "-n", &ns.0]).output().expect("smo describe");
+    let described = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", text(&out));
+    for expected in
+        ["Phase:        Succeeded", "Sequences:    4 of 4 completed", "Steps:", "job_c", "Complete", "Succeeded"]
+    {
+        assert!(described.contains(expected), "no `{expected}` in:\n{described}");
+    }
+    // The same binary as a kubectl plugin.
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).expect("a plugin directory");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_smo"), plugins.join("kubectl-smo")).expect("link kubectl-smo");
+    let path = format!("{}:{}", plugins.display(), std::env::var("PATH").unwrap_or_default());
+    let out = std::process::Command::new("kubectl")
+        .args(["smo", "get", "state-machine", "-n", &ns.0, "-o", "name"])
+        .env("PATH", path)
+        .output()
+        .expect("kubectl smo");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "statemachine/state-machine\n", "{}", text(&out));
+    let out = smo().args(["describe", "no-such-machine", "-n", &ns.0]).output().expect("smo describe");
+    assert!(
+        !out.status.success() && text(&out).contains("statemachine \"no-such-machine\" not found"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// An invalid resource is not ignored (the original's behaviour): status names every bad field
@@ -1185,4 +1226,54 @@ fn a_step_whose_pod_cannot_start_shows_in_the_status_and_fails_after_the_pending
     assert_eq!(status["failed"].as_i64(), Some(1), "{status:#}");
     let failed = condition(&status, "Failed").and_then(|c| c["message"].as_str()).unwrap_or_default().to_string();
     assert!(failed.contains("could not start within 20s"), "{failed}");
+}
+
+/// `smo suspend` / `smo resume` (spec.suspend, as a Job's): a StateMachine applied suspended
+/// submits nothing — phase `Suspended`, condition `Suspended=True` — for 10 s; resumed, it runs;
+/// suspended mid-run, its running step jobs finish and no new one is created for 10 s; resumed
+/// again, it completes exactly the sequences wanted, each step once.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn a_suspended_workflow_submits_nothing_and_completes_after_resume() {
+    let ns = Namespace::new("op-suspend");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = Operator::start(&ns, dir.path());
+    let manifest = state_machine(
+        "paused",
+        "  suspend: true\n  workflow: {completed: 4}\n  cluster: {maxSize: 2}\n",
+        &[("a", "sleep 3"), ("b", "sleep 1")],
+    );
+    apply(&ns, &manifest);
+    let status = eventually(Duration::from_secs(60), "the status does not say Suspended", || {
+        let status = get(&ns, "paused")["status"].clone();
+        if status["phase"] == "Suspended" { Ok(status) } else { Err(status) }
+    });
+    assert_eq!(condition(&status, "Suspended").map(|c| c["status"].clone()), Some(Value::from("True")), "{status:#}");
+    std::thread::sleep(Duration::from_secs(10));
+    assert!(ns.jobs_of("paused").is_empty(), "a suspended workflow submits nothing: {:?}", ns.jobs_of("paused"));
+    let out = smo().args(["resume", "paused", "-n", &ns.0]).output().expect("smo resume");
+    assert!(out.status.success() && text(&out).contains("/paused resumed"), "{}", text(&out));
+    // Mid-run: once a step job runs, suspend; what runs ends, nothing new is created.
+    eventually(Duration::from_secs(60), "no Job runs", || {
+        let jobs = ns.jobs_of("paused");
+        if jobs.iter().any(|j| j.2 == "running") { Ok(()) } else { Err(jobs) }
+    });
+    let out = smo().args(["suspend", "paused", "-n", &ns.0]).output().expect("smo suspend");
+    assert!(out.status.success() && text(&out).contains("/paused suspended"), "{}", text(&out));
+    let settled = eventually(Duration::from_secs(60), "the running jobs do not end", || {
+        let jobs = ns.jobs_of("paused");
+        if jobs.iter().all(|j| j.2 != "running") { Ok(jobs) } else { Err(jobs) }
+    });
+    std::thread::sleep(Duration::from_secs(10));
+    let later = ns.jobs_of("paused");
+    assert_eq!(later.len(), settled.len(), "no Job created while suspended: {settled:?} then {later:?}");
+    assert_eq!(get(&ns, "paused")["status"]["phase"], "Suspended");
+    let out = smo().args(["resume", "paused", "-n", &ns.0]).output().expect("smo resume");
+    assert!(out.status.success() && text(&out).contains("/paused resumed"), "{}", text(&out));
+    wait_for(&ns, "paused", "Complete", &operator, 180);
+    let jobs = ns.jobs_of("paused");
+    assert_eq!(jobs.len(), 8, "4 sequences × 2 steps: {jobs:?}");
+    assert!(per_job(&jobs).values().all(|n| *n == 1), "each step once: {jobs:?}");
+    let reasons = event_reasons(&ns);
+    assert!(reasons.iter().any(|r| r == "Suspended") && reasons.iter().any(|r| r == "Resumed"), "{reasons:?}");
 }

@@ -684,3 +684,55 @@ fn kubernetes_runs_without_a_cluster_say_so() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no cluster to run on"), "{}", text(&out));
 }
+
+/// SIGUSR1 suspends a run as `spec.suspend` does (the job running ends, nothing new is
+/// submitted); SIGUSR2 resumes it, and it completes exactly the sequences wanted.
+#[test]
+fn sigusr1_suspends_a_run_and_sigusr2_resumes_it() {
+    let src = tempfile::tempdir().expect("tempdir");
+    let wf = workflow_file(
+        src.path(),
+        "workflow:\n  completed: 3\ncluster:\n  max_size: 1\n",
+        &[("a", "name: a\nconfig: {}\nscript: |\n  sleep 1\n"), ("b", "name: b\nconfig: {}\nscript: |\n  sleep 1\n")],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run_dir = dir.path().join("run");
+    let mut child = smo()
+        .arg("run")
+        .arg(&wf)
+        .arg("--run-dir")
+        .arg(&run_dir)
+        .arg("--no-progress")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start smo");
+    let submitted = || std::fs::read_dir(run_dir.join("jobs")).map(|d| d.count()).unwrap_or(0);
+    let running = || {
+        std::fs::read_dir(run_dir.join("jobs")).into_iter().flatten().flatten().any(|e| e.path().join("pid").is_file())
+    };
+    let start = Instant::now();
+    while !running() {
+        assert!(start.elapsed() < Duration::from_secs(20), "no job started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = child.id().to_string();
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill").args([name, &pid]).status().expect("kill");
+        assert!(status.success());
+    };
+    signal("-USR1");
+    // The job running (1 s) ends; the next one is held.
+    std::thread::sleep(Duration::from_secs(3));
+    let held = submitted();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(submitted(), held, "nothing submitted while suspended");
+    assert!(held < 6, "suspended before the end: {held} jobs");
+    assert!(child.try_wait().expect("smo status").is_none(), "a suspended run waits");
+    signal("-USR2");
+    let out = child.wait_with_output().expect("smo ends");
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sequences: 3 completed, 0 failed"), "{out:?}");
+    assert_eq!(submitted(), 6, "3 sequences × 2 steps, each once");
+}

@@ -43,6 +43,10 @@ pub enum Error {
     #[error("step {0} does not exist")]
     NoSuchStep(usize),
 
+    /// What was asked for does not exist (a `StateMachine` of that name).
+    #[error("{0}")]
+    NotFound(String),
+
     /// What smo built contradicts itself (a defect of smo, never of the input).
     #[error("a defect of smo: {0} (please report it)")]
     Defect(String),
@@ -117,6 +121,7 @@ impl Error {
             Error::ObjectTaken(_) => "object_taken",
             Error::RegistryUnavailable(_) => "registry_unavailable",
             Error::NoSuchStep(_) => "no_such_step",
+            Error::NotFound(_) => "not_found",
             Error::Defect(_) => "defect",
             Error::Refused(_) => "refused",
             Error::Metrics { .. } => "metrics",

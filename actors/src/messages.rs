@@ -10,6 +10,8 @@
 //! | [`Progress`] | Manager → progress display | counters after every change |
 //! | [`Stop`] | Manager → StateMachine, JobWatcher | stop now, the workflow is over |
 //! | [`Forget`] | Manager → JobWatcher | a sequence ended: drop what is remembered about it |
+//! | [`Release`] | Manager → StateMachine | the workflow is resumed: submit the job held while it was suspended |
+//! | [`Suspend`] | `smo run`'s signals → Manager | suspend or resume the run |
 //! | [`EnsureStore`] | `smo run` → Registry | the artifact store, ready to use |
 //! | [`StatusSnapshot`] | Manager → StatusReporter | what the run's ledger knows, at most about once a second and at the end |
 //! | [`StepEnded`] | Manager → StatusReporter | a step job ended (metrics: outcomes, durations) |
@@ -124,6 +126,17 @@ pub struct Shutdown {
     /// Process exit code for the run (e.g. 130 after Ctrl-C).
     pub exit_code: i32,
 }
+
+/// The workflow is resumed: a StateMachine submits the job it held while it was suspended.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "()")]
+pub struct Release;
+
+/// Suspend (`true`) or resume (`false`) a run, as `spec.suspend` does (`smo run`'s SIGUSR1 and
+/// SIGUSR2).
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "()")]
+pub struct Suspend(pub bool);
 
 /// Stop a StateMachine or the JobWatcher now (the workflow is over); it reports nothing more.
 #[derive(Message, Clone, Copy, Debug)]

@@ -25,7 +25,7 @@ use smo_actors::executor::kubernetes::{self, ApiRequestCounts, KubernetesConfig,
 use smo_actors::executor::local::LocalConfig;
 use smo_actors::journal::{self, Journal};
 use smo_actors::manager::{Manager, ManagerConfig};
-use smo_actors::messages::{EnsureStore, Shutdown};
+use smo_actors::messages::{EnsureStore, Shutdown, Suspend};
 use smo_actors::registry::Registry;
 use smo_actors::source;
 use smo_core::jobs::script::ArtifactStore;
@@ -432,10 +432,17 @@ async fn forward_signals(manager: Addr<Manager>) {
         }
         return;
     };
-    let (name, code) = tokio::select! {
-        _ = tokio::signal::ctrl_c() => ("Ctrl-C", 130),
-        _ = term.recv() => ("SIGTERM", 143),
-        _ = hup.recv() => ("SIGHUP", 129),
+    // SIGUSR1 suspends the run (nothing new starts, the jobs running finish), SIGUSR2 resumes
+    // it, as `spec.suspend` does for the operator.
+    let (mut usr1, mut usr2) = (signal(SignalKind::user_defined1()).ok(), signal(SignalKind::user_defined2()).ok());
+    let (name, code) = loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break ("Ctrl-C", 130),
+            _ = term.recv() => break ("SIGTERM", 143),
+            _ = hup.recv() => break ("SIGHUP", 129),
+            Some(()) = async { usr1.as_mut()?.recv().await } => manager.do_send(Suspend(true)),
+            Some(()) = async { usr2.as_mut()?.recv().await } => manager.do_send(Suspend(false)),
+        }
     };
     eprintln!();
     manager.do_send(Shutdown { reason: format!("interrupted ({name}); running steps were stopped"), exit_code: code });

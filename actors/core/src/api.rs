@@ -62,6 +62,12 @@ pub struct StateMachineSpec {
     #[serde(default)]
     #[schemars(length(max = crate::limits::CEILING_ITEMS))]
     pub jobs: Vec<JobStep>,
+
+    /// Suspend the workflow, as a Job's `suspend`: no new sequence and no new step job starts;
+    /// step jobs already running finish and are recorded, and their sequences wait. `false`
+    /// carries on. (`smo suspend NAME` / `smo resume NAME` set it.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
 }
 
 /// Where artifacts live: an external registry, or an ephemeral one deployed with the workflow.
@@ -494,6 +500,8 @@ pub enum Phase {
     Pending,
     /// Sequences are running.
     Running,
+    /// `spec.suspend`: nothing new starts; the step jobs running finish.
+    Suspended,
     /// The required completions were reached, or a finish-workflow rule fired.
     Succeeded,
     /// The failure cap was reached, or the spec is invalid.

@@ -38,6 +38,8 @@ pub struct Snapshot {
     pub recent_firings: Vec<String>,
     /// How the run ended, once it has.
     pub outcome: Option<RunOutcome>,
+    /// The workflow is suspended.
+    pub suspended: bool,
     /// Why step Pods cannot start now, one line per waiting job (`step a (jobid): why`), at
     /// most [`STATUS_WAITING`].
     pub waiting: Vec<String>,
@@ -225,6 +227,9 @@ pub enum Next {
     Continue {
         /// Run the step again instead of advancing (if it succeeded).
         repeat: bool,
+        /// The workflow is suspended: record the job, but submit the sequence's next job only
+        /// once it is resumed.
+        hold: bool,
     },
     /// The run ends because of this job (a finish-workflow rule fired): apply the job's outcome
     /// and report it, so that the sequence is counted, but submit nothing more.
@@ -518,7 +523,7 @@ impl Ledger {
                 return (Next::Stop, firings);
             }
         }
-        (Next::Continue { repeat }, firings)
+        (Next::Continue { repeat, hold: self.workflow.suspended }, firings)
     }
 
     /// A live sequence ended as `supervision` says. Returns the outcome of the run if this ends
@@ -558,7 +563,8 @@ impl Ledger {
 
     /// How many sequences to start now (none once the run is over or ending).
     pub fn decide(&self) -> SlotDecision {
-        if !self.accepting() {
+        // Suspended: no new sequence starts (those running wait at their next step).
+        if !self.accepting() || self.workflow.suspended {
             return SlotDecision::default();
         }
         slots::decide(&self.slot_input())
@@ -654,6 +660,7 @@ impl Ledger {
             fired: self.fired_before + self.tallies.iter().map(|t| t.fired).sum::<u32>(),
             recent_firings: recent.into_iter().skip(skip).collect(),
             outcome: self.outcome.clone(),
+            suspended: self.workflow.suspended,
             waiting: self.waiting(),
         }
     }
@@ -687,6 +694,7 @@ impl Ledger {
         workflow.completed = new.completed;
         workflow.max_size = new.max_size;
         workflow.max_failures = new.max_failures;
+        workflow.suspended = new.suspended;
         if rules_changed {
             workflow.rules = new.rules.clone();
             self.rulebook = Rulebook::new(workflow.rules.clone());

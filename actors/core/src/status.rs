@@ -54,6 +54,7 @@ impl SpecChange {
         spec.workflow.max_failures = new.workflow.max_failures;
         spec.workflow.events = new.workflow.events.clone();
         spec.cluster.max_size = new.cluster.max_size;
+        spec.suspend = new.suspend;
         spec
     }
 
@@ -82,6 +83,7 @@ pub fn spec_change(old: &StateMachineSpec, new: &StateMachineSpec) -> SpecChange
     note(old.workflow.max_failures != new.workflow.max_failures, "spec.workflow.maxFailures", true);
     note(old.workflow.events != new.workflow.events, "spec.workflow.events", true);
     note(old.cluster.max_size != new.cluster.max_size, "spec.cluster.maxSize", true);
+    note(old.suspend != new.suspend, "spec.suspend", true);
     note(old.cluster.autoscale != new.cluster.autoscale, "spec.cluster.autoscale", false);
     note(old.workflow.prefix != new.workflow.prefix, "spec.workflow.prefix", false);
     note(old.jobs != new.jobs, "spec.jobs", false);
@@ -105,6 +107,10 @@ pub fn of_run(
         Some(RunOutcome::Failed { reason }) => (Phase::Failed, reason.clone()),
         // An interrupted run is still running as far as the cluster is concerned: whoever
         // carries on will say how it ends.
+        Some(RunOutcome::Interrupted { .. }) | None if snapshot.suspended => (
+            Phase::Suspended,
+            format!("suspended (spec.suspend): nothing new starts, the step jobs running finish; {progress}"),
+        ),
         Some(RunOutcome::Interrupted { .. }) | None if snapshot.started == 0 => {
             (Phase::Pending, "waiting for node slots to start the first sequence".to_string())
         }
@@ -139,6 +145,7 @@ pub fn of_run(
     };
     set(&mut status, "Ready", true, "Accepted", "the spec is valid and the workflow runs");
     match phase {
+        Phase::Suspended => set(&mut status, "Progressing", false, "Suspended", &progress),
         // Steps whose Pods cannot start are the first thing to say while it runs.
         Phase::Pending | Phase::Running if !snapshot.waiting.is_empty() => {
             let message = format!("cannot start yet: {}; {progress}", snapshot.waiting.join("; "));
@@ -147,6 +154,12 @@ pub fn of_run(
         Phase::Pending | Phase::Running => set(&mut status, "Progressing", true, "SequencesRunning", &progress),
         Phase::Succeeded => set(&mut status, "Progressing", false, "Succeeded", &progress),
         Phase::Failed => set(&mut status, "Progressing", false, "Failed", &progress),
+    }
+    // `Suspended` is there while true, as a Job's.
+    if phase == Phase::Suspended {
+        set(&mut status, "Suspended", true, "SpecSuspend", &message);
+    } else {
+        status.conditions.retain(|c| c.type_ != "Suspended");
     }
     if phase == Phase::Succeeded {
         let reason = if message.contains("rule") { "FinishRuleFired" } else { "CompletionsReached" };
@@ -308,6 +321,7 @@ mod tests {
             }],
             fired: 0,
             recent_firings: Vec::new(),
+            suspended: false,
             waiting: Vec::new(),
             outcome,
         }
@@ -357,6 +371,22 @@ mod tests {
         let started = of_run(&snapshot(1, 1, 0, None), Some(1), None, &s, &time(20));
         let progressing = condition(&started, "Progressing").expect("Progressing");
         assert_eq!(progressing.reason, "SequencesRunning");
+    }
+
+    #[test]
+    fn a_suspended_workflow_says_so_in_its_phase_and_a_condition_until_resumed() {
+        let mut suspended = snapshot(1, 1, 0, None);
+        suspended.suspended = true;
+        let s = of_run(&suspended, Some(2), None, &StateMachineStatus::default(), &time(10));
+        assert_eq!(s.phase, Some(Phase::Suspended));
+        let condition_of =
+            |s: &StateMachineStatus, type_: &str| condition(s, type_).map(|c| (c.status.clone(), c.reason.clone()));
+        assert_eq!(condition_of(&s, "Suspended"), Some(("True".into(), "SpecSuspend".into())));
+        assert_eq!(condition_of(&s, "Progressing"), Some(("False".into(), "Suspended".into())));
+        let resumed = of_run(&snapshot(1, 1, 0, None), Some(3), None, &s, &time(20));
+        assert_eq!(resumed.phase, Some(Phase::Running));
+        assert!(condition(&resumed, "Suspended").is_none(), "there only while true");
+        assert_eq!(condition_of(&resumed, "Progressing"), Some(("True".into(), "SequencesRunning".into())));
     }
 
     #[test]

@@ -34,8 +34,8 @@ use crate::executor::{Executor, ExistingJob};
 use crate::job_watcher::WatcherLink;
 use crate::journal::{self, Journal};
 use crate::messages::{
-    Forget, JobObserved, Progress, Reconfigure, SequenceProgress, SequenceStopped, Shutdown, StatusSnapshot,
-    StepDecision, StepEnded, StepFinished, Stop, TransitionTimed, WorkflowEvent,
+    Forget, JobObserved, Progress, Reconfigure, Release, SequenceProgress, SequenceStopped, Shutdown, StatusSnapshot,
+    StepDecision, StepEnded, StepFinished, Stop, Suspend, TransitionTimed, WorkflowEvent,
 };
 use crate::state_machine::{ManagerLinks, StateMachine};
 
@@ -208,8 +208,11 @@ impl Manager {
     fn adopt(&mut self, fsm: Sequence, effects: Vec<Effect>, links: &ManagerLinks) {
         let id = fsm.id().clone();
         self.ledger.sequence_started(id.clone());
+        // A sequence restored while the workflow is suspended waits to submit its next job.
+        let suspended = self.ledger.workflow().suspended;
         let machine =
-            StateMachine::new(fsm, effects, self.workflow(), self.executor.clone(), self.nodes.clone(), links.clone());
+            StateMachine::new(fsm, effects, self.workflow(), self.executor.clone(), self.nodes.clone(), links.clone())
+                .holding(suspended);
         let addr = machine.start();
         #[cfg(test)]
         if let Some(hook) = &self.on_start {
@@ -585,6 +588,55 @@ impl Handler<Shutdown> for Manager {
     }
 }
 
+impl Manager {
+    /// After a change of the workflow's `suspended` (it was `was`): said in the log and as an
+    /// Event, and on resuming, the sequences submit the jobs they held.
+    fn suspension_changed(&mut self, was: bool) {
+        let now = self.ledger.workflow().suspended;
+        if now == was {
+            return;
+        }
+        if now {
+            let running = self.ledger.counts().jobs_running;
+            tracing::info!(
+                jobs_running = running,
+                "workflow suspended: nothing new starts; the step jobs running finish"
+            );
+            self.event(
+                false,
+                "Suspended",
+                format!("suspended: nothing new starts; {running} step jobs running finish"),
+            );
+        } else {
+            tracing::info!("workflow resumed");
+            self.event(false, "Resumed", "resumed: the sequences carry on".into());
+            for addr in self.sequences.values() {
+                addr.do_send(Release);
+            }
+        }
+        self.status_due = true;
+    }
+}
+
+impl Handler<Suspend> for Manager {
+    type Result = ();
+
+    fn handle(&mut self, msg: Suspend, ctx: &mut Self::Context) {
+        let span = self.span.clone();
+        let _entered = span.enter();
+        if self.closing {
+            return;
+        }
+        let was = self.ledger.workflow().suspended;
+        let mut workflow = Workflow::clone(self.ledger.workflow());
+        workflow.suspended = msg.0;
+        self.ledger.reconfigure(&workflow, false);
+        self.suspension_changed(was);
+        self.report_progress();
+        self.carry_on(ctx);
+    }
+}
+
 impl Handler<Reconfigure> for Manager {
     type Result = ();
 
@@ -595,7 +647,9 @@ impl Handler<Reconfigure> for Manager {
             return;
         }
         let before = self.ledger.counts();
+        let was_suspended = self.ledger.workflow().suspended;
         self.ledger.reconfigure(&msg.workflow, msg.rules_changed);
+        self.suspension_changed(was_suspended);
         let w = self.ledger.workflow();
         tracing::info!(
             completions = w.completed,

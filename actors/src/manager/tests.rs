@@ -455,3 +455,62 @@ async fn a_restored_run_counts_what_ended_and_carries_on_where_sequences_were() 
     assert_eq!(new.len(), 6, "two new sequences of three steps: {submitted:?}");
     assert_eq!(report.steps[0].runs, 3 + 2, "restored jobs are counted with the new ones");
 }
+
+/// `spec.suspend` (and `smo run`'s SIGUSR1): a workflow suspended from the start submits
+/// nothing; resumed, it runs; suspended mid-run, the jobs already submitted end and nothing more
+/// is submitted, and resumed again it completes exactly the sequences wanted.
+#[actix::test]
+async fn a_suspended_run_submits_nothing_until_it_is_resumed_and_then_completes_exactly() {
+    let wf = workflow(&format!("  suspend: true{CHAIN}"));
+    assert!(wf.suspended);
+    let manager_of: Rc<RefCell<Option<Addr<Manager>>>> = Rc::default();
+    let hook = manager_of.clone();
+    let submissions = Rc::new(std::cell::Cell::new(0_u32));
+    let counter = submissions.clone();
+    // The third submission suspends the run again (mid-run).
+    let outcome: Rc<Outcome> = Rc::new(move |_: &StepJob| {
+        counter.set(counter.get() + 1);
+        if counter.get() == 3
+            && let Some(manager) = hook.borrow().as_ref()
+        {
+            manager.do_send(crate::messages::Suspend(true));
+        }
+        Some(Ok(()))
+    });
+    let (done, mut finished) = oneshot::channel();
+    let manager = Manager::create(|ctx| {
+        let watcher = JobWatcher::new(ctx.address().recipient()).start();
+        let executor = MemoryExecutor::new(watcher.clone().recipient(), outcome);
+        Manager::new(
+            wf,
+            ManagerConfig {
+                executor: Rc::new(executor),
+                progress: None,
+                seed: 1,
+                done,
+                watcher: Some(watcher.into()),
+                journal: None,
+                restore: false,
+                carried: None,
+                reporting: None,
+            },
+        )
+    });
+    *manager_of.borrow_mut() = Some(manager.clone());
+    let settle = || actix::clock::sleep(std::time::Duration::from_millis(150));
+    settle().await;
+    assert_eq!(submissions.get(), 0, "suspended from the start: nothing submitted");
+    assert!(finished.try_recv().is_err(), "and not over");
+    manager.do_send(crate::messages::Suspend(false));
+    settle().await;
+    let held_at = submissions.get();
+    assert!((3..12).contains(&held_at), "suspended again after the third submission: {held_at} submitted");
+    settle().await;
+    assert_eq!(submissions.get(), held_at, "nothing more submitted while suspended");
+    assert!(finished.try_recv().is_err(), "a suspended run waits");
+    manager.do_send(crate::messages::Suspend(false));
+    let report = finished.await.expect("the manager reports");
+    assert_eq!(report.outcome.exit_code(), 0, "{:?}", report.outcome);
+    assert_eq!((report.completed, report.failed), (4, 0));
+    assert_eq!(submissions.get(), 12, "4 sequences × 3 steps, each job once");
+}

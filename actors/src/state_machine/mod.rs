@@ -14,6 +14,9 @@
 //!
 //! If the actor stops without having reported how its sequence ended, it says so
 //! ([`SequenceStopped`]) and the Manager decides what that means (supervision).
+//!
+//! While the workflow is suspended the answer says `hold`: the job is recorded, and the
+//! sequence's next submission waits for the Manager's [`Release`] (the workflow resumed).
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -27,8 +30,19 @@ use smo_core::workflow::Workflow;
 
 use crate::executor::{Executor, StepJob};
 use crate::messages::{
-    JobObserved, SequenceProgress, SequenceStopped, StepDecision, StepFinished, Stop, TransitionTimed,
+    JobObserved, Release, SequenceProgress, SequenceStopped, StepDecision, StepFinished, Stop, TransitionTimed,
 };
+
+/// When the submissions among a sequence's effects are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Submissions {
+    /// At once.
+    Now,
+    /// Once the workflow is resumed ([`Release`]).
+    Held,
+    /// Never: the run is ending.
+    Never,
+}
 
 /// Where a StateMachine reports to.
 #[derive(Clone)]
@@ -57,6 +71,10 @@ pub struct StateMachine {
     reported: bool,
     /// When the end of the current job was seen, until the next job is submitted.
     ended_seen: Option<Instant>,
+    /// Submissions waiting for the workflow to be resumed.
+    held: Vec<Effect>,
+    /// The initial effects' submissions are held (restored while the workflow is suspended).
+    hold_initial: bool,
     /// `sequence{jobid}`, inside the workflow's span.
     span: tracing::Span,
 }
@@ -74,7 +92,25 @@ impl StateMachine {
     ) -> Self {
         // Created where the Manager starts it: inside the workflow's span.
         let span = tracing::info_span!("sequence", jobid = %fsm.id());
-        StateMachine { fsm, initial, workflow, executor, nodes, links, reported: false, ended_seen: None, span }
+        StateMachine {
+            fsm,
+            initial,
+            workflow,
+            executor,
+            nodes,
+            links,
+            reported: false,
+            ended_seen: None,
+            held: Vec::new(),
+            hold_initial: false,
+            span,
+        }
+    }
+
+    /// Holds the submissions of the initial effects until [`Release`] (the workflow is
+    /// suspended).
+    pub fn holding(self, hold: bool) -> Self {
+        StateMachine { hold_initial: hold, ..self }
     }
 
     /// The sequence's id.
@@ -92,14 +128,19 @@ impl StateMachine {
         }
     }
 
-    /// Carries out effects in order, then reports what the sequence did. With `submit` false
-    /// (the run is ending) no job is submitted. Returns whether it reported anything.
-    fn execute(&mut self, effects: Vec<Effect>, submit: bool, ctx: &mut Context<Self>) -> bool {
+    /// Carries out effects in order, then reports what the sequence did; submissions are made
+    /// as `submissions` says. Returns whether it reported anything.
+    fn execute(&mut self, effects: Vec<Effect>, submissions: Submissions, ctx: &mut Context<Self>) -> bool {
         let mut applied = false;
         let mut finished: Option<SequenceOutcome> = None;
         for effect in effects {
             match effect {
-                Effect::Submit { .. } | Effect::Replace { .. } if !submit => {}
+                Effect::Submit { .. } | Effect::Replace { .. } if submissions == Submissions::Never => {}
+                held @ (Effect::Submit { .. } | Effect::Replace { .. }) if submissions == Submissions::Held => {
+                    // The wait is the suspension's, not a transition's.
+                    self.ended_seen = None;
+                    self.held.push(held);
+                }
                 Effect::Submit { step, attempt } => {
                     let submit = self.executor.submit(self.job(step, attempt));
                     let seen = self.ended_seen.take();
@@ -164,7 +205,7 @@ impl StateMachine {
                     let name = act.workflow.steps.get(step).map(|s| s.name.as_str()).unwrap_or("?");
                     tracing::warn!(jobid = %act.fsm.id(), step = name, error = %e, "submission failed");
                     let effects = act.fsm.abort(format!("submitting step {name} failed: {e}"));
-                    act.execute(effects, true, ctx);
+                    act.execute(effects, Submissions::Now, ctx);
                 }
             })
             .wait(ctx);
@@ -178,7 +219,8 @@ impl Actor for StateMachine {
         let span = self.span.clone();
         let _entered = span.enter();
         let effects = std::mem::take(&mut self.initial);
-        self.execute(effects, true, ctx);
+        let submissions = if self.hold_initial { Submissions::Held } else { Submissions::Now };
+        self.execute(effects, submissions, ctx);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -238,22 +280,37 @@ impl Handler<JobObserved> for StateMachine {
                 Next::Conclude => {
                     // This job ended the workflow: apply and report it, submit nothing, stop.
                     let effects = act.fsm.observe(step, attempt, phase, always_succeed);
-                    if !act.execute(effects, false, ctx) {
+                    if !act.execute(effects, Submissions::Never, ctx) {
                         act.links.progress.do_send(SequenceProgress { jobid: act.fsm.id().clone(), finished: None });
                     }
                     act.reported = true;
                     ctx.stop();
                 }
-                Next::Continue { repeat } => {
+                Next::Continue { repeat, hold } => {
                     if repeat {
                         act.fsm.request_repeat();
                     }
                     act.ended_seen = Some(seen);
                     let effects = act.fsm.observe(step, attempt, phase, always_succeed);
-                    act.execute(effects, true, ctx);
+                    let submissions = if hold { Submissions::Held } else { Submissions::Now };
+                    act.execute(effects, submissions, ctx);
                 }
             }
         })))
+    }
+}
+
+impl Handler<Release> for StateMachine {
+    type Result = ();
+
+    fn handle(&mut self, _: Release, ctx: &mut Self::Context) {
+        let span = self.span.clone();
+        let _entered = span.enter();
+        let held = std::mem::take(&mut self.held);
+        if !held.is_empty() {
+            tracing::debug!(jobid = %self.fsm.id(), "the workflow is resumed; the sequence's next job is submitted");
+            self.execute(held, Submissions::Now, ctx);
+        }
     }
 }
 

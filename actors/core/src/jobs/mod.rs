@@ -260,6 +260,7 @@ pub(crate) mod test_support {
             steps,
             registry: RegistrySettings::default(),
             workdir: None,
+            suspended: false,
         }
     }
 }

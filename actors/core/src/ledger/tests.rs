@@ -27,7 +27,7 @@ fn starts_as_many_as_the_budget_allows_and_succeeds_at_the_wanted_completions() 
             ledger.job_observed(&id(n), step, 1, &JobPhase::Succeeded);
             assert_eq!(
                 ledger.job_ended(&id(n), step, &JobPhase::Succeeded, Some(1.0), &[]).0,
-                Next::Continue { repeat: false }
+                Next::Continue { repeat: false, hold: false }
             );
         }
         assert_eq!(ledger.sequence_ended(&id(n), Supervision::Completed), None);
@@ -118,8 +118,9 @@ fn repeat_rules_answer_the_asking_sequence() {
     let rules = "    events:\n    - {metric: count.b.success, action: repeat, when: '== 1', repetitions: 1}\n";
     let mut ledger = Ledger::new(workflow(rules));
     ledger.sequence_started(id(1));
-    assert_eq!(ledger.job_ended(&id(1), 1, &JobPhase::Succeeded, None, &[]).0, Next::Continue { repeat: true });
-    assert_eq!(ledger.job_ended(&id(1), 1, &JobPhase::Succeeded, None, &[]).0, Next::Continue { repeat: false });
+    let next = |ledger: &mut Ledger| ledger.job_ended(&id(1), 1, &JobPhase::Succeeded, None, &[]).0;
+    assert_eq!(next(&mut ledger), Next::Continue { repeat: true, hold: false });
+    assert_eq!(next(&mut ledger), Next::Continue { repeat: false, hold: false });
 }
 
 #[test]
@@ -269,4 +270,25 @@ fn a_job_whose_pod_cannot_start_is_in_the_snapshot_until_it_starts_or_its_sequen
     ledger.job_observed(&id(1), 0, 1, &JobPhase::Running);
     ledger.sequence_ended(&id(2), Supervision::Failed { reason: "x".into() });
     assert!(ledger.snapshot().waiting.is_empty());
+}
+
+#[test]
+fn a_suspended_workflow_starts_nothing_and_holds_its_sequences_next_jobs_until_resumed() {
+    let mut ledger = Ledger::new(workflow(""));
+    ledger.sequence_started(id(1));
+    let mut suspended = Workflow::clone(ledger.workflow());
+    suspended.suspended = true;
+    ledger.reconfigure(&suspended, false);
+    assert_eq!(ledger.decide().start, 0, "no new sequence while suspended");
+    assert!(ledger.snapshot().suspended);
+    // The running job's end is recorded; the sequence's next job waits.
+    ledger.job_observed(&id(1), 0, 1, &JobPhase::Running);
+    ledger.job_observed(&id(1), 0, 1, &JobPhase::Succeeded);
+    let (next, _) = ledger.job_ended(&id(1), 0, &JobPhase::Succeeded, Some(1.0), &[]);
+    assert_eq!(next, Next::Continue { repeat: false, hold: true });
+    assert_eq!(ledger.report().steps[0].succeeded, 1);
+    suspended.suspended = false;
+    ledger.reconfigure(&suspended, false);
+    assert_eq!(ledger.decide().start, 1, "resumed: the budget of 2 has room for one more");
+    assert!(!ledger.snapshot().suspended);
 }

@@ -140,6 +140,7 @@ impl Workflow {
                 filesystem: wf.filesystem.as_ref().and_then(|f| f.path.clone()).map(PathBuf::from),
             },
             workdir: wf.workdir.clone().map(PathBuf::from),
+            suspended: false,
         };
         let rules = checks::rules(&wf.workflow.events, &workflow, &file, "workflow.events", &mut problems);
         let workflow = Workflow { rules, ..workflow };

@@ -132,6 +132,7 @@ impl Workflow {
             steps,
             registry,
             workdir: None,
+            suspended: spec.suspend,
         };
         let rules = checks::rules(&spec.workflow.events, &workflow, file, "spec.workflow.events", &mut problems);
         let workflow = Workflow { rules, ..workflow };

@@ -47,6 +47,9 @@ pub struct Workflow {
     pub registry: RegistrySettings,
     /// Base directory of a run, from a workflow file's `workdir` (the original's `--workdir`).
     pub workdir: Option<PathBuf>,
+    /// Suspended (`spec.suspend`, or `smo run`'s SIGUSR1): no new sequence and no new step job
+    /// starts until it is resumed.
+    pub suspended: bool,
 }
 
 /// Where artifacts go, as the workflow states it (the command line may override it).

@@ -1,0 +1,113 @@
+//! What `smo get` and `smo describe` read of a cluster: `StateMachine`s as the operator's status
+//! tells them, and the Events about one — with the user's own credentials (the current
+//! kubeconfig context), never the operator's.
+
+use futures::{Stream, StreamExt as _};
+use k8s_openapi::api::core::v1::Event;
+use kube::api::{Api, ListParams};
+use kube::runtime::watcher::{self, Event as WatchEvent};
+use kube::runtime::{WatchStreamExt as _, watcher as watch};
+use kube::{Client, ResourceExt as _};
+use smo_core::api::StateMachine;
+
+use crate::executor::kubernetes::api::with_retries;
+use crate::executor::kubernetes::{RequestLimits, connect};
+use crate::{Error, Result};
+
+/// The cluster of the current kubeconfig context and its namespace.
+pub async fn cluster() -> Result<(Client, String)> {
+    let (client, namespace, _) = connect(RequestLimits::default()).await?;
+    Ok((client, namespace))
+}
+
+fn api(client: &Client, namespace: Option<&str>) -> Api<StateMachine> {
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// The `StateMachine`s of `namespace` (None: all namespaces), by namespace and name.
+pub async fn list(client: &Client, namespace: Option<&str>) -> Result<Vec<StateMachine>> {
+    let (api, params) = (api(client, namespace), ListParams::default());
+    let listed = with_retries(|| api.list(&params)).await.map_err(|e| {
+        Error::kube(
+            format!(
+                "list StateMachines in {}",
+                namespace.map_or("all namespaces".into(), |n| format!("namespace {n}"))
+            ),
+            e,
+        )
+    })?;
+    let mut items = listed.items;
+    items.sort_by_key(|a| (a.namespace(), a.name_any()));
+    Ok(items)
+}
+
+/// The `StateMachine` `name` of `namespace`; an error naming it when there is none.
+pub async fn get(client: &Client, namespace: &str, name: &str) -> Result<StateMachine> {
+    let api = api(client, Some(namespace));
+    match with_retries(|| api.get_opt(name)).await {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(Error::NotFound(format!("statemachine \"{name}\" not found in namespace {namespace}"))),
+        Err(e) => Err(Error::kube(format!("get statemachine {namespace}/{name}"), e)),
+    }
+}
+
+/// Every change of the `StateMachine`s of `namespace` (None: all), as kubectl's `-w` shows
+/// them: the current ones first, then each one that changes (a deleted one is not repeated).
+pub fn changes(client: &Client, namespace: Option<&str>) -> impl Stream<Item = Result<StateMachine>> + use<> {
+    watch(api(client, namespace), watcher::Config::default()).default_backoff().filter_map(|event| async move {
+        match event {
+            Ok(WatchEvent::Apply(object) | WatchEvent::InitApply(object)) => Some(Ok(object)),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::debug!(error = %e, "the watch of StateMachines failed; it restarts with backoff");
+                None
+            }
+        }
+    })
+}
+
+/// The Events about the `StateMachine` `name` (its `uid`) in `namespace`, oldest first.
+pub async fn events(client: &Client, namespace: &str, name: &str, uid: Option<&str>) -> Result<Vec<Event>> {
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let mut fields = format!("involvedObject.kind=StateMachine,involvedObject.name={name}");
+    if let Some(uid) = uid {
+        fields.push_str(&format!(",involvedObject.uid={uid}"));
+    }
+    let params = ListParams::default().fields(&fields);
+    let listed = with_retries(|| api.list(&params))
+        .await
+        .map_err(|e| Error::kube(format!("list the Events of statemachine {namespace}/{name}"), e))?;
+    let mut items = listed.items;
+    items.sort_by_key(last_seen);
+    Ok(items)
+}
+
+/// When an Event was last seen, in seconds since the epoch (0: unknown).
+pub fn last_seen(event: &Event) -> i64 {
+    // An Event written through events.k8s.io (as the operator writes them) has a series and an
+    // event time; one written through the core API, timestamps.
+    let series = event.series.as_ref().and_then(|s| s.last_observed_time.as_ref()).map(|t| t.0.as_second());
+    series
+        .or_else(|| event.last_timestamp.as_ref().or(event.first_timestamp.as_ref()).map(|t| t.0.as_second()))
+        .or_else(|| event.event_time.as_ref().map(|t| t.0.as_second()))
+        .or_else(|| event.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()))
+        .unwrap_or(0)
+}
+
+/// Sets `spec.suspend` of the `StateMachine` `name` (a merge patch of that field alone, as
+/// `kubectl patch` would); returns it as the cluster has it then.
+pub async fn set_suspended(client: &Client, namespace: &str, name: &str, suspend: bool) -> Result<StateMachine> {
+    let api = api(client, Some(namespace));
+    let patch = serde_json::json!({"spec": {"suspend": suspend}});
+    let (params, patch) = (kube::api::PatchParams::default(), kube::api::Patch::Merge(&patch));
+    match with_retries(|| api.patch(name, &params, &patch)).await {
+        Ok(patched) => Ok(patched),
+        Err(kube::Error::Api(status)) if status.code == 404 => {
+            Err(Error::NotFound(format!("statemachine \"{name}\" not found in namespace {namespace}")))
+        }
+        Err(e) => Err(Error::kube(format!("patch statemachine {namespace}/{name}"), e)),
+    }
+}
