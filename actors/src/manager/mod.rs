@@ -622,18 +622,10 @@ impl Handler<Suspend> for Manager {
     type Result = ();
 
     fn handle(&mut self, msg: Suspend, ctx: &mut Self::Context) {
-        let span = self.span.clone();
-        let _entered = span.enter();
-        if self.closing {
-            return;
-        }
-        let was = self.ledger.workflow().suspended;
+        // The same as an edit of `spec.suspend` alone.
         let mut workflow = Workflow::clone(self.ledger.workflow());
         workflow.suspended = msg.0;
-        self.ledger.reconfigure(&workflow, false);
-        self.suspension_changed(was);
-        self.report_progress();
-        self.carry_on(ctx);
+        self.handle(Reconfigure { workflow: Arc::new(workflow), rules_changed: false }, ctx);
     }
 }
 

@@ -54,9 +54,20 @@ async fn run_with(
     existing: Vec<ExistingJob>,
     journal: Option<Journal>,
 ) -> RunReport {
+    let (_, finished) = start(workflow, outcome, existing, journal);
+    finished.await.expect("the manager reports")
+}
+
+/// Starts a Manager for `workflow` as [`run_with`] does; its address and where its report comes.
+fn start(
+    workflow: Arc<Workflow>,
+    outcome: Rc<Outcome>,
+    existing: Vec<ExistingJob>,
+    journal: Option<Journal>,
+) -> (Addr<Manager>, oneshot::Receiver<RunReport>) {
     let (done, finished) = oneshot::channel();
     let restore = !existing.is_empty();
-    Manager::create(|ctx| {
+    let manager = Manager::create(|ctx| {
         let watcher = JobWatcher::new(ctx.address().recipient()).start();
         let executor = MemoryExecutor::new(watcher.clone().recipient(), outcome).with_existing(existing);
         Manager::new(
@@ -74,7 +85,7 @@ async fn run_with(
             },
         )
     });
-    finished.await.expect("the manager reports")
+    (manager, finished)
 }
 
 fn always(result: Result<(), String>) -> Rc<Outcome> {
@@ -477,25 +488,7 @@ async fn a_suspended_run_submits_nothing_until_it_is_resumed_and_then_completes_
         }
         Some(Ok(()))
     });
-    let (done, mut finished) = oneshot::channel();
-    let manager = Manager::create(|ctx| {
-        let watcher = JobWatcher::new(ctx.address().recipient()).start();
-        let executor = MemoryExecutor::new(watcher.clone().recipient(), outcome);
-        Manager::new(
-            wf,
-            ManagerConfig {
-                executor: Rc::new(executor),
-                progress: None,
-                seed: 1,
-                done,
-                watcher: Some(watcher.into()),
-                journal: None,
-                restore: false,
-                carried: None,
-                reporting: None,
-            },
-        )
-    });
+    let (manager, mut finished) = start(wf, outcome, Vec::new(), None);
     *manager_of.borrow_mut() = Some(manager.clone());
     let settle = || actix::clock::sleep(std::time::Duration::from_millis(150));
     settle().await;
