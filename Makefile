@@ -59,7 +59,7 @@ FAULTS ?= 30
 
 .PHONY: chaos
 chaos: cluster-up image ## The seeded chaos suite, longer than make test's (SEED=N FAULTS=N; a failing run prints its seed and faults).
-	eval "$$(bash tests/cluster/env.sh)" && SMO_CHAOS_SEED=$(SEED) SMO_CHAOS_FAULTS=$(FAULTS) $(CARGO) test --test chaos -- --ignored --nocapture
+	eval "$$(bash tests/cluster/env.sh)" && SMO_CHAOS_SEED=$(SEED) SMO_CHAOS_FAULTS=$(FAULTS) $(CARGO) test --test chaos -- --ignored --nocapture --test-threads 1
 
 ORIGINAL_EXAMPLES ?= $(SMO_ORIGINAL_EXAMPLES)
 

@@ -62,6 +62,9 @@ pub enum Command {
     /// Show one StateMachine in detail: its steps' counts and durations, rule firings,
     /// conditions and Events.
     Describe(DescribeArgs),
+    /// Print the logs of a StateMachine's step Pods (those that still exist: they go with
+    /// their Jobs), oldest first; `-f` follows them.
+    Logs(LogsArgs),
     /// Suspend a StateMachine (spec.suspend: true): nothing new starts, the step jobs running
     /// finish.
     Suspend(DescribeArgs),
@@ -373,6 +376,29 @@ pub struct GetArgs {
     /// After the list, print each change as it happens (until interrupted).
     #[arg(short = 'w', long)]
     pub watch: bool,
+}
+
+/// `smo logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The StateMachine.
+    pub name: String,
+
+    /// The namespace (default: the current kubeconfig context's).
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// Only this step's Pods.
+    #[arg(long, value_name = "STEP")]
+    pub step: Option<String>,
+
+    /// Only this sequence's Pods (its job id, e.g. job_123456789).
+    #[arg(long, value_name = "JOBID")]
+    pub sequence: Option<String>,
+
+    /// Follow: print new lines as the steps write them, each prefixed with its Pod.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
 }
 
 /// `smo describe`.

@@ -35,6 +35,7 @@ pub fn run(cli: cli::Cli, bar: Option<indicatif::ProgressBar>) -> ExitCode {
         cli::Command::Report(args) => commands::report::run(&args),
         cli::Command::Get(args) => commands::statemachines::get(&args),
         cli::Command::Describe(args) => commands::statemachines::describe(&args),
+        cli::Command::Logs(args) => commands::statemachines::logs(&args),
         cli::Command::Suspend(args) => commands::statemachines::suspend(&args, true),
         cli::Command::Resume(args) => commands::statemachines::suspend(&args, false),
     }

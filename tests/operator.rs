@@ -226,6 +226,21 @@ fn the_originals_state_machine_runs_to_complete_under_the_operator() {
     {
         assert!(described.contains(expected), "no `{expected}` in:\n{described}");
     }
+    // smo logs: every step Pod's log under its header, selected by step or sequence.
+    let out = smo().args(["logs", "state-machine", "-n", &ns.0, "--step", "job_a"]).output().expect("smo logs");
+    let logs = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", text(&out));
+    let headers: Vec<&str> = logs.lines().filter(|l| l.starts_with("==> ")).collect();
+    assert_eq!(headers.len(), 4, "one per job_a Pod:\n{logs}");
+    assert!(headers.iter().all(|h| h.contains("(step job_a, sequence job_")), "{headers:?}");
+    let jobid = jobs[0].0.clone();
+    let out = smo().args(["logs", "state-machine", "-n", &ns.0, "--sequence", &jobid]).output().expect("smo logs");
+    let steps: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("==> "))
+        .filter_map(|l| l.split("(step ").nth(1)?.split(',').next().map(String::from))
+        .collect();
+    assert_eq!(steps, ["job_a", "job_b", "job_c"], "the sequence's three steps, in order: {}", text(&out));
     // The same binary as a kubectl plugin.
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins).expect("a plugin directory");

@@ -1,14 +1,17 @@
-//! What `smo get` and `smo describe` read of a cluster: `StateMachine`s as the operator's status
-//! tells them, and the Events about one — with the user's own credentials (the current
-//! kubeconfig context), never the operator's.
+//! What `smo get`, `smo describe` and `smo logs` read of a cluster (and `smo suspend` /
+//! `smo resume` write): `StateMachine`s as the operator's status tells them, the Events about
+//! one, its step Pods and their logs — with the user's own credentials (the current kubeconfig
+//! context), never the operator's.
 
 use futures::{Stream, StreamExt as _};
-use k8s_openapi::api::core::v1::Event;
-use kube::api::{Api, ListParams};
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{Api, ListParams, LogParams};
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::runtime::{WatchStreamExt as _, watcher as watch};
 use kube::{Client, ResourceExt as _};
 use smo_core::api::StateMachine;
+use smo_core::jobs::STEP_CONTAINER;
+use smo_core::labels;
 
 use crate::executor::kubernetes::api::with_retries;
 use crate::executor::kubernetes::{RequestLimits, connect};
@@ -110,4 +113,52 @@ pub async fn set_suspended(client: &Client, namespace: &str, name: &str, suspend
         }
         Err(e) => Err(Error::kube(format!("patch statemachine {namespace}/{name}"), e)),
     }
+}
+
+/// The Pods of the workflow `name`'s step jobs in `namespace` — of `step` and of the sequence
+/// `jobid` when given — oldest first.
+pub async fn step_pods(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    step: Option<&str>,
+    jobid: Option<&str>,
+) -> Result<Vec<Pod>> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let mut selector = format!("{}={name},{}", labels::WORKFLOW, labels::JOB_ID);
+    if let Some(step) = step {
+        selector.push_str(&format!(",{}={step}", labels::STEP));
+    }
+    if let Some(jobid) = jobid {
+        selector.push_str(&format!(",{}={jobid}", labels::JOB_ID));
+    }
+    let params = ListParams::default().labels(&selector);
+    let listed = with_retries(|| api.list(&params))
+        .await
+        .map_err(|e| Error::kube(format!("list the Pods of `{selector}` in {namespace}"), e))?;
+    let mut pods = listed.items;
+    pods.sort_by_key(|p| (p.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()), p.name_any()));
+    Ok(pods)
+}
+
+/// The log of a step Pod's step container (the one that runs the script), line by line; with
+/// `follow`, until the container ends.
+pub async fn pod_log(
+    client: &Client,
+    namespace: &str,
+    pod: &Pod,
+    follow: bool,
+) -> Result<impl Stream<Item = std::result::Result<String, std::io::Error>> + use<>> {
+    use futures::AsyncBufReadExt as _;
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let containers = pod.spec.as_ref().map(|s| s.containers.as_slice()).unwrap_or_default();
+    // The step's container is `step`; a Pod of another shape (a MiniCluster's) has one of its own.
+    let container = containers.iter().find(|c| c.name == STEP_CONTAINER).or(containers.first()).map(|c| c.name.clone());
+    let params = LogParams { container, follow, ..LogParams::default() };
+    let name = pod.name_any();
+    let stream = api
+        .log_stream(&name, &params)
+        .await
+        .map_err(|e| Error::kube(format!("read the log of Pod {namespace}/{name}"), e))?;
+    Ok(stream.lines())
 }

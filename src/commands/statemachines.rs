@@ -1,4 +1,4 @@
-//! `smo get [NAME]`, `smo describe NAME`, `smo suspend NAME`, `smo resume NAME`:
+//! `smo get [NAME]`, `smo describe NAME`, `smo logs NAME`, `smo suspend NAME`, `smo resume NAME`:
 //! StateMachines in the cluster as kubectl shows resources — the current kubeconfig context and
 //! namespace, `-n`, `-A`, `-o`, `-w` — read and patched with the user's own credentials
 //! ([`smo_actors::inspect`]). Installed as `kubectl-smo` on the PATH, the same binary is the
@@ -13,7 +13,7 @@ use kube_core::ResourceExt as _;
 use smo_actors::inspect;
 use smo_core::api::{StateMachine, StateMachineStatus};
 
-use crate::cli::{DescribeArgs, GetArgs, GetOutput};
+use crate::cli::{DescribeArgs, GetArgs, GetOutput, LogsArgs};
 use crate::table::{Align, table};
 
 /// `smo get`: exit 1 with kubectl's words when the cluster cannot be read or `NAME` is not there.
@@ -24,6 +24,62 @@ pub fn get(args: &GetArgs) -> ExitCode {
 /// `smo describe NAME`.
 pub fn describe(args: &DescribeArgs) -> ExitCode {
     block_on("describe", async { describe_one(args).await.map(super::print) })
+}
+
+/// `smo logs NAME`: each step Pod's log under a `==> POD (step S, sequence ID, attempt N) <==`
+/// line, oldest Pod first; with `-f`, the lines of every selected Pod as they come, each
+/// prefixed with `[POD]`.
+pub fn logs(args: &LogsArgs) -> ExitCode {
+    block_on("logs", async {
+        let (client, current) = inspect::cluster().await.map_err(|e| e.to_string())?;
+        let namespace = args.namespace.clone().unwrap_or(current);
+        // Named first: a typo is `not found`, not an empty answer.
+        inspect::get(&client, &namespace, &args.name).await.map_err(|e| e.to_string())?;
+        let (step, sequence) = (args.step.as_deref(), args.sequence.as_deref());
+        let pods =
+            inspect::step_pods(&client, &namespace, &args.name, step, sequence).await.map_err(|e| e.to_string())?;
+        if pods.is_empty() {
+            eprintln!("No step Pods of statemachine/{} match (a Pod goes with its Job).", args.name);
+            return Ok(ExitCode::SUCCESS);
+        }
+        if args.follow {
+            let mut streams = Vec::new();
+            for pod in &pods {
+                let prefix = format!("[{}] ", pod.name_any());
+                let lines = inspect::pod_log(&client, &namespace, pod, true).await.map_err(|e| e.to_string())?;
+                streams.push(lines.map(move |line| line.map(|l| format!("{prefix}{l}\n"))).boxed_local());
+            }
+            let mut all = futures::stream::select_all(streams);
+            while let Some(line) = all.next().await {
+                let line = line.map_err(|e| format!("reading a log: {e}"))?;
+                if super::print(line) != ExitCode::SUCCESS {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        for pod in &pods {
+            let mut text = format!("==> {} <==\n", pod_header(pod));
+            let mut lines =
+                std::pin::pin!(inspect::pod_log(&client, &namespace, pod, false).await.map_err(|e| e.to_string())?);
+            while let Some(line) = lines.next().await {
+                text.push_str(&line.map_err(|e| format!("reading the log of {}: {e}", pod.name_any()))?);
+                text.push('\n');
+            }
+            if super::print(text) != ExitCode::SUCCESS {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `POD (step S, sequence ID, attempt N)`, from the Pod's labels.
+fn pod_header(pod: &k8s_openapi::api::core::v1::Pod) -> String {
+    match smo_core::classify::step_job_key(pod.labels()) {
+        Some(key) => format!("{} (step {}, sequence {}, attempt {})", pod.name_any(), key.step, key.jobid, key.attempt),
+        None => pod.name_any(),
+    }
 }
 
 /// `smo suspend NAME` (`suspend` true) and `smo resume NAME`: `statemachine.…/NAME suspended`

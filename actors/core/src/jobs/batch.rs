@@ -72,7 +72,7 @@ mod tests {
                         "automountServiceAccountToken": false,
                         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                         "containers": [{
-                            "name": "step",
+                            "name": crate::jobs::STEP_CONTAINER,
                             "image": "rockylinux:9",
                             "command": ["/bin/bash"],
                             "args": ["/workdir/entrypoint.sh"],

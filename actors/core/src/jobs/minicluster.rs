@@ -37,7 +37,7 @@ pub fn minicluster(ctx: &JobContext) -> Value {
     let resources = Value::Object(resources);
 
     let mut container = json!({
-        "name": "step",
+        "name": crate::jobs::STEP_CONTAINER,
         "image": step.image,
         "command": command,
         "workingDir": step.workdir,

@@ -39,6 +39,10 @@ pub fn is_field_ref(value: &str) -> bool {
     crate::workflow::field_ref(value).is_some()
 }
 
+/// The container of a step Pod that runs the step's script (its log is the step's log, its
+/// termination message the step's metrics report).
+pub const STEP_CONTAINER: &str = "step";
+
 /// Directory in a step pod where the `smo-install` init container puts the `smo` binary.
 pub const SMO_BIN_DIR: &str = "/opt/smo/bin";
 

@@ -18,6 +18,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, LogParams};
 use kube::{Resource as _, ResourceExt as _};
+use smo_core::jobs::STEP_CONTAINER;
 use smo_core::step_metrics::Report;
 use smo_core::workflow::{Step, Workflow};
 
@@ -59,9 +60,6 @@ impl LogPlaces {
         }
     }
 }
-
-/// The container that runs the step (its termination message holds the metrics report).
-const STEP_CONTAINER: &str = "step";
 
 /// Whether the end of this job is reported only once its Pods are read (see [`with_logs`]).
 pub(crate) fn needs_logs(seen: &JobObserved, workflow: &Workflow) -> bool {
