@@ -65,6 +65,10 @@ pub enum Command {
     /// Print the logs of a StateMachine's step Pods (those that still exist: they go with
     /// their Jobs), oldest first; `-f` follows them.
     Logs(LogsArgs),
+    /// Draw the timeline the operator keeps for a StateMachine (every job's start and end) as
+    /// SVG, as `smo report` draws a local run's; `--format original` writes the original's
+    /// workflow-times.json instead.
+    Timeline(TimelineArgs),
     /// Suspend a StateMachine (spec.suspend: true): nothing new starts, the step jobs running
     /// finish.
     Suspend(DescribeArgs),
@@ -376,6 +380,34 @@ pub struct GetArgs {
     /// After the list, print each change as it happens (until interrupted).
     #[arg(short = 'w', long)]
     pub watch: bool,
+}
+
+/// What `smo timeline` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TimelineFormat {
+    /// An SVG timeline of every sequence's steps.
+    Svg,
+    /// The original's workflow-times.json.
+    Original,
+}
+
+/// `smo timeline`.
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// The StateMachine.
+    pub name: String,
+
+    /// The namespace (default: the current kubeconfig context's).
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// Where to write it (default: NAME-timeline.svg, or NAME-workflow-times.json).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// What to write.
+    #[arg(long, value_enum, default_value = "svg")]
+    pub format: TimelineFormat,
 }
 
 /// `smo logs`.

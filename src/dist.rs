@@ -54,8 +54,10 @@ pub fn operator_rules() -> Value {
         // one by one or by label (deletecollection).
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "watch"]},
         // ConfigMaps of MiniCluster steps and large step files (read when one of that name exists
-        // already, to tell ours from another workflow's).
-        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "delete", "deletecollection", "get"]},
+        // already, to tell ours from another workflow's), and each workflow's timeline: its
+        // chunks listed (a restarted operator carries on after the last) and applied
+        // server-side (create + patch).
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "delete", "deletecollection", "get", "list", "patch"]},
         // Pods: failed ones watched (infrastructure failures); a Job's Pods listed to read their
         // logs (custom metrics, save-path, why a step failed).
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},

@@ -36,6 +36,7 @@ pub fn run(cli: cli::Cli, bar: Option<indicatif::ProgressBar>) -> ExitCode {
         cli::Command::Get(args) => commands::statemachines::get(&args),
         cli::Command::Describe(args) => commands::statemachines::describe(&args),
         cli::Command::Logs(args) => commands::statemachines::logs(&args),
+        cli::Command::Timeline(args) => commands::statemachines::timeline(&args),
         cli::Command::Suspend(args) => commands::statemachines::suspend(&args, true),
         cli::Command::Resume(args) => commands::statemachines::suspend(&args, false),
     }

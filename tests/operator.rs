@@ -226,6 +226,11 @@ fn the_originals_state_machine_runs_to_complete_under_the_operator() {
     {
         assert!(described.contains(expected), "no `{expected}` in:\n{described}");
     }
+    // smo timeline: the SVG of the timeline the operator kept, every job in it.
+    let svg = dir.path().join("timeline.svg");
+    let out = smo().args(["timeline", "state-machine", "-n", &ns.0, "-o"]).arg(&svg).output().expect("smo timeline");
+    assert!(out.status.success() && text(&out).contains("(12 jobs)"), "{}", text(&out));
+    assert!(std::fs::read_to_string(&svg).unwrap_or_default().starts_with("<svg"), "an SVG");
     // smo logs: every step Pod's log under its header, selected by step or sequence.
     let out = smo().args(["logs", "state-machine", "-n", &ns.0, "--step", "job_a"]).output().expect("smo logs");
     let logs = String::from_utf8_lossy(&out.stdout).to_string();
@@ -365,6 +370,24 @@ fn an_operator_killed_mid_run_is_carried_on_by_the_next() {
     wait_for(&ns, "restart", "Complete", &second, 180);
     assert_chain_completed_once(&ns, "restart", &format!("first operator:\n{first_log}"));
     assert!(second.log().contains("run restored from the executor's jobs"), "{}", second.log());
+    // The timeline kept in the cluster has every job, from both operators' lives.
+    let times = timeline_of(&ns, "restart", dir.path());
+    let stamps = times["timestamps"].as_object().cloned().unwrap_or_default();
+    let ended = stamps.keys().filter(|k| k.ends_with("_succeeded")).count();
+    assert_eq!(ended, 12, "every job's end, across the restart: {stamps:?}");
+}
+
+/// `smo timeline NAME --format original`: the original's workflow-times.json of the timeline
+/// the operator keeps for `name`.
+fn timeline_of(ns: &Namespace, name: &str, dir: &Path) -> Value {
+    let file = dir.join(format!("{name}-times.json"));
+    let out = smo()
+        .args(["timeline", name, "-n", &ns.0, "--format", "original", "-o"])
+        .arg(&file)
+        .output()
+        .expect("smo timeline");
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_str(&std::fs::read_to_string(&file).expect("the timeline")).expect("JSON")
 }
 
 /// The apiserver restarted mid-run under the operator (`tests/cluster/restart.sh apiserver`):

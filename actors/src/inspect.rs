@@ -162,3 +162,18 @@ pub async fn pod_log(
         .map_err(|e| Error::kube(format!("read the log of Pod {namespace}/{name}"), e))?;
     Ok(stream.lines())
 }
+
+/// The chunks of the timeline the operator keeps for the `StateMachine` `name`
+/// ([`smo_core::timeline`]).
+pub async fn timeline(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<k8s_openapi::api::core::v1::ConfigMap>> {
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let params = ListParams::default().labels(&smo_core::timeline::selector(name));
+    let listed = with_retries(|| api.list(&params))
+        .await
+        .map_err(|e| Error::kube(format!("list the timeline of statemachine {namespace}/{name}"), e))?;
+    Ok(listed.items)
+}

@@ -6,12 +6,22 @@
 //! writer flushes whenever it has nothing more queued, so a crash loses at most the last moment.
 //! `workflow-times.json` (the original's format) is built from the journal when the run ends
 //! ([`read_times`]), and a resumed run appends to the same journal.
+//!
+//! Under the operator the same lines go to the workflow's timeline ConfigMaps
+//! ([`Journal::in_config_maps`], [`smo_core::timeline`]): batched, the chunk being filled written
+//! at most every [`CLUSTER_FLUSH_EVERY`] and at the end, and a restarted operator carries on
+//! after the last chunk.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, ListParams};
 use smo_core::times::Times;
 use tokio::io::AsyncWriteExt as _;
+
+use crate::executor::kubernetes::api::{apply, with_retries};
 use tokio::sync::{mpsc, oneshot};
 
 /// Seconds since the Unix epoch, now.
@@ -84,6 +94,21 @@ impl Journal {
         Journal { entries }
     }
 
+    /// A journal kept in `workflow`'s timeline ConfigMaps in `namespace`, owned by `owner`; its
+    /// writer runs on the current tokio runtime. A write that fails is logged and tried again at
+    /// the next flush; losing timestamps must not stop a run.
+    pub fn in_config_maps(
+        client: kube::Client,
+        namespace: String,
+        workflow: String,
+        owner: Option<OwnerReference>,
+    ) -> Journal {
+        let (entries, rx) = mpsc::unbounded_channel::<Entry>();
+        let place = Place { api: Api::namespaced(client, &namespace), namespace, workflow, owner };
+        tokio::spawn(keep_in_config_maps(place, rx));
+        Journal { entries }
+    }
+
     /// Records `key` at `t`.
     pub fn mark(&self, key: String, t: f64) {
         let _ = self.entries.send(Entry::Mark(key, t));
@@ -96,6 +121,111 @@ impl Journal {
         async move {
             if sent {
                 let _ = flushed.await;
+            }
+        }
+    }
+}
+
+/// How often, at most, the chunk being filled is written (a busy workflow's marks batch up).
+pub const CLUSTER_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The chunk of a workflow's timeline being filled.
+struct Chunk {
+    index: u32,
+    lines: String,
+    /// Holds marks not written yet.
+    dirty: bool,
+}
+
+/// Where a workflow's timeline is kept.
+struct Place {
+    api: Api<ConfigMap>,
+    namespace: String,
+    workflow: String,
+    owner: Option<OwnerReference>,
+}
+
+/// The writer of [`Journal::in_config_maps`].
+async fn keep_in_config_maps(place: Place, mut rx: mpsc::UnboundedReceiver<Entry>) {
+    use smo_core::timeline;
+    let Place { api, namespace, workflow, owner } = place;
+    // Carry on after what an earlier life of the run wrote; without knowing it, write nothing
+    // (a chunk written anew would replace what is there).
+    let params = ListParams::default().labels(&timeline::selector(&workflow));
+    let listed = with_retries(|| api.list(&params)).await;
+    let mut chunk = match listed {
+        Ok(list) => match list.items.iter().filter_map(|c| Some((timeline::index_of(c)?, c))).max_by_key(|(i, _)| *i) {
+            Some((index, last)) => Some(Chunk { index, lines: timeline::lines_of(last).to_string(), dirty: false }),
+            None => Some(Chunk { index: 0, lines: String::new(), dirty: false }),
+        },
+        Err(e) => {
+            tracing::warn!(workflow, error = %e, "cannot list the workflow's timeline; its times are not kept");
+            None
+        }
+    };
+    let write = |chunk: &mut Chunk| {
+        let object = timeline::chunk(&workflow, &namespace, chunk.index, &chunk.lines, owner.as_ref());
+        chunk.dirty = false;
+        let (api, name) = (api.clone(), object.metadata.name.clone().unwrap_or_default());
+        async move {
+            if let Err(e) = apply(&api, &object).await {
+                tracing::warn!(configmap = %name, error = %e, "cannot write the workflow's timeline");
+                return false;
+            }
+            true
+        }
+    };
+    let mut full = chunk.as_ref().is_some_and(|c| c.lines.contains(timeline::TRUNCATED));
+    let mut tick = tokio::time::interval(CLUSTER_FLUSH_EVERY);
+    loop {
+        let entry = tokio::select! {
+            entry = rx.recv() => entry,
+            _ = tick.tick() => {
+                if let Some(c) = chunk.as_mut().filter(|c| c.dirty)
+                    && !write(c).await
+                {
+                    c.dirty = true;
+                }
+                continue;
+            }
+        };
+        let Some(entry) = entry else { break };
+        let Some(c) = chunk.as_mut() else {
+            if let Entry::Close(done) = entry {
+                let _ = done.send(());
+            }
+            continue;
+        };
+        match entry {
+            Entry::Mark(_, _) if full => {}
+            Entry::Mark(key, t) => {
+                let line = serde_json::json!([key, t]).to_string() + "\n";
+                match timeline::place(c.index, c.lines.len(), line.len()) {
+                    Some(index) if index == c.index => c.lines.push_str(&line),
+                    Some(index) => {
+                        // The filled chunk is written once more, whole; the next starts.
+                        if c.dirty && !write(c).await {
+                            tracing::warn!(
+                                workflow,
+                                "a full chunk of the timeline could not be written; its last marks are lost"
+                            );
+                        }
+                        *c = Chunk { index, lines: line, dirty: false };
+                    }
+                    None => {
+                        let note = serde_json::json!([timeline::TRUNCATED, t]).to_string() + "\n";
+                        c.lines.push_str(&note);
+                        full = true;
+                        tracing::warn!(workflow, "the workflow's timeline reached its bound; later times are not kept");
+                    }
+                }
+                c.dirty = true;
+            }
+            Entry::Close(done) => {
+                if c.dirty && !write(c).await {
+                    c.dirty = true;
+                }
+                let _ = done.send(());
             }
         }
     }

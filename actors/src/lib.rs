@@ -64,10 +64,10 @@
 //! | [`operator`] | `smo operator`: the Controller (one Manager and one StatusReporter per `StateMachine`), status, Events, [`operator::metrics`] |
 //! | [`executor`] | the executor contract and [`RunsOn::wire`](executor::RunsOn::wire); [`executor::local`] (bash processes), [`executor::kubernetes`] (a Job / JobSet / MiniCluster per step, submitted and deleted; paced and counted requests, a fair share per workflow; the helpers the JobWatcher uses: infrastructure failures, Pods that cannot start, logs; before a run, every step's Pod fits some node and the step image checks), [`executor::memory`] (tests, benchmark) |
 //! | [`artifact`] | ORAS-compatible artifact push/pull: OCI registry or OCI image layout directory |
-//! | [`inspect`] | what `smo get` / `describe` / `logs` read (StateMachines, their changes, Events, step Pods and their logs) and `smo suspend` / `resume` write, with the user's own credentials |
+//! | [`inspect`] | what `smo get` / `describe` / `logs` / `timeline` read (StateMachines, their changes, Events, step Pods and their logs, the kept timeline) and `smo suspend` / `resume` write, with the user's own credentials |
 //! | [`source`] | reads workflow files and the job files they name (the one place the core's input is read) |
 //! | [`log_reader`] | custom metrics from a local job's log file, and the original's `parse_log` scripts (also run by `smo step-metrics` in a step's Pod) |
-//! | [`journal`] | the run's timestamps, streamed to the run directory as they happen |
+//! | [`journal`] | the run's timestamps, streamed to the run directory as they happen (under the operator, to the workflow's timeline ConfigMaps) |
 //! | [`error`] | this crate's error enum |
 
 #![warn(missing_docs)]

@@ -1,4 +1,5 @@
-//! `smo get [NAME]`, `smo describe NAME`, `smo logs NAME`, `smo suspend NAME`, `smo resume NAME`:
+//! `smo get [NAME]`, `smo describe NAME`, `smo logs NAME`, `smo timeline NAME`, `smo suspend NAME`,
+//! `smo resume NAME`:
 //! StateMachines in the cluster as kubectl shows resources — the current kubeconfig context and
 //! namespace, `-n`, `-A`, `-o`, `-w` — read and patched with the user's own credentials
 //! ([`smo_actors::inspect`]). Installed as `kubectl-smo` on the PATH, the same binary is the
@@ -13,7 +14,7 @@ use kube_core::ResourceExt as _;
 use smo_actors::inspect;
 use smo_core::api::{StateMachine, StateMachineStatus};
 
-use crate::cli::{DescribeArgs, GetArgs, GetOutput, LogsArgs};
+use crate::cli::{DescribeArgs, GetArgs, GetOutput, LogsArgs, TimelineArgs, TimelineFormat};
 use crate::table::{Align, table};
 
 /// `smo get`: exit 1 with kubectl's words when the cluster cannot be read or `NAME` is not there.
@@ -70,6 +71,35 @@ pub fn logs(args: &LogsArgs) -> ExitCode {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `smo timeline NAME`: the timeline the operator keeps, drawn as SVG (or the original's
+/// workflow-times.json); `wrote FILE (N jobs)` on stderr, as `smo report` says.
+pub fn timeline(args: &TimelineArgs) -> ExitCode {
+    block_on("timeline", async {
+        let (client, current) = inspect::cluster().await.map_err(|e| e.to_string())?;
+        let namespace = args.namespace.clone().unwrap_or(current);
+        inspect::get(&client, &namespace, &args.name).await.map_err(|e| e.to_string())?;
+        let chunks = inspect::timeline(&client, &namespace, &args.name).await.map_err(|e| e.to_string())?;
+        if chunks.is_empty() {
+            return Err(format!(
+                "statemachine/{} has no timeline yet (the operator writes it every few seconds once its run starts)",
+                args.name
+            ));
+        }
+        let times = smo_core::timeline::times(&chunks);
+        let (text, default) = match args.format {
+            TimelineFormat::Svg => (
+                crate::report::timeline_svg(&times, &format!("statemachine/{} in {namespace}", args.name)),
+                format!("{}-timeline.svg", args.name),
+            ),
+            TimelineFormat::Original => (times.to_json(), format!("{}-workflow-times.json", args.name)),
+        };
+        let out = args.output.clone().unwrap_or_else(|| std::path::PathBuf::from(default));
+        std::fs::write(&out, text).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+        eprintln!("wrote {} ({} jobs)", out.display(), times.spans().len());
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -35,6 +35,7 @@
 //! | [`ledger`] | the run's bookkeeping: counters, statistics, firings, verdict, report |
 //! | [`log_metrics`] | custom metrics from a job's log, line by line |
 //! | [`step_metrics`] | custom metrics computed in a step's own Pod: its config, its report (the termination message) |
+//! | [`timeline`] | where the operator keeps a workflow's timeline: ConfigMap chunks of journal lines, bounded |
 //! | [`times`] | `workflow-times.json`, the original's record of when things happened |
 //! | [`jobs`] | the step script, its files (pod annotations or a ConfigMap), and the Job / JobSet / MiniCluster builders |
 //! | [`classify`] | a Kubernetes Job's status → the phase the state machine reads |
@@ -67,6 +68,7 @@ pub mod stats;
 pub mod status;
 pub mod step_metrics;
 pub mod template;
+pub mod timeline;
 pub mod times;
 pub mod validate;
 pub mod walltime;

@@ -68,6 +68,7 @@ use self::metrics::OperatorMetrics;
 pub use self::reporter::{Detach, SpecSeen, StatusReporter};
 use crate::executor::RunsOn;
 use crate::executor::kubernetes::{self, FairShare, KubernetesConfig};
+use crate::journal::Journal;
 use crate::manager::{Manager, ManagerConfig, Reporting};
 use crate::messages::{Reconfigure, Shutdown};
 use crate::registry;
@@ -396,6 +397,8 @@ impl Controller {
                 Ok(Some(refusal)) => return refuse(refusal.reason, refusal.message),
                 Err(e) => return refuse("PreflightFailed", format!("cannot check the step images: {e}")),
             }
+            // The run's timeline, kept in ConfigMaps owned by the resource (`smo timeline`).
+            let journal = Journal::in_config_maps(client.clone(), namespace.clone(), name.clone(), Some(owner.clone()));
             let executor_config = KubernetesConfig {
                 client,
                 namespace: namespace.clone(),
@@ -427,7 +430,7 @@ impl Controller {
                         seed: stable_seed(&uid),
                         done,
                         watcher: Some(watcher),
-                        journal: None,
+                        journal: Some(journal),
                         restore: true,
                         carried: Some(carried),
                         reporting: Some(Reporting {
