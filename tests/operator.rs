@@ -230,7 +230,11 @@ fn the_originals_state_machine_runs_to_complete_under_the_operator() {
     let svg = dir.path().join("timeline.svg");
     let out = smo().args(["timeline", "state-machine", "-n", &ns.0, "-o"]).arg(&svg).output().expect("smo timeline");
     assert!(out.status.success() && text(&out).contains("(12 jobs)"), "{}", text(&out));
-    assert!(std::fs::read_to_string(&svg).unwrap_or_default().starts_with("<svg"), "an SVG");
+    let drawn = std::fs::read_to_string(&svg).unwrap_or_default();
+    assert!(
+        drawn.starts_with("<?xml") && drawn.contains("<svg") && drawn.contains("job_c"),
+        "an SVG of the steps:\n{drawn}"
+    );
     // smo logs: every step Pod's log under its header, selected by step or sequence.
     let out = smo().args(["logs", "state-machine", "-n", &ns.0, "--step", "job_a"]).output().expect("smo logs");
     let logs = String::from_utf8_lossy(&out.stdout).to_string();
