@@ -7,6 +7,7 @@
 
 use std::process::ExitCode;
 
+pub mod charts;
 pub mod cli;
 pub mod commands;
 pub mod dist;

@@ -499,14 +499,14 @@ impl Svg {
 }
 
 /// The colour of the `i`-th step (the palette repeats beyond its seven colours).
-fn colour(i: usize) -> &'static str {
+pub(crate) fn colour(i: usize) -> &'static str {
     PALETTE[i % PALETTE.len()]
 }
 
 /// Text safe in XML content and attribute values: markup characters become entities, and
 /// characters XML 1.0 forbids (most control characters) become U+FFFD, so any job id keeps the
 /// document well-formed.
-fn esc(text: &str) -> String {
+pub(crate) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -545,7 +545,7 @@ fn secs(v: Option<f64>) -> String {
 }
 
 /// A number as [`secs`] shows it.
-fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     if !v.is_finite() {
         return "-".into();
     }
@@ -563,7 +563,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// Axis ticks covering `[lo, hi]`: multiples of 1, 2 or 5 × 10^k, about eight of them.
-fn ticks(lo: f64, hi: f64) -> Vec<f64> {
+pub(crate) fn ticks(lo: f64, hi: f64) -> Vec<f64> {
     let range = hi - lo;
     if !range.is_finite() || range <= 0.0 {
         return vec![lo];

@@ -53,7 +53,14 @@ fn report_writes_the_svg_next_to_the_input_and_prints_durations() {
     assert_eq!(b, ["job_b", "2", "1", "1", "5.0", "12.75", "19.725", "20.5"], "{stdout}");
     assert!(lines.iter().all(|l| l.len() == lines[0].len()), "aligned:\n{stdout}");
 
-    assert_eq!(stderr.trim_end(), format!("wrote {} (4 jobs)", svg_path.display()));
+    let page_path = dir.path().join("workflow-times.html");
+    assert_eq!(stderr.trim_end(), format!("wrote {} and {} (4 jobs)", svg_path.display(), page_path.display()));
+    // The page: the timeline, the jobs running over time, a histogram per step — all inline.
+    let page = std::fs::read_to_string(&page_path).expect("the page beside the SVG");
+    assert_eq!(page.matches("<svg").count(), 4, "{page}");
+    for expected in ["<h2>Timeline</h2>", "Step jobs running (peak ", ">job_a (2 jobs)<", ">job_b (2 jobs)<"] {
+        assert!(page.contains(expected), "no `{expected}` in the page");
+    }
 }
 
 #[test]
@@ -72,8 +79,9 @@ fn report_writes_where_output_says() {
         .expect("smo runs");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(std::fs::read_to_string(&target).expect("svg at -o").contains("</svg>"));
-    assert!(!dir.path().join("workflow-times.svg").exists(), "only the -o file is written");
-    assert!(text(&out.stderr).contains("chart.svg (4 jobs)"));
+    assert!(!dir.path().join("workflow-times.svg").exists(), "only the -o file (and its page) is written");
+    assert!(dir.path().join("chart.html").is_file(), "the page beside it");
+    assert!(text(&out.stderr).contains("chart.html (4 jobs)"));
 }
 
 #[test]

@@ -1,4 +1,6 @@
-//! `smo report TIMES.json [-o FILE]`: the timeline of a run as SVG, and per-step durations.
+//! `smo report TIMES.json [-o FILE]`: the timeline of a run as SVG, per-step durations, and one
+//! self-contained HTML page with the timeline, the step jobs running over time and each step's
+//! duration histogram ([`crate::charts`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,13 +10,14 @@ use smo_core::times::Times;
 use crate::cli::ReportArgs;
 use crate::report;
 
-/// Writes the SVG timeline of `args.times`, prints the per-step durations table to stdout and
-/// `wrote <path> (<n> jobs)` to stderr; exit 1 with a one-line error naming the file otherwise.
+/// Writes the SVG timeline of `args.times` and the HTML page beside it, prints the per-step
+/// durations table to stdout and `wrote <path> and <page> (<n> jobs)` to stderr; exit 1 with a
+/// one-line error naming the file otherwise.
 pub fn run(args: &ReportArgs) -> ExitCode {
     match report_file(args) {
         Ok((table, out, jobs)) => {
             let code = super::print(table);
-            eprintln!("wrote {} ({jobs} jobs)", out.display());
+            eprintln!("wrote {} and {} ({jobs} jobs)", out.display(), out.with_extension("html").display());
             code
         }
         Err(message) => {
@@ -31,6 +34,9 @@ fn report_file(args: &ReportArgs) -> Result<(String, PathBuf, usize), String> {
     let out = args.output.clone().unwrap_or_else(|| input.with_file_name("workflow-times.svg"));
     let svg = report::timeline_svg(&times, &input.display().to_string());
     std::fs::write(&out, svg).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let page = out.with_extension("html");
+    let html = crate::charts::report_html(&times, &input.display().to_string());
+    std::fs::write(&page, html).map_err(|e| format!("cannot write {}: {e}", page.display()))?;
     let jobs = times.spans().len();
     Ok((report::durations_table(&report::step_durations(&times)), out, jobs))
 }
