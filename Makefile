@@ -45,7 +45,7 @@ services: ## Install what the tests start themselves (docker-registry, python3, 
 
 .PHONY: test
 test: services ## Run every test: unit, actors, CLI, registry, examples, drift, and the cluster tests.
-	@echo "make test: the first run on a machine builds smo (debug and static release), the cluster and the images: about 40 minutes on 2 cores; later runs about 20 (cached under /var/cache/smo and cargo's target directory)"
+	@echo "make test: the first run on a machine builds smo (debug and static release), the cluster and the images: about 40 minutes on 2 cores; later runs about 30 (cached under /var/cache/smo and cargo's target directory)"
 	SMO_REQUIRE_SERVICES=1 SMO_ORAS_PYTHON=/var/cache/smo/oras-venv/bin/python $(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 	$(MAKE) test-cluster
