@@ -11,9 +11,8 @@ use std::fmt::Write as _;
 
 use smo_core::times::{SpanEnd, Times};
 
-use crate::report::{colour, esc, num, ticks};
+use crate::report::{WIDTH, colour, esc, num, ticks};
 
-const WIDTH: f64 = 1000.0;
 const CHART_H: f64 = 220.0;
 const HIST_W: f64 = 320.0;
 const HIST_H: f64 = 180.0;

@@ -33,7 +33,7 @@ const PALETTE: [&str; 7] = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9
 const FAILED_STROKE: &str = "#C00000";
 
 /// Width of the SVG in pixels.
-const WIDTH: f64 = 1000.0;
+pub(crate) const WIDTH: f64 = 1000.0;
 /// Tallest and shortest sequence row, in pixels.
 const MAX_ROW_H: f64 = 24.0;
 const MIN_ROW_H: f64 = 2.0;

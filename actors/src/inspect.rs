@@ -17,10 +17,16 @@ use crate::executor::kubernetes::api::with_retries;
 use crate::executor::kubernetes::{RequestLimits, connect};
 use crate::{Error, Result};
 
-/// The cluster of the current kubeconfig context and its namespace.
-pub async fn cluster() -> Result<(Client, String)> {
-    let (client, namespace, _) = connect(RequestLimits::default()).await?;
-    Ok((client, namespace))
+/// The cluster of the current kubeconfig context, and `namespace` (None: the context's), as
+/// kubectl's `-n` chooses it.
+pub async fn cluster(namespace: Option<&str>) -> Result<(Client, String)> {
+    let (client, current, _) = connect(RequestLimits::default()).await?;
+    Ok((client, namespace.map_or(current, str::to_string)))
+}
+
+/// kubectl's words for a `StateMachine` that is not there.
+fn not_found(namespace: &str, name: &str) -> Error {
+    Error::NotFound(format!("statemachine \"{name}\" not found in namespace {namespace}"))
 }
 
 fn api(client: &Client, namespace: Option<&str>) -> Api<StateMachine> {
@@ -52,7 +58,7 @@ pub async fn get(client: &Client, namespace: &str, name: &str) -> Result<StateMa
     let api = api(client, Some(namespace));
     match with_retries(|| api.get_opt(name)).await {
         Ok(Some(found)) => Ok(found),
-        Ok(None) => Err(Error::NotFound(format!("statemachine \"{name}\" not found in namespace {namespace}"))),
+        Ok(None) => Err(not_found(namespace, name)),
         Err(e) => Err(Error::kube(format!("get statemachine {namespace}/{name}"), e)),
     }
 }
@@ -108,9 +114,7 @@ pub async fn set_suspended(client: &Client, namespace: &str, name: &str, suspend
     let (params, patch) = (kube::api::PatchParams::default(), kube::api::Patch::Merge(&patch));
     match with_retries(|| api.patch(name, &params, &patch)).await {
         Ok(patched) => Ok(patched),
-        Err(kube::Error::Api(status)) if status.code == 404 => {
-            Err(Error::NotFound(format!("statemachine \"{name}\" not found in namespace {namespace}")))
-        }
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(not_found(namespace, name)),
         Err(e) => Err(Error::kube(format!("patch statemachine {namespace}/{name}"), e)),
     }
 }
@@ -125,12 +129,13 @@ pub async fn step_pods(
     jobid: Option<&str>,
 ) -> Result<Vec<Pod>> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let mut selector = format!("{}={name},{}", labels::WORKFLOW, labels::JOB_ID);
+    // Step Pods carry a job id; the workflow's registry Pod does not.
+    let mut selector = match jobid {
+        Some(jobid) => labels::sequence_selector(name, jobid),
+        None => format!("{},{}", labels::workflow_selector(name), labels::JOB_ID),
+    };
     if let Some(step) = step {
         selector.push_str(&format!(",{}={step}", labels::STEP));
-    }
-    if let Some(jobid) = jobid {
-        selector.push_str(&format!(",{}={jobid}", labels::JOB_ID));
     }
     let params = ListParams::default().labels(&selector);
     let listed = with_retries(|| api.list(&params))

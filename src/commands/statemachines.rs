@@ -32,8 +32,7 @@ pub fn describe(args: &DescribeArgs) -> ExitCode {
 /// prefixed with `[POD]`.
 pub fn logs(args: &LogsArgs) -> ExitCode {
     block_on("logs", async {
-        let (client, current) = inspect::cluster().await.map_err(|e| e.to_string())?;
-        let namespace = args.namespace.clone().unwrap_or(current);
+        let (client, namespace) = inspect::cluster(args.namespace.as_deref()).await.map_err(|e| e.to_string())?;
         // Named first: a typo is `not found`, not an empty answer.
         inspect::get(&client, &namespace, &args.name).await.map_err(|e| e.to_string())?;
         let (step, sequence) = (args.step.as_deref(), args.sequence.as_deref());
@@ -79,8 +78,7 @@ pub fn logs(args: &LogsArgs) -> ExitCode {
 /// workflow-times.json); `wrote FILE (N jobs)` on stderr, as `smo report` says.
 pub fn timeline(args: &TimelineArgs) -> ExitCode {
     block_on("timeline", async {
-        let (client, current) = inspect::cluster().await.map_err(|e| e.to_string())?;
-        let namespace = args.namespace.clone().unwrap_or(current);
+        let (client, namespace) = inspect::cluster(args.namespace.as_deref()).await.map_err(|e| e.to_string())?;
         inspect::get(&client, &namespace, &args.name).await.map_err(|e| e.to_string())?;
         let chunks = inspect::timeline(&client, &namespace, &args.name).await.map_err(|e| e.to_string())?;
         if chunks.is_empty() {
@@ -117,8 +115,7 @@ fn pod_header(pod: &k8s_openapi::api::core::v1::Pod) -> String {
 pub fn suspend(args: &DescribeArgs, suspend: bool) -> ExitCode {
     let verb = if suspend { "suspend" } else { "resume" };
     block_on(verb, async {
-        let (client, current) = inspect::cluster().await.map_err(|e| e.to_string())?;
-        let namespace = args.namespace.clone().unwrap_or(current);
+        let (client, namespace) = inspect::cluster(args.namespace.as_deref()).await.map_err(|e| e.to_string())?;
         inspect::set_suspended(&client, &namespace, &args.name, suspend).await.map_err(|e| e.to_string())?;
         let done = if suspend { "suspended" } else { "resumed" };
         Ok(super::print(format!("statemachine.state-machine.converged-computing.org/{} {done}\n", args.name)))
@@ -143,8 +140,8 @@ fn fail(verb: &str, message: &str) -> ExitCode {
 }
 
 async fn list(args: &GetArgs) -> Result<ExitCode, String> {
-    let (client, current) = inspect::cluster().await.map_err(|e| e.to_string())?;
-    let namespace = if args.all_namespaces { None } else { Some(args.namespace.clone().unwrap_or(current)) };
+    let (client, namespace) = inspect::cluster(args.namespace.as_deref()).await.map_err(|e| e.to_string())?;
+    let namespace = (!args.all_namespaces).then_some(namespace);
     let mut found = match (&args.name, &namespace) {
         (Some(name), Some(ns)) => vec![inspect::get(&client, ns, name).await.map_err(|e| e.to_string())?],
         (name, ns) => {
@@ -247,8 +244,7 @@ fn row(sm: &StateMachine, namespaced: bool, wide: bool, now: i64) -> Vec<String>
 }
 
 async fn describe_one(args: &DescribeArgs) -> Result<String, String> {
-    let (client, current) = inspect::cluster().await.map_err(|e| e.to_string())?;
-    let namespace = args.namespace.clone().unwrap_or(current);
+    let (client, namespace) = inspect::cluster(args.namespace.as_deref()).await.map_err(|e| e.to_string())?;
     let sm = inspect::get(&client, &namespace, &args.name).await.map_err(|e| e.to_string())?;
     let events =
         inspect::events(&client, &namespace, &args.name, sm.uid().as_deref()).await.map_err(|e| e.to_string())?;
