@@ -393,7 +393,18 @@ impl Target for Applied<'_> {
     }
 
     fn hung(&mut self) -> String {
-        format!("status: {:#}\n{}", status(self.0.ns, self.0.name), Installed::logs())
+        // Every operator line about a registry, not only the last ones: a registry that never
+        // answers again is the hang this suite has seen.
+        let all = kubectl(&["-n", "smo-system", "logs", "-l", "app.kubernetes.io/name=smo-operator", "--tail=-1", "--prefix"]);
+        let registry_lines: Vec<&str> =
+            std::str::from_utf8(&all.stdout).unwrap_or_default().lines().filter(|l| l.contains("registry")).collect();
+        format!(
+            "status: {:#}\n{}\n--- the operator on registries\n{}\n{}",
+            status(self.0.ns, self.0.name),
+            self.0.ns.looks(),
+            registry_lines.join("\n"),
+            Installed::logs()
+        )
     }
 }
 
@@ -421,7 +432,7 @@ impl Target for FromTerminal<'_> {
     fn hung(&mut self) -> String {
         let _ = self.run.child.kill();
         let (stdout, stderr) = self.run.said();
-        format!("{stdout}\n{stderr}")
+        format!("{stdout}\n{stderr}\n{}", self.cluster.ns.looks())
     }
 }
 

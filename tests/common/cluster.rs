@@ -49,6 +49,21 @@ impl Namespace {
         Namespace(name)
     }
 
+    /// What a person would look at in the namespace when a run hangs: its StatefulSets, Pods
+    /// and endpoints, and its Events (the latest last).
+    pub fn looks(&self) -> String {
+        let objects = kubectl(&["-n", &self.0, "get", "statefulsets,pods,endpoints", "-o", "wide"]);
+        let events = kubectl(&["-n", &self.0, "get", "events", "--sort-by=.lastTimestamp"]);
+        let events = String::from_utf8_lossy(&events.stdout).into_owned();
+        let events = events.lines().rev().take(60).collect::<Vec<_>>();
+        format!(
+            "--- namespace {}\n{}--- its latest Events\n{}",
+            self.0,
+            text(&objects),
+            events.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )
+    }
+
     /// Every Job in the namespace: (jobid, step, phase: `Complete`, `Failed` or `running`).
     pub fn jobs(&self) -> Vec<(String, String, String)> {
         self.jobs_selected(&[])
@@ -98,7 +113,13 @@ impl Namespace {
 }
 
 impl Drop for Namespace {
+    /// Deletes the namespace, unless the test failed and `SMO_KEEP_FAILED` is set: then it is
+    /// kept for a look, and named.
     fn drop(&mut self) {
+        if std::thread::panicking() && std::env::var_os("SMO_KEEP_FAILED").is_some() {
+            eprintln!("kept namespace {} of the failed test (SMO_KEEP_FAILED)", self.0);
+            return;
+        }
         let _ = kubectl(&["delete", "namespace", &self.0, "--wait=false"]);
     }
 }
