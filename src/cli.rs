@@ -157,6 +157,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_progress: bool,
 
+    /// Serve the run's live page (its timeline, slots in use, step durations and failures as
+    /// they happen, read-only) on this address while it runs, e.g. 127.0.0.1:8081.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub ui: Option<std::net::SocketAddr>,
+
     /// Where the steps run: `local` (bash processes on this machine) or `kubernetes` (a Job
     /// per step in the cluster of the current kubeconfig; artifacts then go
     /// through --registry, which the cluster's Pods must reach). Running the same kubernetes
@@ -229,6 +234,12 @@ pub struct OperatorArgs {
     /// Serve /metrics (Prometheus), /healthz and /readyz on this address (e.g. 0.0.0.0:8080).
     #[arg(long, value_name = "HOST:PORT", env = "SMO_METRICS_ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
+
+    /// Serve the live page (every workflow's progress, timeline, slots in use, durations and
+    /// failures, read-only) on this address. The install serves it on the Pod's loopback
+    /// (127.0.0.1:8081): `kubectl port-forward` reaches it, nothing else does.
+    #[arg(long, value_name = "HOST:PORT", env = "SMO_UI_ADDR")]
+    pub ui_addr: Option<std::net::SocketAddr>,
 
     /// Act only while holding the leader Lease (for several replicas).
     #[arg(long)]

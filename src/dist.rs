@@ -32,6 +32,10 @@ pub const DEFAULT_REGISTRY_IMAGE: &str = "docker.io/library/smo-registry:dev";
 /// Port of `/metrics`, `/healthz` and `/readyz`.
 pub const METRICS_PORT: u16 = 8080;
 
+/// Port of the operator's live page, on the Pod's loopback only: `kubectl port-forward`
+/// reaches it (it needs the right to port-forward in the operator's namespace), no Service does.
+pub const UI_PORT: u16 = 8081;
+
 /// The StateMachine CRD as YAML, as `dist/crd.yaml` holds it.
 pub fn crd_yaml() -> String {
     let body =
@@ -203,7 +207,7 @@ pub fn install_yaml(install: &Install) -> String {
                         "name": "operator",
                         "image": image,
                         "imagePullPolicy": "IfNotPresent",
-                        "args": ["operator", "--leader-elect", "--metrics-addr", format!("0.0.0.0:{METRICS_PORT}"), "--data-dir", "/var/lib/smo"],
+                        "args": ["operator", "--leader-elect", "--metrics-addr", format!("0.0.0.0:{METRICS_PORT}"), "--ui-addr", format!("127.0.0.1:{UI_PORT}"), "--data-dir", "/var/lib/smo"],
                         "env": [
                             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
                             {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},

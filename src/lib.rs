@@ -2,8 +2,10 @@
 //! decides, `smo-actors` does).
 //!
 //! This crate holds no business logic. It parses the command line ([`cli`]), sets up logging
-//! ([`telemetry`]), serves the operator's HTTP endpoints ([`endpoints`]), produces the generated install files ([`dist`]), shows progress ([`ui`]),
-//! renders summaries and timelines ([`report`]) and dispatches each subcommand ([`commands`]).
+//! ([`telemetry`]), serves the operator's HTTP endpoints ([`endpoints`]) and the live page
+//! ([`live`]), produces the generated install files ([`dist`]), shows progress ([`ui`]), renders
+//! summaries, timelines and charts ([`report`], [`charts`], [`table`]) and dispatches each
+//! subcommand ([`commands`]).
 
 use std::process::ExitCode;
 
@@ -12,6 +14,7 @@ pub mod cli;
 pub mod commands;
 pub mod dist;
 pub mod endpoints;
+pub mod live;
 pub mod report;
 pub mod table;
 pub mod telemetry;

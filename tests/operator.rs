@@ -160,10 +160,35 @@ fn the_originals_state_machine_runs_to_complete_under_the_operator() {
     let original = common::original_fixture("state-machine.yaml");
     let ns = Namespace::new("op-ci");
     let dir = tempfile::tempdir().expect("tempdir");
-    let operator = Operator::start(&ns, dir.path());
+    let ui = format!("127.0.0.1:{}", common::free_port());
+    let operator = Operator::start_with(&ns, dir.path(), &["--ui-addr", &ui]);
     let manifest = std::fs::read_to_string(original).expect("read the fixture");
     apply(&ns, &manifest);
+    // A person's browser opens the live page as the run starts and keeps it open (one load):
+    // its stream ends with the run, then the page's clock runs 10 s more before it is read.
+    let url = format!("http://{ui}/");
+    let watching = std::thread::spawn(move || common::Browser::new().dom(&url, Duration::from_secs(10)));
     wait_for(&ns, "state-machine", "Complete", &operator, 300);
+    let dom = watching.join().expect("the browser thread");
+    let body = |name: &str| common::attribute(&dom, "body", name).unwrap_or_default();
+    assert_eq!(body("data-phase"), "Succeeded", "the page shows the workflow's end\n{dom}");
+    assert_eq!((body("data-completed").as_str(), body("data-wanted").as_str()), ("4", "4"), "{dom}");
+    assert_eq!(body("data-spans"), "12", "4 sequences × 3 steps on the timeline\n{dom}");
+    let trace: Vec<u32> = dom
+        .split("<pre id=\"trace\" hidden=\"\">")
+        .nth(1)
+        .and_then(|t| t.split("</pre>").next())
+        .map(|t| t.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_default();
+    assert!(
+        trace.len() >= 3 && trace.windows(2).all(|w| w[0] <= w[1]) && trace.first() < trace.last(),
+        "the timeline grew without a reload: {trace:?}"
+    );
+    assert!(dom.contains(&format!("<td>{}/state-machine</td>", ns.0)), "the workflow is listed: {dom}");
+    // The page as a person saw it, kept with the test's output.
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("live-page-operator.png");
+    common::Browser::new().screenshot(&format!("http://{ui}/"), Duration::from_secs(3), (1280, 1600), &shot);
+    eprintln!("the live page, as Chromium showed it: {}", shot.display());
     let sm = get(&ns, "state-machine");
     let status = &sm["status"];
     assert_eq!(status["phase"], "Succeeded", "{status:#}");

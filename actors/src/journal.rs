@@ -22,6 +22,7 @@ use smo_core::times::Times;
 use tokio::io::AsyncWriteExt as _;
 
 use crate::executor::kubernetes::api::{apply, with_retries};
+use crate::live::Feed;
 use tokio::sync::{mpsc, oneshot};
 
 /// Seconds since the Unix epoch, now.
@@ -38,6 +39,8 @@ enum Entry {
 #[derive(Clone, Debug)]
 pub struct Journal {
     entries: mpsc::UnboundedSender<Entry>,
+    /// The live page's copy of the marks, if a page is served.
+    live: Option<Feed>,
 }
 
 impl std::fmt::Debug for Entry {
@@ -91,26 +94,37 @@ impl Journal {
                 }
             }
         });
-        Journal { entries }
+        Journal { entries, live: None }
+    }
+
+    /// The same journal, its marks shown on the live page through `feed` as well.
+    pub fn showing(mut self, feed: Option<Feed>) -> Journal {
+        self.live = feed;
+        self
     }
 
     /// A journal kept in `workflow`'s timeline ConfigMaps in `namespace`, owned by `owner`; its
     /// writer runs on the current tokio runtime. A write that fails is logged and tried again at
-    /// the next flush; losing timestamps must not stop a run.
+    /// the next flush; losing timestamps must not stop a run. With a live page (`live`), what
+    /// an earlier life of the run kept is shown on it too.
     pub fn in_config_maps(
         client: kube::Client,
         namespace: String,
         workflow: String,
         owner: Option<OwnerReference>,
+        live: Option<Feed>,
     ) -> Journal {
         let (entries, rx) = mpsc::unbounded_channel::<Entry>();
         let place = Place { api: Api::namespaced(client, &namespace), namespace, workflow, owner };
-        tokio::spawn(keep_in_config_maps(place, rx));
-        Journal { entries }
+        tokio::spawn(keep_in_config_maps(place, rx, live.clone()));
+        Journal { entries, live }
     }
 
     /// Records `key` at `t`.
     pub fn mark(&self, key: String, t: f64) {
+        if let Some(live) = &self.live {
+            live.mark(&key, t);
+        }
         let _ = self.entries.send(Entry::Mark(key, t));
     }
 
@@ -146,13 +160,19 @@ struct Place {
 }
 
 /// The writer of [`Journal::in_config_maps`].
-async fn keep_in_config_maps(place: Place, mut rx: mpsc::UnboundedReceiver<Entry>) {
+async fn keep_in_config_maps(place: Place, mut rx: mpsc::UnboundedReceiver<Entry>, live: Option<Feed>) {
     use smo_core::timeline;
     let Place { api, namespace, workflow, owner } = place;
     // Carry on after what an earlier life of the run wrote; without knowing it, write nothing
     // (a chunk written anew would replace what is there).
     let params = ListParams::default().labels(&timeline::selector(&workflow));
     let listed = with_retries(|| api.list(&params)).await;
+    // Shown once: a retried run of the same resource finds them on the page already.
+    if let (Some(live), Ok(list)) = (live.as_ref().filter(|l| l.is_fresh()), &listed) {
+        for (key, t) in timeline::times(&list.items).timestamps {
+            live.mark(&key, t);
+        }
+    }
     let mut chunk = match listed {
         Ok(list) => match list.items.iter().filter_map(|c| Some((timeline::index_of(c)?, c))).max_by_key(|(i, _)| *i) {
             Some((index, last)) => Some(Chunk { index, lines: timeline::lines_of(last).to_string(), dirty: false }),

@@ -22,6 +22,9 @@
 //! decide; the executor only submits, lists and deletes. [`RunsOn::wire`](executor::RunsOn::wire)
 //! makes an executor and its JobWatcher, for `smo run` and `smo operator` alike.
 //!
+//! `smo run --ui` gives the Manager a LiveReporter as its reporting recipients: it turns the same
+//! reports into the status the operator would write, onto the live page's board.
+//!
 //! In `smo operator` the same Manager runs once per `StateMachine` resource, and reports to a
 //! StatusReporter instead of a progress display:
 //!
@@ -30,6 +33,8 @@
 //!                              │                                    │ ──StatusSnapshot (≤ 1/s), WorkflowEvent, StepEnded──▶ StatusReporter
 //!                              └──SpecSeen / Detach──▶ StatusReporter ◀──TransitionTimed── StateMachine
 //!                                                      (status, Events, metrics)
+//!                                                             │ the status and Events, as written
+//!  Journal (marks) ──────────────────────────────────────▶ live::Board ──▶ the live page (`--ui-addr`)
 //! ```
 //!
 //! | message | from → to | purpose |
@@ -68,6 +73,7 @@
 //! | [`source`] | reads workflow files and the job files they name (the one place the core's input is read) |
 //! | [`log_reader`] | custom metrics from a local job's log file, and the original's `parse_log` scripts (also run by `smo step-metrics` in a step's Pod) |
 //! | [`journal`] | the run's timestamps, streamed to the run directory as they happen (under the operator, to the workflow's timeline ConfigMaps) |
+//! | [`live`] | the live page's [`Board`](live::Board): per run its status, timeline marks, slot samples and latest Events, fed by the journal and the StatusReporter (under `smo run --ui`, a [`LiveReporter`](live::LiveReporter) in its place) |
 //! | [`error`] | this crate's error enum |
 
 #![warn(missing_docs)]
@@ -78,6 +84,7 @@ pub mod executor;
 pub mod inspect;
 pub mod job_watcher;
 pub mod journal;
+pub mod live;
 pub mod log_reader;
 pub mod manager;
 pub mod messages;

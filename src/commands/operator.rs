@@ -71,6 +71,14 @@ async fn operate(args: &OperatorArgs) -> Result<Ending, String> {
         let served = Endpoints { metrics: metrics.clone(), ready: ready.clone() };
         endpoints::serve(addr, served).await.map_err(|e| format!("cannot serve --metrics-addr {addr}: {e}"))?;
     }
+    let live = args.ui_addr.map(|_| {
+        let instance = std::env::var("POD_NAME").ok();
+        crate::live::Live::new(smo_actors::live::Board::new(), "operator", instance)
+    });
+    if let (Some(addr), Some(live)) = (args.ui_addr, &live) {
+        live.standby.store(args.leader_elect, Ordering::Relaxed);
+        crate::live::serve(addr, live.clone()).await.map_err(|e| format!("cannot serve --ui-addr {addr}: {e}"))?;
+    }
     operator::check_crd(&client, args.namespaces.iter().find(|n| !n.is_empty()).map(String::as_str))
         .await
         .map_err(|e| e.to_string())?;
@@ -106,6 +114,9 @@ async fn operate(args: &OperatorArgs) -> Result<Ending, String> {
             }
         }
         ready.store(false, Ordering::Relaxed);
+        if let Some(live) = &live {
+            live.standby.store(false, Ordering::Relaxed);
+        }
         tracing::info!(identity = %instance, "leading");
         leading = Some((channel, task));
     }
@@ -124,6 +135,7 @@ async fn operate(args: &OperatorArgs) -> Result<Ending, String> {
         instance,
         metrics,
         ready,
+        board: live.as_ref().map(|l| l.board.clone()),
     };
     tracing::info!(
         namespaces = if args.namespaces.is_empty() { "(all)".to_string() } else { args.namespaces.join(",") },

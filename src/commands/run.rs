@@ -24,7 +24,8 @@ use smo_actors::executor::RunsOn;
 use smo_actors::executor::kubernetes::{self, ApiRequestCounts, KubernetesConfig, RequestLimits};
 use smo_actors::executor::local::LocalConfig;
 use smo_actors::journal::{self, Journal};
-use smo_actors::manager::{Manager, ManagerConfig};
+use smo_actors::live::{Board, LiveReporter};
+use smo_actors::manager::{Manager, ManagerConfig, Reporting};
 use smo_actors::messages::{EnsureStore, Shutdown, Suspend};
 use smo_actors::registry::Registry;
 use smo_actors::source;
@@ -35,6 +36,7 @@ use smo_core::workflow::Workflow;
 use smo_core::workflow::documents::{self, Sources};
 
 use crate::cli::{ExecutorKind, RunArgs};
+use crate::live::Live;
 use crate::ui::ProgressDisplay;
 
 /// Exit code when the run could not start (invalid workflow, unusable directories, no registry,
@@ -131,7 +133,7 @@ pub fn run(args: &RunArgs, bar: Option<ProgressBar>) -> ExitCode {
         infra_retries: args.infra_retries,
         pending_timeout: args.pending_timeout.map(std::time::Duration::from_secs),
     };
-    let report = execute(workflow.clone(), &plan, cluster, bar.clone());
+    let report = execute(workflow.clone(), &plan, cluster, bar.clone(), args.ui);
     // The display actor may not get to run again once the system returns: clear the bar here,
     // before the summary is printed.
     if let Some(bar) = &bar {
@@ -306,7 +308,6 @@ fn random_seed() -> u64 {
     h.finish()
 }
 
-/// Starts the actors and waits for the run to end.
 /// How the Kubernetes executor treats the cluster (flags of this run, not of the workflow).
 struct ClusterSettings {
     limits: RequestLimits,
@@ -314,13 +315,27 @@ struct ClusterSettings {
     pending_timeout: Option<std::time::Duration>,
 }
 
+/// Starts the actors (and the live page on `ui`) and waits for the run to end.
 fn execute(
     workflow: Arc<Workflow>,
     plan: &Plan,
     settings: ClusterSettings,
     bar: Option<ProgressBar>,
+    ui: Option<std::net::SocketAddr>,
 ) -> Result<(RunReport, Option<ApiRequestCounts>), String> {
     let system = actix::System::new();
+    // The live page's feed; a resumed run's page starts with what its journal holds (read
+    // here, before the actors' thread runs).
+    let live = ui.map(|addr| {
+        let board = Board::new();
+        let feed = board.feed(None, &workflow.name);
+        if let Ok(earlier) = journal::read_times(&plan.run_dir.join("times.jsonl")) {
+            for (key, t) in earlier.timestamps {
+                feed.mark(&key, t);
+            }
+        }
+        (addr, Live::new(board, "local", None), feed)
+    });
     let record = plan.record.clone();
     let store = ArtifactStore::from(&record.store);
     let local = LocalConfig {
@@ -380,7 +395,21 @@ fn execute(
         };
         let (done, finished) = tokio::sync::oneshot::channel();
         let display = ProgressDisplay::new(bar).start();
-        let journal = Journal::open(journal_path);
+        let mut journal = Journal::open(journal_path);
+        let mut reporting = None;
+        let serving = live.is_some();
+        if let Some((addr, page, feed)) = live {
+            crate::live::serve(addr, page).await.map_err(|e| format!("cannot serve --ui {addr}: {e}"))?;
+            eprintln!("smo run: the live page is at http://{addr}/");
+            journal = journal.showing(Some(feed.clone()));
+            let reporter = LiveReporter::new(feed).start();
+            reporting = Some(Reporting {
+                status: reporter.clone().recipient(),
+                events: reporter.clone().recipient(),
+                steps: reporter.clone().recipient(),
+                transitions: reporter.recipient(),
+            });
+        }
         let runs_on = match cluster {
             Some(config) => RunsOn::Kubernetes(Box::new(config)),
             None => RunsOn::Local(local),
@@ -398,12 +427,16 @@ fn execute(
                     journal: Some(journal),
                     restore,
                     carried: None,
-                    reporting: None,
+                    reporting,
                 },
             )
         });
         actix::spawn(forward_signals(manager.clone()));
         let report = finished.await.map_err(|_| "the workflow manager stopped without a report".to_string())?;
+        if serving {
+            // Open pages get the run's last status (sent at its end) before the page goes.
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
         Ok((report, requests.map(|r| r.counts())))
     })
 }

@@ -156,3 +156,60 @@ fn http(host: &str, path: &str) -> Option<String> {
     stream.read_to_string(&mut response).ok()?;
     Some(response)
 }
+
+/// Debian's `chromium`, headless, as a person's browser: it loads a page, runs its script and
+/// keeps its connections open for a while of page time. Its absence fails the test (`make
+/// services` installs it).
+pub struct Browser {
+    binary: PathBuf,
+    profile: tempfile::TempDir,
+}
+
+impl Browser {
+    pub fn new() -> Browser {
+        let binary =
+            which("chromium").expect("chromium is not installed: run `make services` (tests/services/install.sh)");
+        Browser { binary, profile: tempfile::tempdir().expect("a profile directory") }
+    }
+
+    fn command(&self, budget: Duration) -> Command {
+        let mut command = Command::new(&self.binary);
+        command
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            .args(["--disable-extensions", "--no-first-run", "--hide-scrollbars"])
+            .arg(format!("--user-data-dir={}", self.profile.path().display()))
+            // Page time: the page's timers and its event stream run this long before the DOM
+            // is read (network waits do not count towards it).
+            .arg(format!("--virtual-time-budget={}", budget.as_millis()))
+            .stderr(Stdio::null());
+        command
+    }
+
+    /// The DOM of `url` after `budget` of page time, as the page's script left it.
+    pub fn dom(&self, url: &str, budget: Duration) -> String {
+        let out = self.command(budget).arg("--dump-dom").arg(url).output().expect("run chromium");
+        assert!(out.status.success(), "chromium --dump-dom {url} failed: {:?}", out.status);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A PNG of `url` after `budget` of page time, `width`×`height`, written to `path`.
+    pub fn screenshot(&self, url: &str, budget: Duration, (width, height): (u32, u32), path: &Path) {
+        let out = self
+            .command(budget)
+            .arg(format!("--window-size={width},{height}"))
+            .arg(format!("--screenshot={}", path.display()))
+            .arg(url)
+            .output()
+            .expect("run chromium");
+        assert!(out.status.success() && path.exists(), "chromium --screenshot {url} failed: {:?}", out.status);
+    }
+}
+
+/// The value of attribute `name` on the first `<tag …>` of `html` (the page's test hooks are
+/// `data-*` attributes on `<body>`).
+pub fn attribute(html: &str, tag: &str, name: &str) -> Option<String> {
+    let start = html.find(&format!("<{tag}"))?;
+    let element = &html[start..start + html[start..].find('>')?];
+    let at = element.find(&format!(" {name}=\""))? + name.len() + 3;
+    Some(element[at..at + element[at..].find('"')?].to_string())
+}

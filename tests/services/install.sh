@@ -3,12 +3,14 @@
 #   docker-registry  a real OCI registry (distribution 2.8) for artifact tests
 #   python3          runs the original's `parse_log` metric scripts
 #   oras (PyPI)      the original's python ORAS client, for the interop test (a venv)
+#   chromium         a real browser (headless) that loads the live page as a person would
 # Each test starts its own instance on a free loopback port; nothing runs as a service.
 set -euo pipefail
 need=()
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v bash >/dev/null 2>&1 || need+=(bash)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # Debian's python3 needs python3-venv for `python3 -m venv` (ensurepip).
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   need+=(python3-venv)

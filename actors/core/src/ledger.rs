@@ -43,6 +43,8 @@ pub struct Snapshot {
     /// Why step Pods cannot start now, one line per waiting job (`step a (jobid): why`), at
     /// most [`STATUS_WAITING`].
     pub waiting: Vec<String>,
+    /// The node budget now (`cluster.maxSize`, as edited).
+    pub max_size: u32,
 }
 
 /// The most "cannot start" lines a [`Snapshot`] carries.
@@ -662,6 +664,7 @@ impl Ledger {
             outcome: self.outcome.clone(),
             suspended: self.workflow.suspended,
             waiting: self.waiting(),
+            max_size: self.workflow.max_size,
         }
     }
 

@@ -324,6 +324,7 @@ mod tests {
             suspended: false,
             waiting: Vec::new(),
             outcome,
+            max_size: 2,
         }
     }
 

@@ -69,6 +69,7 @@ pub use self::reporter::{Detach, SpecSeen, StatusReporter};
 use crate::executor::RunsOn;
 use crate::executor::kubernetes::{self, FairShare, KubernetesConfig};
 use crate::journal::Journal;
+use crate::live::{Board, Feed};
 use crate::manager::{Manager, ManagerConfig, Reporting};
 use crate::messages::{Reconfigure, Shutdown};
 use crate::registry;
@@ -110,6 +111,8 @@ pub struct OperatorConfig {
     /// Set once the first list of StateMachines has been handled and the runs it found have
     /// their Managers (or wait for what the cluster lacks).
     pub ready: Arc<AtomicBool>,
+    /// The live page's board (`--ui-addr`), if a page is served.
+    pub board: Option<Arc<Board>>,
 }
 
 /// The `StateMachine` API resource.
@@ -200,6 +203,8 @@ struct Tracked {
     life: Lifecycle,
     manager: Option<Addr<Manager>>,
     reporter: Addr<StatusReporter>,
+    /// The live page's feed of the resource (the reporter takes it off the board).
+    live: Option<Feed>,
     /// The resource as last seen, and its spec validated (a refused run is tried again from
     /// them).
     object: DynamicObject,
@@ -229,6 +234,8 @@ struct RunRequest {
     reporter: Addr<StatusReporter>,
     /// What its status said of an earlier life of the run.
     carried: Carried,
+    /// The live page's feed of the resource, if a page is served.
+    live: Option<Feed>,
 }
 
 /// Watches `StateMachine`s and runs each one's workflow (see the module docs).
@@ -283,6 +290,7 @@ impl Controller {
             Ok(_) => SpecSeen::Running { generation, unapplied: None },
             Err(problems) => SpecSeen::Invalid { generation, problems: problems.clone() },
         };
+        let live = self.config.board.as_ref().map(|board| board.feed(Some(&namespace), &object.name_any()));
         let reporter = StatusReporter::new(
             self.api(&namespace),
             reference,
@@ -290,6 +298,7 @@ impl Controller {
             current.clone(),
             spec,
             self.config.metrics.workflow(&namespace, &object.name_any()),
+            live.clone(),
         )
         .start();
         let (life, first) =
@@ -299,6 +308,7 @@ impl Controller {
             life,
             manager: None,
             reporter,
+            live,
             object: object.clone(),
             parsed: parsed.clone(),
             // Taken over after a restart: the status says what the Jobs may no longer.
@@ -314,8 +324,8 @@ impl Controller {
             }
             (OnFirstSeen::Start, Ok((workflow, spec))) => {
                 let carried = tracked.carried.clone();
-                let reporter = tracked.reporter.clone();
-                let run = RunRequest { key: key.clone(), workflow, spec, reporter, carried };
+                let (reporter, live) = (tracked.reporter.clone(), tracked.live.clone());
+                let run = RunRequest { key: key.clone(), workflow, spec, reporter, carried, live };
                 tracked.starting = Some(self.start_run(&object, run, ctx));
             }
             (OnFirstSeen::Start, Err(_)) => {}
@@ -325,7 +335,7 @@ impl Controller {
 
     /// Checks what the run needs, then starts the resource's Manager (restoring from its Jobs).
     fn start_run(&mut self, object: &DynamicObject, run: RunRequest, ctx: &mut Context<Self>) -> Setup {
-        let RunRequest { key, workflow, spec, reporter, carried } = run;
+        let RunRequest { key, workflow, spec, reporter, carried, live } = run;
         let mut registry_spec = spec.registry.clone().unwrap_or_else(default_registry_spec);
         registry_spec.image.get_or_insert_with(|| self.config.registry_image.clone());
         let uid = object.uid().unwrap_or_default();
@@ -398,7 +408,8 @@ impl Controller {
                 Err(e) => return refuse("PreflightFailed", format!("cannot check the step images: {e}")),
             }
             // The run's timeline, kept in ConfigMaps owned by the resource (`smo timeline`).
-            let journal = Journal::in_config_maps(client.clone(), namespace.clone(), name.clone(), Some(owner.clone()));
+            let journal =
+                Journal::in_config_maps(client.clone(), namespace.clone(), name.clone(), Some(owner.clone()), live);
             let executor_config = KubernetesConfig {
                 client,
                 namespace: namespace.clone(),
@@ -512,8 +523,9 @@ impl Controller {
         let current: StateMachineStatus =
             t.object.data.get("status").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or_default();
         let carried = if current.observed_generation.is_some() { status::carried(&current) } else { t.carried.clone() };
-        let (object, reporter) = (t.object.clone(), t.reporter.clone());
-        let task = self.start_run(&object, RunRequest { key: key.to_string(), workflow, spec, reporter, carried }, ctx);
+        let (object, reporter, live) = (t.object.clone(), t.reporter.clone(), t.live.clone());
+        let run = RunRequest { key: key.to_string(), workflow, spec, reporter, carried, live };
+        let task = self.start_run(&object, run, ctx);
         if let Some(t) = self.tracked.get_mut(key) {
             t.starting = Some(task);
         }

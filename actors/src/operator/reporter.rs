@@ -20,6 +20,7 @@ use smo_core::status::{self, Snapshot, Unapplied};
 
 use super::metrics::WorkflowMetrics;
 use crate::executor::kubernetes::api::with_retries;
+use crate::live::Feed;
 use crate::messages::{StatusSnapshot, StepEnded, TransitionTimed, WorkflowEvent};
 
 /// What the operator saw of the resource's spec.
@@ -75,6 +76,8 @@ pub struct StatusReporter {
     deferred: bool,
     /// The workflow's metrics.
     metrics: WorkflowMetrics,
+    /// The live page's copy of the status and Events, if a page is served.
+    live: Option<Feed>,
 }
 
 impl StatusReporter {
@@ -86,6 +89,7 @@ impl StatusReporter {
         current: StateMachineStatus,
         spec: SpecSeen,
         metrics: WorkflowMetrics,
+        live: Option<Feed>,
     ) -> StatusReporter {
         StatusReporter {
             api,
@@ -100,6 +104,14 @@ impl StatusReporter {
             last_write: None,
             deferred: false,
             metrics,
+            live,
+        }
+    }
+
+    /// Shows the status as it should be now on the live page.
+    fn show(&self, wanted: Option<&StateMachineStatus>) {
+        if let (Some(live), Some(wanted)) = (&self.live, wanted) {
+            live.status(wanted, self.snapshot.as_ref());
         }
     }
 
@@ -128,6 +140,7 @@ impl StatusReporter {
             return;
         }
         let Some(wanted) = self.wanted() else { return };
+        self.show(Some(&wanted));
         if wanted == self.written {
             return;
         }
@@ -187,6 +200,12 @@ impl Actor for StatusReporter {
     fn started(&mut self, ctx: &mut Self::Context) {
         self.write(ctx);
     }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(live) = &self.live {
+            live.remove();
+        }
+    }
 }
 
 impl Handler<StatusSnapshot> for StatusReporter {
@@ -228,6 +247,9 @@ impl Handler<WorkflowEvent> for StatusReporter {
     type Result = ();
 
     fn handle(&mut self, msg: WorkflowEvent, ctx: &mut Self::Context) {
+        if let Some(live) = &self.live {
+            live.event(&msg);
+        }
         let (recorder, reference, name) = (self.recorder.clone(), self.reference.clone(), self.name.clone());
         let event = Event {
             type_: if msg.warning { EventType::Warning } else { EventType::Normal },
