@@ -75,6 +75,10 @@ test-compat: ## Opt-in, on external data: validate and run locally the original 
 
 ##@ Benchmark
 
+.PHONY: bench-live
+bench-live: services cluster-up image ## The live page: its size, Chromium's first picture of 1,000 sequences, the operator's CPU and memory in a 200×3 run with 10 pages open and none (about 15 minutes).
+	eval "$$(bash tests/cluster/env.sh)" && bash tests/bench/live-page.sh
+
 .PHONY: bench-kubernetes
 bench-kubernetes: cluster-up ## smo against the floor on the local cluster: 200×3 and 1000×3 (about an hour; BENCH_ARGS='--sizes 200x100 --raise-controller-manager').
 	eval "$$(bash tests/cluster/env.sh)" && $(CARGO) bench --bench kubernetes -- $(BENCH_ARGS)

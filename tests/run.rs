@@ -736,3 +736,65 @@ fn sigusr1_suspends_a_run_and_sigusr2_resumes_it() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("sequences: 3 completed, 0 failed"), "{out:?}");
     assert_eq!(submitted(), 6, "3 sequences × 2 steps, each once");
 }
+
+/// `smo describe`, `smo logs` and `smo timeline` read a local run directory as they read a
+/// StateMachine: sequences against what is wanted, per-step durations with p95, the latest
+/// failures with their reasons and log tails; each job's log under a header, by step and
+/// sequence; the timeline as SVG.
+#[test]
+fn describe_logs_and_timeline_read_a_local_run_directory() {
+    let src = tempfile::tempdir().expect("tempdir");
+    let wf = workflow_file(
+        src.path(),
+        "workflow:\n  completed: 2\n  maxFailures: 5\ncluster:\n  max_size: 1\n",
+        &[
+            ("first", "name: first\nconfig: {}\nscript: echo first of $jobid\n"),
+            // Every odd-numbered sequence fails its second step, saying why.
+            (
+                "second-step",
+                "name: second-step\nconfig: {}\nscript: |\n  echo about to decide\n  if [ -e $outpath/../../../flip ]; then rm $outpath/../../../flip; echo bad input >&2; exit 4; fi\n  touch $outpath/../../../flip\n",
+            ),
+        ],
+    );
+    let (out, dir) = run(&wf, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run_dir = dir.path().join("run");
+    let run_dir = run_dir.to_str().expect("utf-8 path");
+
+    let out = smo().args(["describe", run_dir]).output().expect("smo describe");
+    let described = text(&out);
+    assert!(out.status.success(), "{described}");
+    // A workflow file named workflow.yaml is named after its directory.
+    let name = src.path().file_name().and_then(|n| n.to_str()).expect("a name").trim_start_matches('.').to_string();
+    for expected in [
+        &format!("Name:          {name}"),
+        "Executor:      local",
+        "Phase:         Succeeded",
+        "Sequences:     2 of 2 completed, 1 failed",
+        "p95 (s)",
+        "second-step",
+        "Recent failures:",
+        "step second-step (attempt 1)",
+        "exit code 4",
+        "| bad input",
+    ] {
+        assert!(described.contains(expected), "no `{expected}` in:\n{described}");
+    }
+
+    let out = smo().args(["logs", run_dir, "--step", "first"]).output().expect("smo logs");
+    let logs = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(logs.matches("==> ").count(), 3, "three sequences ran step first:\n{logs}");
+    assert!(logs.contains("(step first, sequence job_") && logs.contains("first of job_"), "{logs}");
+    let jobid = logs.split("sequence ").nth(1).and_then(|s| s.split(',').next()).expect("a sequence").to_string();
+    let out = smo().args(["logs", run_dir, "--sequence", &jobid]).output().expect("smo logs --sequence");
+    let one = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(one.matches("==> ").count(), 2, "one sequence, two steps:\n{one}");
+    assert!(one.lines().filter(|l| l.starts_with("==> ")).all(|l| l.contains(&jobid)), "{one}");
+
+    let svg = dir.path().join("timeline.svg");
+    let out = smo().args(["timeline", run_dir, "-o"]).arg(&svg).output().expect("smo timeline");
+    assert!(out.status.success(), "{}", text(&out));
+    let drawn = std::fs::read_to_string(&svg).expect("the SVG");
+    assert!(drawn.starts_with("<?xml") && drawn.contains("second-step"), "{drawn:.300}");
+}

@@ -8,6 +8,7 @@ pub mod install;
 pub mod operator;
 pub mod report;
 pub mod run;
+pub mod run_dir;
 pub mod statemachines;
 pub mod step;
 pub mod validate;

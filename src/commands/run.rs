@@ -264,6 +264,25 @@ fn new_plan(args: &RunArgs) -> Result<(Workflow, Plan), String> {
     Ok((workflow, Plan { run_dir, record, smo: current_exe()?, resume: false }))
 }
 
+/// The workflow a run directory's `run.json` recorded, and where its steps ran (`local` or
+/// `kubernetes`), for the inspection verbs.
+pub(crate) fn recorded(dir: &Path) -> Result<(Workflow, &'static str), String> {
+    let path = dir.join("run.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let record: RunRecord = serde_json::from_str(&text).map_err(|e| format!("{} is damaged: {e}", path.display()))?;
+    let (mut workflow, _) = documents::load(&record.sources).map_err(|p| {
+        format!("{p}\n{}: the workflow it recorded no longer reads: see the problems above", path.display())
+    })?;
+    if let Some(m) = record.max_failures {
+        workflow.max_failures = m;
+    }
+    let executor = match record.executor {
+        ExecutorKind::Local => "local",
+        ExecutorKind::Kubernetes => "kubernetes",
+    };
+    Ok((workflow, executor))
+}
+
 /// Reads `run.json` of `dir` back: the same workflow, directories, store and ids.
 fn resume_plan(dir: &Path, args: &RunArgs) -> Result<(Workflow, Plan), String> {
     let run_dir = absolute(dir)?;

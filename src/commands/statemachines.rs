@@ -14,6 +14,7 @@ use kube_core::ResourceExt as _;
 use smo_actors::inspect;
 use smo_core::api::{StateMachine, StateMachineStatus};
 
+use super::run_dir;
 use crate::cli::{DescribeArgs, GetArgs, GetOutput, LogsArgs, TimelineArgs, TimelineFormat};
 use crate::table::{Align, table};
 
@@ -24,6 +25,9 @@ pub fn get(args: &GetArgs) -> ExitCode {
 
 /// `smo describe NAME`.
 pub fn describe(args: &DescribeArgs) -> ExitCode {
+    if let Some(dir) = run_dir::run_dir(&args.name) {
+        return run_dir::describe(&dir).map_or_else(|e| fail("describe", &e), super::print);
+    }
     block_on("describe", async { describe_one(args).await.map(super::print) })
 }
 
@@ -31,6 +35,10 @@ pub fn describe(args: &DescribeArgs) -> ExitCode {
 /// line, oldest Pod first; with `-f`, the lines of every selected Pod as they come, each
 /// prefixed with `[POD]`.
 pub fn logs(args: &LogsArgs) -> ExitCode {
+    if let Some(dir) = run_dir::run_dir(&args.name) {
+        return run_dir::logs(&dir, args.step.as_deref(), args.sequence.as_deref(), args.follow)
+            .unwrap_or_else(|e| fail("logs", &e));
+    }
     block_on("logs", async {
         let (client, namespace) = inspect::cluster(args.namespace.as_deref()).await.map_err(|e| e.to_string())?;
         // Named first: a typo is `not found`, not an empty answer.
@@ -78,22 +86,29 @@ pub fn logs(args: &LogsArgs) -> ExitCode {
 /// workflow-times.json); `wrote FILE (N jobs)` on stderr, as `smo report` says.
 pub fn timeline(args: &TimelineArgs) -> ExitCode {
     block_on("timeline", async {
-        let (client, namespace) = inspect::cluster(args.namespace.as_deref()).await.map_err(|e| e.to_string())?;
-        inspect::get(&client, &namespace, &args.name).await.map_err(|e| e.to_string())?;
-        let chunks = inspect::timeline(&client, &namespace, &args.name).await.map_err(|e| e.to_string())?;
-        if chunks.is_empty() {
-            return Err(format!(
-                "statemachine/{} has no timeline yet (the operator writes it every few seconds once its run starts)",
-                args.name
-            ));
-        }
-        let times = smo_core::timeline::times(&chunks);
+        let (times, title, stem) = match run_dir::run_dir(&args.name) {
+            Some(dir) => {
+                let stem = dir.file_name().map_or_else(|| "run".into(), |n| n.to_string_lossy().into_owned());
+                (run_dir::times(&dir)?, format!("local run {}", dir.display()), stem)
+            }
+            None => {
+                let (client, namespace) =
+                    inspect::cluster(args.namespace.as_deref()).await.map_err(|e| e.to_string())?;
+                inspect::get(&client, &namespace, &args.name).await.map_err(|e| e.to_string())?;
+                let chunks = inspect::timeline(&client, &namespace, &args.name).await.map_err(|e| e.to_string())?;
+                if chunks.is_empty() {
+                    return Err(format!(
+                        "statemachine/{} has no timeline yet (the operator writes it every few seconds once its run starts)",
+                        args.name
+                    ));
+                }
+                let title = format!("statemachine/{} in {namespace}", args.name);
+                (smo_core::timeline::times(&chunks), title, args.name.clone())
+            }
+        };
         let (text, default) = match args.format {
-            TimelineFormat::Svg => (
-                crate::report::timeline_svg(&times, &format!("statemachine/{} in {namespace}", args.name)),
-                format!("{}-timeline.svg", args.name),
-            ),
-            TimelineFormat::Original => (times.to_json(), format!("{}-workflow-times.json", args.name)),
+            TimelineFormat::Svg => (crate::report::timeline_svg(&times, &title), format!("{stem}-timeline.svg")),
+            TimelineFormat::Original => (times.to_json(), format!("{stem}-workflow-times.json")),
         };
         let out = args.output.clone().unwrap_or_else(|| std::path::PathBuf::from(default));
         std::fs::write(&out, text).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
