@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Browser, attribute, free_port, http_get, smo};
@@ -32,13 +32,15 @@ fn trace(dom: &str) -> Vec<u32> {
     text.split_whitespace().filter_map(|n| n.parse().ok()).collect()
 }
 
-#[test]
-fn the_live_page_of_a_local_run_grows_without_a_reload_and_ends_succeeded() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let manifest = workflow(dir.path(), 1);
+/// `smo run` of the workflow (its step `a` sleeping `a_seconds`) in `dir` with its live page,
+/// once the page answers: the process, the page's address and its first `/runs`.
+// The process is handed to the caller, who waits for it (or kills it).
+#[allow(clippy::zombie_processes)]
+fn serve(dir: &Path, a_seconds: u32) -> (Child, String, String) {
+    let manifest = workflow(dir, a_seconds);
     let addr = format!("127.0.0.1:{}", free_port());
-    let run = smo()
-        .current_dir(dir.path())
+    let mut run = smo()
+        .current_dir(dir)
         .args(["run", "--no-progress", "--ui", &addr])
         .arg(&manifest)
         .stdout(Stdio::piped())
@@ -46,13 +48,23 @@ fn the_live_page_of_a_local_run_grows_without_a_reload_and_ends_succeeded() {
         .spawn()
         .expect("start smo run");
     let deadline = Instant::now() + Duration::from_secs(20);
-    let listed = loop {
-        if let Some(body) = http_get(&addr, "/runs") {
-            break body;
+    loop {
+        if let Some(listed) = http_get(&addr, "/runs") {
+            return (run, addr, listed);
         }
-        assert!(Instant::now() < deadline, "the live page never answered on {addr}");
+        if Instant::now() > deadline {
+            let _ = run.kill();
+            let out = run.wait_with_output().expect("smo run ends");
+            panic!("the live page never answered on {addr}: {}", String::from_utf8_lossy(&out.stderr));
+        }
         std::thread::sleep(Duration::from_millis(100));
-    };
+    }
+}
+
+#[test]
+fn the_live_page_of_a_local_run_grows_without_a_reload_and_ends_succeeded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (run, addr, listed) = serve(dir.path(), 1);
     assert!(listed.contains("\"key\":\"live\"") && listed.contains("\"mode\":\"local\""), "{listed}");
 
     // One page load, watched for longer than the run takes.
@@ -78,21 +90,7 @@ fn the_live_page_of_a_local_run_grows_without_a_reload_and_ends_succeeded() {
 fn the_live_page_is_read_only_self_contained_and_streams_what_changed() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Long enough to outlive the test: it is killed at the end.
-    let manifest = workflow(dir.path(), 60);
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut run = smo()
-        .current_dir(dir.path())
-        .args(["run", "--no-progress", "--ui", &addr])
-        .arg(&manifest)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start smo run");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while http_get(&addr, "/runs").is_none() {
-        assert!(Instant::now() < deadline, "the live page never answered on {addr}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut run, addr, _) = serve(dir.path(), 60);
     let raw = |request: &str| {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
