@@ -166,6 +166,16 @@ impl Series {
         Some(s[lo] + (s[hi] - s[lo]) * (pos - lo as f64))
     }
 
+    fn nearest_rank(&self, q: f64) -> Option<f64> {
+        let s = &self.sorted;
+        if s.is_empty() || !(0.0..=1.0).contains(&q) {
+            return None;
+        }
+        // The smallest sample with at least ⌈q·n⌉ samples at or below it (rank 1 for q = 0).
+        let rank = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len());
+        s.get(rank - 1).copied()
+    }
+
     /// Median of `|x − median|` without materialising the deviations: the samples below the
     /// median, read right to left, and those from it on, read left to right, are two ascending
     /// sequences of deviations, and a median is one or two k-th elements of their merge.
@@ -254,6 +264,15 @@ impl Stats {
     /// `q` is outside `[0, 1]`.
     pub fn quantile(&self, step: &str, key: &str, q: f64) -> Option<f64> {
         self.series(step, key)?.quantile(q)
+    }
+
+    /// The `q`-quantile (`q` in `[0, 1]`) of the samples of `<step>.<key>` by the nearest-rank
+    /// method: the smallest sample such that at least `⌈q·n⌉` of the `n` samples are at or below
+    /// it. Unlike [`Stats::quantile`] it never interpolates, so it is always a value that was
+    /// seen — status's p95 (`p95Seconds`): 95 % of a step's jobs took at most that long. `None`
+    /// without samples or if `q` is outside `[0, 1]`.
+    pub fn nearest_rank(&self, step: &str, key: &str, q: f64) -> Option<f64> {
+        self.series(step, key)?.nearest_rank(q)
     }
 
     /// `{model: {step: {key: value}}}` with values rounded to 3 decimals, like the original's
@@ -361,6 +380,28 @@ mod tests {
         }
         assert_eq!(s.quantile("a", "other", 0.5), None);
         assert_eq!(s.quantile("b", "duration", 0.5), None);
+    }
+
+    #[test]
+    fn the_nearest_rank_quantile_is_a_sample_with_that_share_at_or_below_it() {
+        // n = 4: p95 has rank ⌈3.8⌉ = 4, the median rank 2 — no interpolation.
+        let s = stats_of(&[10.0, 40.0, 20.0, 30.0]);
+        let cases = [(0.0, Some(10.0)), (0.25, Some(10.0)), (0.5, Some(20.0)), (0.95, Some(40.0)), (1.0, Some(40.0))];
+        for (q, want) in cases {
+            assert_eq!(s.nearest_rank("a", "duration", q), want, "q = {q}");
+        }
+        // n = 20 (1..=20 s): p95 has rank ⌈19⌉ = 19, so one job in twenty may take longer.
+        let twenty: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(stats_of(&twenty).nearest_rank("a", "duration", 0.95), Some(19.0));
+        // n = 21: rank ⌈19.95⌉ = 20.
+        let twenty_one: Vec<f64> = (1..=21).map(f64::from).collect();
+        assert_eq!(stats_of(&twenty_one).nearest_rank("a", "duration", 0.95), Some(20.0));
+        // One sample is every quantile.
+        assert_eq!(stats_of(&[7.5]).nearest_rank("a", "duration", 0.95), Some(7.5));
+        for q in [1.5, -0.1, f64::NAN] {
+            assert_eq!(s.nearest_rank("a", "duration", q), None, "q = {q}");
+        }
+        assert_eq!(s.nearest_rank("a", "other", 0.95), None);
     }
 
     #[test]
