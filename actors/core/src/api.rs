@@ -69,17 +69,19 @@ pub struct StateMachineSpec {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspend: bool,
 
-    /// End the workflow before it is done, as Argo Workflows' `shutdown`: `Stop` starts no new
-    /// sequence and no new step job, lets the step jobs running finish and be recorded, then
-    /// ends the workflow (`Failed`, reason `Stopped`); `Terminate` deletes the running step
-    /// jobs at once and ends it the same way. Completed sequences are kept. Removed before the
-    /// end, the workflow carries on; once it has ended, removing it runs nothing again.
-    /// (`smo stop NAME` sets `Stop`, `smo stop NAME --now` sets `Terminate`.)
+    /// End the workflow before it is done: `Stop` or `Terminate` ([`ShutdownStrategy`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown: Option<ShutdownStrategy>,
 }
 
-/// How a workflow is ended before it is done (`spec.shutdown`), as Argo Workflows' strategies.
+/// End the workflow before it is done, as Argo Workflows' `shutdown`: `Stop` starts no new
+/// sequence and no new step job, lets the step jobs running finish and be recorded, then ends the
+/// workflow (`Failed`, reason `Stopped`); `Terminate` deletes the running step jobs at once and
+/// ends it the same way. Completed sequences are kept. Removed before the end, the workflow
+/// carries on; once it has ended, removing it runs nothing again. (`smo stop NAME` sets `Stop`,
+/// `smo stop NAME --now` sets `Terminate`.)
+// The CRD's description of `spec.shutdown` is this one (schemars describes the field by its
+// type's doc).
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
 pub enum ShutdownStrategy {
     /// Nothing new starts; the step jobs running finish and are recorded; then the workflow

@@ -108,7 +108,9 @@ pub fn of_run(
         Some(RunOutcome::Succeeded { reason }) => (Phase::Succeeded, reason.clone()),
         Some(RunOutcome::Failed { reason } | RunOutcome::Stopped { reason, .. }) => (Phase::Failed, reason.clone()),
         // Being stopped: still running until its last step jobs have ended.
-        Some(RunOutcome::Interrupted { .. }) | None if snapshot.shutdown.is_some() => (Phase::Running, stopping(snapshot, &progress)),
+        Some(RunOutcome::Interrupted { .. }) | None if snapshot.shutdown.is_some() => {
+            (Phase::Running, stopping(snapshot, &progress))
+        }
         // An interrupted run is still running as far as the cluster is concerned: whoever
         // carries on will say how it ends.
         Some(RunOutcome::Interrupted { .. }) | None if snapshot.suspended => (
@@ -483,7 +485,10 @@ mod tests {
         let s = of_run(&stopping, Some(2), None, &StateMachineStatus::default(), &time(10));
         assert_eq!(s.phase, Some(Phase::Running));
         let message = s.message.clone().unwrap_or_default();
-        assert!(message.starts_with("stopping (spec.shutdown: Stop): nothing new starts, the 2 step jobs"), "{message}");
+        assert!(
+            message.starts_with("stopping (spec.shutdown: Stop): nothing new starts, the 2 step jobs"),
+            "{message}"
+        );
         let progressing = condition(&s, "Progressing").expect("Progressing");
         assert_eq!((progressing.status.as_str(), progressing.reason.as_str()), ("True", "Stopping"));
         assert!(condition(&s, "Failed").is_none(), "not failed before the end");
