@@ -31,8 +31,9 @@
 //!   edit.
 //! * Every object created for it carries an owner reference to it: deleting it deletes its
 //!   Jobs, ConfigMaps and registry (the garbage collector), and the operator stops its Manager.
-//! * Its spec changes: the running workflow takes new completions, node budget, failure cap and
-//!   rules ([`Reconfigure`]); a change it cannot take (the steps, the registry, …) is named in
+//! * Its spec changes: the running workflow takes new completions, node budget, failure cap,
+//!   rules, `suspend` and `shutdown` (`smo stop`: its Manager ends the run stopped; a run with
+//!   no Manager, waiting to be tried again, ends at once) ([`Reconfigure`]); a change it cannot take (the steps, the registry, …) is named in
 //!   the `SpecApplied` condition, never silently ignored.
 
 pub mod metrics;
