@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube_core::ResourceExt as _;
 use smo_actors::inspect;
-use smo_core::api::{ShutdownStrategy, StateMachine, StateMachineStatus};
+use smo_core::api::{Phase, ShutdownStrategy, StateMachine, StateMachineStatus};
 
 use crate::cli::{DescribeArgs, GetArgs, GetOutput, LogsArgs, StopArgs, TimelineArgs, TimelineFormat};
 use crate::table::{Align, table};
@@ -129,10 +129,25 @@ pub fn stop(args: &StopArgs) -> ExitCode {
     let strategy = if args.now { ShutdownStrategy::Terminate } else { ShutdownStrategy::Stop };
     block_on("stop", async {
         let (client, namespace) = inspect::cluster(args.namespace.as_deref()).await.map_err(|e| e.to_string())?;
+        // As `argo stop` refuses a completed workflow: nothing to stop, and a later edit would
+        // not undo the end anyway.
+        let sm = inspect::get(&client, &namespace, &args.name).await.map_err(|e| e.to_string())?;
+        if let Some(ended) = ended(sm.status.as_ref()) {
+            return Err(format!("statemachine/{} has already ended ({ended}); nothing to stop", args.name));
+        }
         inspect::set_shutdown(&client, &namespace, &args.name, strategy).await.map_err(|e| e.to_string())?;
         let done = if args.now { "terminated" } else { "stopped" };
         Ok(super::print(format!("statemachine.state-machine.converged-computing.org/{} {done}\n", args.name)))
     })
+}
+
+/// `Phase: message` of a workflow whose run has ended (succeeded, failed, stopped), as its status
+/// says; None while it runs, waits or is invalid (an invalid spec is `Failed` but not accepted).
+fn ended(status: Option<&StateMachineStatus>) -> Option<String> {
+    let status = status?;
+    let accepted = status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+    let phase = status.phase.filter(|p| matches!(p, Phase::Succeeded | Phase::Failed) && accepted)?;
+    Some(format!("{phase:?}: {}", status.message.as_deref().unwrap_or("")))
 }
 
 /// Runs `work` on a runtime of its own; its error is printed as `smo VERB: …`, exit 1.
@@ -429,6 +444,21 @@ mod tests {
         let text = render(&[sm], &wide, created + 130, false);
         assert!(text.starts_with("chain"), "no header in a watch's line: {text}");
         assert!(text.contains("a:1") && text.contains("3/4 sequences completed"), "{text}");
+    }
+
+    #[test]
+    fn stop_refuses_a_workflow_that_has_ended_but_not_one_that_runs_or_is_invalid() {
+        let mut sm = state_machine();
+        assert_eq!(ended(sm.status.as_ref()), None, "running");
+        let status = sm.status.get_or_insert_with(StateMachineStatus::default);
+        status.phase = Some(Phase::Succeeded);
+        status.message = Some("4/4 sequences completed".into());
+        assert_eq!(ended(sm.status.as_ref()).as_deref(), Some("Succeeded: 4/4 sequences completed"));
+        // Failed as invalid: never accepted, so not a run that ended.
+        let status = sm.status.get_or_insert_with(StateMachineStatus::default);
+        status.phase = Some(Phase::Failed);
+        status.conditions.iter_mut().for_each(|c| c.status = "False".into());
+        assert_eq!(ended(sm.status.as_ref()), None);
     }
 
     #[test]
