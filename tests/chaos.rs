@@ -395,15 +395,7 @@ impl Target for Applied<'_> {
     fn hung(&mut self) -> String {
         // Every operator line about a registry, not only the last ones: a registry that never
         // answers again is the hang this suite has seen.
-        let all = kubectl(&[
-            "-n",
-            "smo-system",
-            "logs",
-            "-l",
-            "app.kubernetes.io/name=smo-operator",
-            "--tail=-1",
-            "--prefix",
-        ]);
+        let all = kubectl(&["-n", "smo-system", "logs", "-l", "app.kubernetes.io/name=smo-operator", "--tail=-1", "--prefix"]);
         let registry_lines: Vec<&str> =
             std::str::from_utf8(&all.stdout).unwrap_or_default().lines().filter(|l| l.contains("registry")).collect();
         format!(
