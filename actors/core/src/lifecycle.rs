@@ -28,8 +28,10 @@
 //!   (an edit it takes, as `suspend`), and the run ends `Stopped`, never tried again. A run
 //!   that has no Manager — waiting for what the cluster lacks, or whose setup or Manager
 //!   stopped while it was being stopped — is not tried again either: it ends at once
-//!   ([`OnEdit::Stopped`], [`AfterRun::Stopped`]); nothing of it runs then (a setup makes no
-//!   step job, and a Manager deletes its running ones as it stops). Removing `shutdown` after
+//!   ([`OnEdit::Stopped`], [`AfterRun::Stopped`]). A setup makes no step job and a Manager
+//!   deletes its running ones as it stops, so nothing of the run is left — except Jobs an
+//!   operator that died left running while the next one still waits to set the run up: those
+//!   are neither recorded nor deleted (they go with the resource). Removing `shutdown` after
 //!   the end runs nothing again.
 
 use std::time::Duration;
