@@ -74,6 +74,11 @@ pub enum Command {
     Suspend(DescribeArgs),
     /// Resume a suspended StateMachine (spec.suspend: false).
     Resume(DescribeArgs),
+    /// Stop a StateMachine before it is done (spec.shutdown: Stop, as `argo stop`): nothing new
+    /// starts, the step jobs running finish and are recorded, then it ends Failed (reason
+    /// Stopped). `--now` (spec.shutdown: Terminate, as `argo terminate`) deletes the running
+    /// step jobs at once. Not undone once the workflow has ended.
+    Stop(StopArgs),
     /// Run StateMachine resources in the cluster: one workflow per resource, status, Events.
     Operator(OperatorArgs),
     /// Copy this smo binary into a directory (the init container of step pods uses it).
@@ -453,6 +458,22 @@ pub struct DescribeArgs {
     /// The namespace (default: the current kubeconfig context's).
     #[arg(short = 'n', long, value_name = "NS")]
     pub namespace: Option<String>,
+}
+
+/// `smo stop`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// The StateMachine.
+    pub name: String,
+
+    /// The namespace (default: the current kubeconfig context's).
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// Delete the running step jobs at once instead of letting them finish
+    /// (spec.shutdown: Terminate).
+    #[arg(long)]
+    pub now: bool,
 }
 
 /// `smo report`.

@@ -43,5 +43,6 @@ pub fn run(cli: cli::Cli, bar: Option<indicatif::ProgressBar>) -> ExitCode {
         cli::Command::Timeline(args) => commands::statemachines::timeline(&args),
         cli::Command::Suspend(args) => commands::statemachines::suspend(&args, true),
         cli::Command::Resume(args) => commands::statemachines::suspend(&args, false),
+        cli::Command::Stop(args) => commands::statemachines::stop(&args),
     }
 }

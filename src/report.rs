@@ -156,6 +156,7 @@ pub fn run_summary(report: &RunReport, workflow: &Workflow) -> String {
     let (verdict, extra) = match &report.outcome {
         RunOutcome::Succeeded { .. } => ("succeeded", String::new()),
         RunOutcome::Failed { .. } => ("failed", String::new()),
+        RunOutcome::Stopped { .. } => ("stopped", String::new()),
         RunOutcome::Interrupted { exit_code, .. } => ("interrupted", format!(" (exit code {exit_code})")),
     };
     let _ = writeln!(out, "workflow {} {verdict}: {}{extra}", plain(&workflow.name), plain(report.outcome.reason()));

@@ -1344,3 +1344,104 @@ fn a_suspended_workflow_submits_nothing_and_completes_after_resume() {
     let reasons = event_reasons(&ns);
     assert!(reasons.iter().any(|r| r == "Suspended") && reasons.iter().any(|r| r == "Resumed"), "{reasons:?}");
 }
+
+/// `smo stop NAME` (`spec.shutdown: Stop`, as `argo stop`) mid-run: the step jobs running finish
+/// and are kept, no new Job is created for 10 s, and the workflow ends `Failed` with the
+/// condition `Failed=True`, reason `Stopped`, and an Event `Stopped`; removing `shutdown` after
+/// the end runs nothing again.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn smo_stop_lets_the_running_jobs_finish_and_ends_the_workflow_stopped() {
+    let ns = Namespace::new("op-stop");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = Operator::start(&ns, dir.path());
+    let manifest = state_machine(
+        "halted",
+        "  workflow: {completed: 6}\n  cluster: {maxSize: 2}\n",
+        &[("a", "sleep 6"), ("b", "sleep 1")],
+    );
+    apply(&ns, &manifest);
+    let running = eventually(Duration::from_secs(90), "no Job runs", || {
+        let jobs = ns.jobs_of("halted");
+        let running: Vec<_> = jobs.iter().filter(|j| j.2 == "running").cloned().collect();
+        if running.is_empty() { Err(jobs) } else { Ok(running) }
+    });
+    let out = smo().args(["stop", "halted", "-n", &ns.0]).output().expect("smo stop");
+    assert!(
+        out.status.success()
+            && text(&out).contains("statemachine.state-machine.converged-computing.org/halted stopped"),
+        "{}",
+        text(&out)
+    );
+    wait_for(&ns, "halted", "Failed", &operator, 120);
+    let status = get(&ns, "halted")["status"].clone();
+    assert_eq!(status["phase"], "Failed", "{status:#}");
+    let failed = condition(&status, "Failed").cloned().unwrap_or_default();
+    assert_eq!(failed["reason"], "Stopped", "{status:#}");
+    let message = status["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("stopped with strategy 'Stop' (spec.shutdown): "), "{message}");
+    // What ran when it was stopped finished (kept, complete), and nothing new came after.
+    let ended = ns.jobs_of("halted");
+    for job in &running {
+        let now = ended.iter().find(|j| j.0 == job.0 && j.1 == job.1);
+        assert!(now.is_some_and(|j| j.2 == "Complete"), "{job:?} ran on to its end: {ended:?}");
+    }
+    assert!(ended.iter().all(|j| j.2 != "running"), "nothing runs after the end: {ended:?}");
+    std::thread::sleep(Duration::from_secs(10));
+    assert_eq!(ns.jobs_of("halted").len(), ended.len(), "no Job created after the stop: {ended:?}");
+    let reasons = event_reasons(&ns);
+    assert!(reasons.iter().any(|r| r == "Stopping") && reasons.iter().any(|r| r == "Stopped"), "{reasons:?}");
+    // Not an undo once ended.
+    let out = kubectl(&[
+        "-n",
+        &ns.0,
+        "patch",
+        "statemachine",
+        "halted",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"shutdown":null}}"#,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(get(&ns, "halted")["status"]["phase"], "Failed");
+    assert_eq!(ns.jobs_of("halted").len(), ended.len(), "nothing runs again");
+}
+
+/// `smo stop NAME --now` (`spec.shutdown: Terminate`, as `argo terminate`): the running step
+/// Jobs are gone within seconds and the workflow ends `Failed`, reason `Stopped`.
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn smo_stop_now_deletes_the_running_jobs_and_ends_the_workflow_stopped() {
+    let ns = Namespace::new("op-terminate");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = Operator::start(&ns, dir.path());
+    let manifest = state_machine("cut", "  workflow: {completed: 4}\n  cluster: {maxSize: 2}\n", &[("a", "sleep 300")]);
+    apply(&ns, &manifest);
+    eventually(Duration::from_secs(90), "no Job runs", || {
+        let jobs = ns.jobs_of("cut");
+        if jobs.iter().filter(|j| j.2 == "running").count() == 2 { Ok(()) } else { Err(jobs) }
+    });
+    let out = smo().args(["stop", "cut", "-n", &ns.0, "--now"]).output().expect("smo stop --now");
+    assert!(
+        out.status.success()
+            && text(&out).contains("statemachine.state-machine.converged-computing.org/cut terminated"),
+        "{}",
+        text(&out)
+    );
+    let started = std::time::Instant::now();
+    eventually(Duration::from_secs(20), "the running Jobs are not deleted", || {
+        let jobs = ns.jobs_of("cut");
+        if jobs.is_empty() { Ok(()) } else { Err(jobs) }
+    });
+    let gone = started.elapsed();
+    wait_for(&ns, "cut", "Failed", &operator, 30);
+    let status = get(&ns, "cut")["status"].clone();
+    assert_eq!(condition(&status, "Failed").map(|c| c["reason"].clone()), Some(Value::from("Stopped")), "{status:#}");
+    let message = status["message"].as_str().unwrap_or_default();
+    assert!(message.contains("'Terminate'") && message.contains("2 stopped before their end"), "{message}");
+    assert!(event_reasons(&ns).iter().any(|r| r == "Stopped"));
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(ns.jobs_of("cut").is_empty(), "nothing new after the end");
+    eprintln!("the running Jobs were gone {:.1} s after smo stop --now", gone.as_secs_f64());
+}

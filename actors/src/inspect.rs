@@ -1,5 +1,5 @@
 //! What `smo get`, `smo describe` and `smo logs` read of a cluster (and `smo suspend` /
-//! `smo resume` write): `StateMachine`s as the operator's status tells them, the Events about
+//! `smo resume` / `smo stop` write): `StateMachine`s as the operator's status tells them, the Events about
 //! one, its step Pods and their logs — with the user's own credentials (the current kubeconfig
 //! context), never the operator's.
 
@@ -9,7 +9,7 @@ use kube::api::{Api, ListParams, LogParams};
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::runtime::{WatchStreamExt as _, watcher as watch};
 use kube::{Client, ResourceExt as _};
-use smo_core::api::StateMachine;
+use smo_core::api::{ShutdownStrategy, StateMachine};
 use smo_core::jobs::STEP_CONTAINER;
 use smo_core::labels;
 
@@ -109,8 +109,25 @@ pub fn last_seen(event: &Event) -> i64 {
 /// Sets `spec.suspend` of the `StateMachine` `name` (a merge patch of that field alone, as
 /// `kubectl patch` would); returns it as the cluster has it then.
 pub async fn set_suspended(client: &Client, namespace: &str, name: &str, suspend: bool) -> Result<StateMachine> {
+    patch_spec(client, namespace, name, serde_json::json!({"suspend": suspend})).await
+}
+
+/// Sets `spec.shutdown` of the `StateMachine` `name` to `strategy` (a merge patch of that field
+/// alone, as `argo stop` / `argo terminate` patch a Workflow's); returns it as the cluster has
+/// it then.
+pub async fn set_shutdown(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    strategy: ShutdownStrategy,
+) -> Result<StateMachine> {
+    patch_spec(client, namespace, name, serde_json::json!({"shutdown": strategy})).await
+}
+
+/// Merge-patches `spec` of the `StateMachine` `name` with `fields` alone.
+async fn patch_spec(client: &Client, namespace: &str, name: &str, fields: serde_json::Value) -> Result<StateMachine> {
     let api = api(client, Some(namespace));
-    let patch = serde_json::json!({"spec": {"suspend": suspend}});
+    let patch = serde_json::json!({ "spec": fields });
     let (params, patch) = (kube::api::PatchParams::default(), kube::api::Patch::Merge(&patch));
     match with_retries(|| api.patch(name, &params, &patch)).await {
         Ok(patched) => Ok(patched),

@@ -45,7 +45,7 @@
 //! | [`SequenceStopped`](messages::SequenceStopped) | StateMachine → Manager | the actor stopped without finishing (supervision) |
 //! | [`Shutdown`](messages::Shutdown) | anyone → Manager | stop the run (Ctrl-C, a fatal error) |
 //! | [`Suspend`](messages::Suspend) | `smo run`'s signals → Manager | suspend (SIGUSR1) or resume (SIGUSR2) the run; `spec.suspend` arrives as a [`Reconfigure`](messages::Reconfigure) |
-//! | [`Release`](messages::Release) | Manager → StateMachine | the workflow is resumed: submit the job held while it was suspended |
+//! | [`Release`](messages::Release) | Manager → StateMachine | the workflow is resumed (or its stop withdrawn): submit the job held meanwhile |
 //! | [`Progress`](messages::Progress) | Manager → progress display | counters after every change |
 //! | [`Stop`](messages::Stop) | Manager → StateMachine, JobWatcher | stop now, the workflow is over (the watches end before the run's remaining jobs are deleted) |
 //! | [`Forget`](messages::Forget) | Manager → JobWatcher | a sequence ended: drop what is remembered about it |
@@ -54,7 +54,7 @@
 //! | [`WorkflowEvent`](messages::WorkflowEvent) | Manager → StatusReporter | a sequence failed, a rule fired, the workflow ended (Kubernetes Events) |
 //! | [`StepEnded`](messages::StepEnded) | Manager → StatusReporter | a step job ended, with its duration (metrics) |
 //! | [`TransitionTimed`](messages::TransitionTimed) | StateMachine → StatusReporter | a job's end seen → the next job submitted (metrics) |
-//! | [`Reconfigure`](messages::Reconfigure) | Controller → Manager | the resource's spec changed: completions, budget, failure cap, rules |
+//! | [`Reconfigure`](messages::Reconfigure) | Controller → Manager | the resource's spec changed: completions, budget, failure cap, rules, `suspend`, `shutdown` (`smo stop`: the run holds its sequences' next jobs and ends stopped) |
 //! | `SpecSeen`, `Detach` ([`operator`]) | Controller → StatusReporter | the spec the workflow runs (or its problems); the resource is gone |
 //!
 //! # Layout
@@ -69,7 +69,7 @@
 //! | [`operator`] | `smo operator`: the Controller (one Manager and one StatusReporter per `StateMachine`), status, Events, [`operator::metrics`] |
 //! | [`executor`] | the executor contract and [`RunsOn::wire`](executor::RunsOn::wire); [`executor::local`] (bash processes), [`executor::kubernetes`] (a Job / JobSet / MiniCluster per step, submitted and deleted; paced and counted requests, a fair share per workflow; the helpers the JobWatcher uses: infrastructure failures, Pods that cannot start, logs; before a run, every step's Pod fits some node and the step image checks), [`executor::memory`] (tests, benchmark) |
 //! | [`artifact`] | ORAS-compatible artifact push/pull: OCI registry or OCI image layout directory |
-//! | [`inspect`] | what `smo get` / `describe` / `logs` / `timeline` read (StateMachines, their changes, Events, step Pods and their logs, the kept timeline) and `smo suspend` / `resume` write, with the user's own credentials |
+//! | [`inspect`] | what `smo get` / `describe` / `logs` / `timeline` read (StateMachines, their changes, Events, step Pods and their logs, the kept timeline) and `smo suspend` / `resume` / `stop` write, with the user's own credentials |
 //! | [`source`] | reads workflow files and the job files they name (the one place the core's input is read) |
 //! | [`log_reader`] | custom metrics from a local job's log file, and the original's `parse_log` scripts (also run by `smo step-metrics` in a step's Pod) |
 //! | [`journal`] | the run's timestamps, streamed to the run directory as they happen (under the operator, to the workflow's timeline ConfigMaps) |

@@ -10,14 +10,14 @@
 //! | [`Progress`] | Manager → progress display | counters after every change |
 //! | [`Stop`] | Manager → StateMachine, JobWatcher | stop now, the workflow is over |
 //! | [`Forget`] | Manager → JobWatcher | a sequence ended: drop what is remembered about it |
-//! | [`Release`] | Manager → StateMachine | the workflow is resumed: submit the job held while it was suspended |
+//! | [`Release`] | Manager → StateMachine | the workflow is resumed (or its stop withdrawn): submit the job held meanwhile |
 //! | [`Suspend`] | `smo run`'s signals → Manager | suspend or resume the run |
 //! | [`EnsureStore`] | `smo run` → Registry | the artifact store, ready to use |
 //! | [`StatusSnapshot`] | Manager → StatusReporter | what the run's ledger knows, at most about once a second and at the end |
 //! | [`StepEnded`] | Manager → StatusReporter | a step job ended (metrics: outcomes, durations) |
 //! | [`TransitionTimed`] | StateMachine → StatusReporter | a job's end seen → the next step's job submitted, how long it took |
 //! | [`WorkflowEvent`] | Manager → StatusReporter | something a person should see in `kubectl describe`: a sequence failed, a rule fired, the workflow ended |
-//! | [`Reconfigure`] | operator → Manager | the resource's spec changed: new completions, budget, failure cap or rules |
+//! | [`Reconfigure`] | operator → Manager | the resource's spec changed: new completions, budget, failure cap, rules, `suspend` or `shutdown` |
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -127,7 +127,8 @@ pub struct Shutdown {
     pub exit_code: i32,
 }
 
-/// The workflow is resumed: a StateMachine submits the job it held while it was suspended.
+/// The workflow is resumed (or its stop withdrawn): a StateMachine submits the job it held
+/// meanwhile.
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "()")]
 pub struct Release;
@@ -206,7 +207,8 @@ pub struct WorkflowEvent {
 }
 
 /// The resource's spec changed: the running workflow takes the new wanted completions, node
-/// budget and failure cap from `workflow`, and its rules when `rules_changed`.
+/// budget, failure cap, suspension and shutdown from `workflow`, and its rules when
+/// `rules_changed`.
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]
 pub struct Reconfigure {

@@ -1,5 +1,5 @@
 //! `smo get [NAME]`, `smo describe NAME`, `smo logs NAME`, `smo timeline NAME`, `smo suspend NAME`,
-//! `smo resume NAME`:
+//! `smo resume NAME`, `smo stop NAME [--now]`:
 //! StateMachines in the cluster as kubectl shows resources — the current kubeconfig context and
 //! namespace, `-n`, `-A`, `-o`, `-w` — read and patched with the user's own credentials
 //! ([`smo_actors::inspect`]). Installed as `kubectl-smo` on the PATH, the same binary is the
@@ -12,10 +12,10 @@ use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube_core::ResourceExt as _;
 use smo_actors::inspect;
-use smo_core::api::{StateMachine, StateMachineStatus};
+use smo_core::api::{Phase, ShutdownStrategy, StateMachine, StateMachineStatus};
 
 use super::run_dir;
-use crate::cli::{DescribeArgs, GetArgs, GetOutput, LogsArgs, TimelineArgs, TimelineFormat};
+use crate::cli::{DescribeArgs, GetArgs, GetOutput, LogsArgs, StopArgs, TimelineArgs, TimelineFormat};
 use crate::table::{Align, table};
 
 /// `smo get`: exit 1 with kubectl's words when the cluster cannot be read or `NAME` is not there.
@@ -135,6 +135,34 @@ pub fn suspend(args: &DescribeArgs, suspend: bool) -> ExitCode {
         let done = if suspend { "suspended" } else { "resumed" };
         Ok(super::print(format!("statemachine.state-machine.converged-computing.org/{} {done}\n", args.name)))
     })
+}
+
+/// `smo stop NAME` (`spec.shutdown: Stop`) and `smo stop NAME --now` (`Terminate`):
+/// `statemachine.…/NAME stopped` (or `terminated`), as kubectl says what it did. The operator
+/// carries it out; a workflow that has ended already stays as it ended.
+pub fn stop(args: &StopArgs) -> ExitCode {
+    let strategy = if args.now { ShutdownStrategy::Terminate } else { ShutdownStrategy::Stop };
+    block_on("stop", async {
+        let (client, namespace) = inspect::cluster(args.namespace.as_deref()).await.map_err(|e| e.to_string())?;
+        // As `argo stop` refuses a completed workflow: nothing to stop, and a later edit would
+        // not undo the end anyway.
+        let sm = inspect::get(&client, &namespace, &args.name).await.map_err(|e| e.to_string())?;
+        if let Some(ended) = ended(sm.status.as_ref()) {
+            return Err(format!("statemachine/{} has already ended ({ended}); nothing to stop", args.name));
+        }
+        inspect::set_shutdown(&client, &namespace, &args.name, strategy).await.map_err(|e| e.to_string())?;
+        let done = if args.now { "terminated" } else { "stopped" };
+        Ok(super::print(format!("statemachine.state-machine.converged-computing.org/{} {done}\n", args.name)))
+    })
+}
+
+/// `Phase: message` of a workflow whose run has ended (succeeded, failed, stopped), as its status
+/// says; None while it runs, waits or is invalid (an invalid spec is `Failed` but not accepted).
+fn ended(status: Option<&StateMachineStatus>) -> Option<String> {
+    let status = status?;
+    let accepted = status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+    let phase = status.phase.filter(|p| matches!(p, Phase::Succeeded | Phase::Failed) && accepted)?;
+    Some(format!("{phase:?}: {}", status.message.as_deref().unwrap_or("")))
 }
 
 /// Runs `work` on a runtime of its own; its error is printed as `smo VERB: …`, exit 1.
@@ -310,6 +338,7 @@ fn description(sm: &StateMachine, events: &[Event], now: i64) -> String {
                 s.failed.to_string(),
                 s.nodes.to_string(),
                 secs(s.median_seconds),
+                secs(s.p95_seconds),
                 secs(s.max_seconds),
             ]
         })
@@ -317,7 +346,7 @@ fn description(sm: &StateMachine, events: &[Event], now: i64) -> String {
     if steps.is_empty() {
         out.push_str("  <none yet>\n");
     } else {
-        let header = ["STEP", "ACTIVE", "SUCCEEDED", "FAILED", "NODES", "MEDIAN (s)", "MAX (s)"];
+        let header = ["STEP", "ACTIVE", "SUCCEEDED", "FAILED", "NODES", "MEDIAN (s)", "P95 (s)", "MAX (s)"];
         out.push_str(&indent(&table(&header, &steps, Align::Numbers)));
     }
     out.push_str(&format!("Rule firings: {}\n", status.rule_firings));
@@ -407,7 +436,7 @@ mod tests {
     }
 
     fn state_machine() -> StateMachine {
-        let manifest = "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: chain\n  namespace: team-a\n  creationTimestamp: \"2026-12-06T10:00:00Z\"\nspec:\n  workflow: {completed: 4}\n  cluster: {maxSize: 2}\n  jobs:\n  - {name: a, image: x, script: echo}\nstatus:\n  phase: Running\n  completed: 3\n  active: 1\n  failed: 1\n  ruleFirings: 2\n  message: 3/4 sequences completed, 1 running, 1 failed\n  steps:\n  - {name: a, active: 1, succeeded: 3, failed: 1, nodes: 1, medianSeconds: 2.5, maxSeconds: 4.0}\n  conditions:\n  - {type: Ready, status: \"True\", reason: Accepted, message: the spec is valid, lastTransitionTime: \"2026-12-06T10:00:01Z\"}\n";
+        let manifest = "apiVersion: state-machine.converged-computing.org/v1alpha1\nkind: StateMachine\nmetadata:\n  name: chain\n  namespace: team-a\n  creationTimestamp: \"2026-12-06T10:00:00Z\"\nspec:\n  workflow: {completed: 4}\n  cluster: {maxSize: 2}\n  jobs:\n  - {name: a, image: x, script: echo}\nstatus:\n  phase: Running\n  completed: 3\n  active: 1\n  failed: 1\n  ruleFirings: 2\n  message: 3/4 sequences completed, 1 running, 1 failed\n  steps:\n  - {name: a, active: 1, succeeded: 3, failed: 1, nodes: 1, medianSeconds: 2.5, p95Seconds: 3.9, maxSeconds: 4.0}\n  conditions:\n  - {type: Ready, status: \"True\", reason: Accepted, message: the spec is valid, lastTransitionTime: \"2026-12-06T10:00:01Z\"}\n";
         serde_saphyr::from_str(manifest).expect("a StateMachine")
     }
 
@@ -433,6 +462,21 @@ mod tests {
     }
 
     #[test]
+    fn stop_refuses_a_workflow_that_has_ended_but_not_one_that_runs_or_is_invalid() {
+        let mut sm = state_machine();
+        assert_eq!(ended(sm.status.as_ref()), None, "running");
+        let status = sm.status.get_or_insert_with(StateMachineStatus::default);
+        status.phase = Some(Phase::Succeeded);
+        status.message = Some("4/4 sequences completed".into());
+        assert_eq!(ended(sm.status.as_ref()).as_deref(), Some("Succeeded: 4/4 sequences completed"));
+        // Failed as invalid: never accepted, so not a run that ended.
+        let status = sm.status.get_or_insert_with(StateMachineStatus::default);
+        status.phase = Some(Phase::Failed);
+        status.conditions.iter_mut().for_each(|c| c.status = "False".into());
+        assert_eq!(ended(sm.status.as_ref()), None);
+    }
+
+    #[test]
     fn describe_shows_steps_conditions_and_events() {
         let sm = state_machine();
         let event = Event {
@@ -448,7 +492,11 @@ mod tests {
         assert!(text.contains("Phase:        Running"), "{text}");
         assert!(text.contains("Sequences:    3 of 4 completed, 1 running, 1 failed"), "{text}");
         let step = text.lines().find(|l| l.trim_start().starts_with("a ")).unwrap_or_default();
-        assert_eq!(step.split_whitespace().collect::<Vec<_>>(), ["a", "1", "3", "1", "1", "2.5", "4.0"], "{text}");
+        assert_eq!(
+            step.split_whitespace().collect::<Vec<_>>(),
+            ["a", "1", "3", "1", "1", "2.5", "3.9", "4.0"],
+            "{text}"
+        );
         assert!(text.contains("Ready  True    Accepted"), "{text}");
         assert!(text.contains("Warning  SequenceFailed  60s (x2)  sequence x1 failed"), "{text}");
     }

@@ -68,6 +68,43 @@ pub struct StateMachineSpec {
     /// carries on. (`smo suspend NAME` / `smo resume NAME` set it.)
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspend: bool,
+
+    /// End the workflow before it is done: `Stop` or `Terminate` ([`ShutdownStrategy`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown: Option<ShutdownStrategy>,
+}
+
+/// End the workflow before it is done, as Argo Workflows' `shutdown`: `Stop` starts no new
+/// sequence and no new step job, lets the step jobs running finish and be recorded, then ends the
+/// workflow (`Failed`, reason `Stopped`); `Terminate` deletes the running step jobs at once and
+/// ends it the same way. Completed sequences are kept. Removed before the end, the workflow
+/// carries on; once it has ended, removing it runs nothing again. (`smo stop NAME` sets `Stop`,
+/// `smo stop NAME --now` sets `Terminate`.)
+// The CRD's description of `spec.shutdown` is this one (schemars describes the field by its
+// type's doc).
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum ShutdownStrategy {
+    /// Nothing new starts; the step jobs running finish and are recorded; then the workflow
+    /// ends.
+    Stop,
+    /// The step jobs running are deleted at once and the workflow ends.
+    Terminate,
+}
+
+impl ShutdownStrategy {
+    /// `Stop` or `Terminate`, as the spec spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ShutdownStrategy::Stop => "Stop",
+            ShutdownStrategy::Terminate => "Terminate",
+        }
+    }
+}
+
+impl std::fmt::Display for ShutdownStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Where artifacts live: an external registry, or an ephemeral one deployed with the workflow.
@@ -504,7 +541,8 @@ pub enum Phase {
     Suspended,
     /// The required completions were reached, or a finish-workflow rule fired.
     Succeeded,
-    /// The failure cap was reached, or the spec is invalid.
+    /// The failure cap was reached, the spec is invalid, or the workflow was stopped
+    /// (`spec.shutdown`).
     Failed,
 }
 
@@ -529,6 +567,10 @@ pub struct StepStatus {
     /// Median duration of the step's ended jobs, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub median_seconds: Option<f64>,
+    /// 95th percentile of the durations of the step's ended jobs, in seconds (interpolated
+    /// between the closest ranks, as `medianSeconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95_seconds: Option<f64>,
     /// Longest duration of the step's ended jobs, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_seconds: Option<f64>,

@@ -13,6 +13,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use crate::api::ShutdownStrategy;
 use crate::fsm::{JobPhase, SequenceOutcome};
 use crate::names::JobId;
 use crate::rulebook::{Facts, Firing, RuleEffect, Rulebook, Scope};
@@ -40,6 +41,8 @@ pub struct Snapshot {
     pub outcome: Option<RunOutcome>,
     /// The workflow is suspended.
     pub suspended: bool,
+    /// The workflow is being ended before it is done (`spec.shutdown`), until it has ended.
+    pub shutdown: Option<ShutdownStrategy>,
     /// Why step Pods cannot start now, one line per waiting job (`step a (jobid): why`), at
     /// most [`STATUS_WAITING`].
     pub waiting: Vec<String>,
@@ -65,6 +68,9 @@ pub struct StepSnapshot {
     pub nodes: u32,
     /// Median duration of its ended jobs, in seconds.
     pub median_seconds: Option<f64>,
+    /// 95th percentile of the durations of its ended jobs, in seconds, interpolated between
+    /// the closest ranks as the median is (and as `smo run`'s summary and `smo report` say it).
+    pub p95_seconds: Option<f64>,
     /// Longest duration of its ended jobs, in seconds.
     pub max_seconds: Option<f64>,
 }
@@ -85,6 +91,14 @@ pub enum RunOutcome {
         /// Why, in one line.
         reason: String,
     },
+    /// The run was ended before it was done, as its workflow's `shutdown` asked (`smo stop`):
+    /// it failed, and is not run again.
+    Stopped {
+        /// How it was ended.
+        strategy: ShutdownStrategy,
+        /// Why, in one line (the strategy and the counts).
+        reason: String,
+    },
     /// The run was stopped from outside (Ctrl-C, a fatal error).
     Interrupted {
         /// Why, in one line.
@@ -99,7 +113,7 @@ impl RunOutcome {
     pub fn exit_code(&self) -> i32 {
         match self {
             RunOutcome::Succeeded { .. } => 0,
-            RunOutcome::Failed { .. } => 1,
+            RunOutcome::Failed { .. } | RunOutcome::Stopped { .. } => 1,
             RunOutcome::Interrupted { exit_code, .. } => *exit_code,
         }
     }
@@ -109,15 +123,17 @@ impl RunOutcome {
         match self {
             RunOutcome::Succeeded { reason }
             | RunOutcome::Failed { reason }
+            | RunOutcome::Stopped { reason, .. }
             | RunOutcome::Interrupted { reason, .. } => reason,
         }
     }
 
-    /// `succeeded`, `failed` or `interrupted`.
+    /// `succeeded`, `failed`, `stopped` or `interrupted`.
     pub fn verb(&self) -> &'static str {
         match self {
             RunOutcome::Succeeded { .. } => "succeeded",
             RunOutcome::Failed { .. } => "failed",
+            RunOutcome::Stopped { .. } => "stopped",
             RunOutcome::Interrupted { .. } => "interrupted",
         }
     }
@@ -229,8 +245,8 @@ pub enum Next {
     Continue {
         /// Run the step again instead of advancing (if it succeeded).
         repeat: bool,
-        /// The workflow is suspended: record the job, but submit the sequence's next job only
-        /// once it is resumed.
+        /// The workflow is suspended or stopping: record the job, but submit the sequence's
+        /// next job only once it is resumed (or the stop withdrawn).
         hold: bool,
     },
     /// The run ends because of this job (a finish-workflow rule fired): apply the job's outcome
@@ -304,6 +320,23 @@ struct Live {
     ended: Option<(usize, u32)>,
     /// Why its current job's Pod cannot start (the step, the reason), until it starts or ends.
     waiting: Option<(usize, String)>,
+    /// Whether its next job is held.
+    hold: Hold,
+}
+
+/// Whether a live sequence's next job is held (the workflow is suspended or stopping). A
+/// stopping workflow ends once every live sequence holds: none has a job submitted, running or
+/// about to be submitted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Hold {
+    /// It has a job submitted or running (or submits one now).
+    #[default]
+    No,
+    /// Its job ended and it was told to hold the next; until it says what it did with the job
+    /// ([`Ledger::sequence_applied`]) it may yet finish (and be counted), so it is not idle.
+    Told,
+    /// Its next job waits: nothing of it runs.
+    Holding,
 }
 
 impl Ledger {
@@ -525,7 +558,33 @@ impl Ledger {
                 return (Next::Stop, firings);
             }
         }
-        (Next::Continue { repeat, hold: self.workflow.suspended }, firings)
+        let hold = self.holding();
+        if hold && let Some(live) = self.live.get_mut(jobid) {
+            live.hold = Hold::Told;
+        }
+        (Next::Continue { repeat, hold }, firings)
+    }
+
+    /// Whether the workflow holds its sequences' next jobs: suspended, or being stopped.
+    pub fn holding(&self) -> bool {
+        self.workflow.suspended || self.workflow.shutdown.is_some()
+    }
+
+    /// A live sequence applied its job's end and carries on (it did not finish): told to hold,
+    /// its next job now waits.
+    pub fn sequence_applied(&mut self, jobid: &JobId) {
+        if let Some(live) = self.live.get_mut(jobid)
+            && live.hold == Hold::Told
+        {
+            live.hold = Hold::Holding;
+        }
+    }
+
+    /// A sequence restored while the workflow holds, whose next job waits (nothing of it runs).
+    pub fn sequence_holding(&mut self, jobid: &JobId) {
+        if let Some(live) = self.live.get_mut(jobid) {
+            live.hold = Hold::Holding;
+        }
     }
 
     /// A live sequence ended as `supervision` says. Returns the outcome of the run if this ends
@@ -565,21 +624,35 @@ impl Ledger {
 
     /// How many sequences to start now (none once the run is over or ending).
     pub fn decide(&self) -> SlotDecision {
-        // Suspended: no new sequence starts (those running wait at their next step).
-        if !self.accepting() || self.workflow.suspended {
+        // Suspended or stopping: no new sequence starts (those running wait at their next step).
+        if !self.accepting() || self.holding() {
             return SlotDecision::default();
         }
         slots::decide(&self.slot_input())
     }
 
-    /// Whether the counts end the run: the required completions reached, or the failure cap with
-    /// nothing left running. Ends it if so and returns the outcome.
+    /// Whether the counts end the run: the required completions reached, the failure cap with
+    /// nothing left running, or a stop (`shutdown`) — `Terminate` at once, `Stop` once no
+    /// sequence has a job submitted or running. Ends it if so and returns the outcome.
     pub fn conclude(&mut self) -> Option<RunOutcome> {
         if !self.accepting() {
             return None;
         }
         match slots::verdict(&self.slot_input()) {
-            Verdict::Running => None,
+            Verdict::Running => {
+                let strategy = self.workflow.shutdown?;
+                let busy = self.live.values().filter(|l| l.hold != Hold::Holding).count();
+                if strategy == ShutdownStrategy::Stop && busy > 0 {
+                    return None;
+                }
+                let Counts { wanted, completed, failed, .. } = self.counts();
+                let stopped = self.live.len();
+                let reason = format!(
+                    "stopped with strategy '{strategy}' (spec.shutdown): {completed}/{wanted} sequences completed, \
+                     {failed} failed, {stopped} stopped before their end"
+                );
+                self.end(RunOutcome::Stopped { strategy, reason })
+            }
             Verdict::Succeeded => {
                 let reason = format!("{}/{} sequences completed", self.completed, self.workflow.completed);
                 self.end(RunOutcome::Succeeded { reason })
@@ -648,6 +721,7 @@ impl Ledger {
                     failed: counts.failed,
                     nodes: self.nodes(i),
                     median_seconds: self.stats.quantile(&step.name, "duration", 0.5),
+                    p95_seconds: self.stats.quantile(&step.name, "duration", 0.95),
                     max_seconds: self.stats.value(Model::Max, &step.name, "duration"),
                 }
             })
@@ -663,6 +737,7 @@ impl Ledger {
             recent_firings: recent.into_iter().skip(skip).collect(),
             outcome: self.outcome.clone(),
             suspended: self.workflow.suspended,
+            shutdown: self.workflow.shutdown.filter(|_| self.outcome.is_none()),
             waiting: self.waiting(),
             max_size: self.workflow.max_size,
         }
@@ -687,23 +762,30 @@ impl Ledger {
     }
 
     /// Takes the settings a running workflow can change from `new` (the same workflow, its
-    /// spec edited): wanted completions, node budget, failure cap and, when `rules_changed`,
-    /// the rules — whose state (repetitions, backoff, tallies) then starts afresh. Node counts
-    /// that rules have resized stay. The caller then asks [`Ledger::conclude`] and
-    /// [`Ledger::decide`] again: fewer wanted completions may end the run, more may start
-    /// sequences.
+    /// spec edited): wanted completions, node budget, failure cap, suspension, shutdown and,
+    /// when `rules_changed`, the rules — whose state (repetitions, backoff, tallies) then
+    /// starts afresh. Node counts that rules have resized stay. The caller then asks
+    /// [`Ledger::conclude`] and [`Ledger::decide`] again: fewer wanted completions may end the
+    /// run, a shutdown may end it, more completions may start sequences. Once neither
+    /// suspended nor stopping, no sequence holds (the caller releases them).
     pub fn reconfigure(&mut self, new: &Workflow, rules_changed: bool) {
         let mut workflow = (*self.workflow).clone();
         workflow.completed = new.completed;
         workflow.max_size = new.max_size;
         workflow.max_failures = new.max_failures;
         workflow.suspended = new.suspended;
+        workflow.shutdown = new.shutdown;
         if rules_changed {
             workflow.rules = new.rules.clone();
             self.rulebook = Rulebook::new(workflow.rules.clone());
             self.tallies = vec![RuleTally::default(); workflow.rules.len()];
         }
         self.workflow = Arc::new(workflow);
+        if !self.holding() {
+            for live in self.live.values_mut() {
+                live.hold = Hold::No;
+            }
+        }
     }
 
     fn step_name(&self, step: usize) -> &str {

@@ -4,12 +4,13 @@
 //! (its setup task, its Manager, the resource's status); nothing here does anything.
 //!
 //! ```text
-//!             valid                  Manager made                 Succeeded / Failed
+//!             valid                  Manager made            Succeeded / Failed / Stopped
 //!  seen ──────────────▶ SettingUp ─────────────────▶ Running ─────────────────────────▶ Ended
 //!   │ invalid            ▲   │ refused, interrupted   │ interrupted                      (edits
 //!   ▼                    │   ▼                        ▼                                   not applied)
-//!  Invalid ──valid edit──┴─ Waiting ◀─────────────────┘
-//!                          (retried after 5 s, 10 s, … 300 s; an edit retries at once)
+//!  Invalid ──valid edit──┴─ Waiting ◀─────────────────┘                                  ▲
+//!                          (retried after 5 s, 10 s, … 300 s; an edit retries at once)   │
+//!                             └──────────────── stopped (spec.shutdown) ─────────────────┘
 //! ```
 //!
 //! * A resource whose status says its run ended (`Succeeded` / `Failed`, ready, of this very
@@ -23,10 +24,19 @@
 //! * A run that could not start, or whose Manager stopped without finishing, is never marked
 //!   ended: it waits and is tried again, each wait in a row twice the last ([`RETRY_FIRST`] up
 //!   to [`RETRY_MAX`]).
+//! * A stop (`spec.shutdown`, `smo stop`) of a running workflow is its Manager's to carry out
+//!   (an edit it takes, as `suspend`), and the run ends `Stopped`, never tried again. A run
+//!   that has no Manager — waiting for what the cluster lacks, or whose setup or Manager
+//!   stopped while it was being stopped — is not tried again either: it ends at once
+//!   ([`OnEdit::Stopped`], [`AfterRun::Stopped`]). A setup makes no step job and a Manager
+//!   deletes its running ones as it stops, so nothing of the run is left — except Jobs an
+//!   operator that died left running while the next one still waits to set the run up: those
+//!   are neither recorded nor deleted (they go with the resource). Removing `shutdown` after
+//!   the end runs nothing again.
 
 use std::time::Duration;
 
-use crate::api::{Phase, StateMachineSpec, StateMachineStatus};
+use crate::api::{Phase, ShutdownStrategy, StateMachineSpec, StateMachineStatus};
 use crate::status::{self, Unapplied};
 use crate::workflow::Workflow;
 
@@ -87,6 +97,9 @@ pub enum OnEdit {
         /// A setup under way is to be stopped.
         stop_setup: bool,
     },
+    /// It was stopped (`spec.shutdown`) while no Manager ran it (it waited to be tried again):
+    /// it has ended, stopped, and is not tried again.
+    Stopped(ShutdownStrategy),
     /// The run takes the change: `now` for its Manager (None: it has none yet, and gets it
     /// once made); `unapplied`, what it could not take.
     Reconfigure {
@@ -104,6 +117,18 @@ pub enum RunEnd {
     Finished,
     /// It could not start, or its Manager stopped without finishing.
     Interrupted,
+}
+
+/// What follows the end of a run (or of its setup).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterRun {
+    /// It is over: edits no longer apply.
+    Over,
+    /// It was stopped (`spec.shutdown`) before its Manager could end it: over, and its status
+    /// is to say so.
+    Stopped(ShutdownStrategy),
+    /// It is tried again.
+    Retry(Retry),
 }
 
 /// A retry to schedule: after `after`, call [`Lifecycle::retry`] with the `token`.
@@ -198,6 +223,13 @@ impl Lifecycle {
             }
             Ok(parsed) => parsed,
         };
+        if let (None, Some(strategy)) = (&self.running_spec, spec.shutdown) {
+            // Invalid or refused until now, and now stopped: it ends without ever running.
+            self.stage = Stage::Ended;
+            self.retry = None;
+            self.running_spec = Some(spec);
+            return OnEdit::Stopped(strategy);
+        }
         let Some(running) = self.running_spec.clone() else {
             // Invalid or refused until now: it runs, and an edit retries at once.
             self.refusals = 0;
@@ -260,12 +292,18 @@ impl Lifecycle {
     }
 
     /// The run (or its setup) ended: over for good, or to be tried again after the returned
-    /// wait.
-    pub fn run_ended(&mut self, end: RunEnd) -> Option<Retry> {
+    /// wait — unless it was being stopped (`spec.shutdown`), which a retry would only undo.
+    pub fn run_ended(&mut self, end: RunEnd) -> AfterRun {
         self.pending = None;
         if end == RunEnd::Finished {
             self.stage = Stage::Ended;
-            return None;
+            return AfterRun::Over;
+        }
+        // An edit's stop is in the running spec, whether the Manager had taken it or not.
+        if let Some(strategy) = self.running_spec.as_ref().and_then(|spec| spec.shutdown) {
+            self.stage = Stage::Ended;
+            self.retry = None;
+            return AfterRun::Stopped(strategy);
         }
         self.stage = Stage::Waiting;
         self.running_spec = None;
@@ -274,7 +312,7 @@ impl Lifecycle {
         let token = self.retries;
         self.retries += 1;
         self.retry = Some(token);
-        Some(Retry { after, token })
+        AfterRun::Retry(Retry { after, token })
     }
 
     /// Whether the retry `token` is still due (not superseded by an edit or a later refusal).
@@ -303,6 +341,20 @@ mod tests {
         let (workflow, _) = from_manifest_value(manifest.clone(), "chain").expect("a valid manifest");
         let spec = serde_json::from_value(manifest["spec"].clone()).expect("a spec");
         (workflow, spec)
+    }
+
+    /// The run was interrupted: its retry.
+    fn retried(life: &mut Lifecycle) -> Retry {
+        match life.run_ended(RunEnd::Interrupted) {
+            AfterRun::Retry(retry) => retry,
+            other => panic!("tried again, not {other:?}"),
+        }
+    }
+
+    fn stopped(mut parsed: (Workflow, StateMachineSpec), strategy: ShutdownStrategy) -> (Workflow, StateMachineSpec) {
+        parsed.0.shutdown = Some(strategy);
+        parsed.1.shutdown = Some(strategy);
+        parsed
     }
 
     fn started(completed: u32) -> Lifecycle {
@@ -404,7 +456,7 @@ mod tests {
     fn an_ended_workflow_takes_no_edit() {
         let mut life = started(4);
         life.run_started();
-        assert_eq!(life.run_ended(RunEnd::Finished), None);
+        assert_eq!(life.run_ended(RunEnd::Finished), AfterRun::Over);
         let OnEdit::NotApplied(refused) = life.edited(Some(2), Ok(parsed(8, 2, "busybox")), true) else {
             panic!("not applied")
         };
@@ -416,7 +468,7 @@ mod tests {
         let mut life = started(4);
         let waits: Vec<u64> = (0..8)
             .map(|_| {
-                let retry = life.run_ended(RunEnd::Interrupted).expect("tried again");
+                let retry = retried(&mut life);
                 assert!(life.retry(retry.token, parsed(4, 2, "busybox").1), "the retry is due");
                 retry.after.as_secs()
             })
@@ -424,18 +476,98 @@ mod tests {
         assert_eq!(waits, vec![5, 10, 20, 40, 80, 160, 300, 300]);
         // Once it runs, the count starts afresh.
         life.run_started();
-        assert_eq!(life.run_ended(RunEnd::Interrupted).map(|r| r.after.as_secs()), Some(5));
+        assert_eq!(retried(&mut life).after.as_secs(), 5);
     }
 
     #[test]
     fn an_edit_supersedes_a_scheduled_retry_and_retries_at_once() {
         let mut life = started(4);
-        let retry = life.run_ended(RunEnd::Interrupted).expect("tried again");
-        let again = life.run_ended(RunEnd::Interrupted).expect("tried again");
+        let retry = retried(&mut life);
+        let again = retried(&mut life);
         assert!(!life.retry(retry.token, parsed(4, 2, "busybox").1), "superseded by the later refusal");
         assert_eq!(life.refusals(), 2);
         assert_eq!(life.edited(Some(2), Ok(parsed(4, 2, "other")), false), OnEdit::Start { stop_setup: false });
         assert!(!life.retry(again.token, parsed(4, 2, "busybox").1), "superseded by the edit");
         assert_eq!(life.refusals(), 0);
+    }
+
+    #[test]
+    fn a_stop_of_a_running_workflow_is_its_managers_and_the_stopped_run_is_over_for_good() {
+        let mut life = started(4);
+        life.run_started();
+        let OnEdit::Reconfigure { now: Some(change), unapplied: None } =
+            life.edited(Some(2), Ok(stopped(parsed(4, 2, "busybox"), ShutdownStrategy::Stop)), true)
+        else {
+            panic!("the stop is for the running Manager")
+        };
+        assert_eq!(change.workflow.shutdown, Some(ShutdownStrategy::Stop));
+        // Escalated to Terminate: the Manager takes that too.
+        let OnEdit::Reconfigure { now: Some(change), .. } =
+            life.edited(Some(3), Ok(stopped(parsed(4, 2, "busybox"), ShutdownStrategy::Terminate)), true)
+        else {
+            panic!("the escalation is for the running Manager")
+        };
+        assert_eq!(change.workflow.shutdown, Some(ShutdownStrategy::Terminate));
+        // The Manager ends the run (Stopped is a finished run): not retried, and removing
+        // `shutdown` afterwards runs nothing again.
+        assert_eq!(life.run_ended(RunEnd::Finished), AfterRun::Over);
+        assert_eq!(life.stage(), Stage::Ended);
+        let OnEdit::NotApplied(refused) = life.edited(Some(4), Ok(parsed(4, 2, "busybox")), true) else {
+            panic!("not applied after the end")
+        };
+        assert_eq!(refused.reason, "WorkflowEnded");
+    }
+
+    #[test]
+    fn removing_a_stop_before_the_end_carries_on() {
+        let mut life = started(4);
+        life.run_started();
+        life.edited(Some(2), Ok(stopped(parsed(4, 2, "busybox"), ShutdownStrategy::Stop)), true);
+        let OnEdit::Reconfigure { now: Some(change), .. } = life.edited(Some(3), Ok(parsed(4, 2, "busybox")), true)
+        else {
+            panic!("the withdrawal is for the running Manager")
+        };
+        assert_eq!(change.workflow.shutdown, None);
+        // Interrupted afterwards, it is tried again as any run.
+        assert_eq!(retried(&mut life).after.as_secs(), 5);
+    }
+
+    #[test]
+    fn a_waiting_run_that_is_stopped_ends_at_once_and_is_not_tried_again() {
+        let mut life = started(4);
+        let retry = retried(&mut life);
+        assert_eq!(
+            life.edited(Some(2), Ok(stopped(parsed(4, 2, "busybox"), ShutdownStrategy::Stop)), false),
+            OnEdit::Stopped(ShutdownStrategy::Stop)
+        );
+        assert_eq!(life.stage(), Stage::Ended);
+        assert!(!life.retry(retry.token, parsed(4, 2, "busybox").1), "the scheduled retry is dropped");
+        let OnEdit::NotApplied(refused) = life.edited(Some(3), Ok(parsed(4, 2, "busybox")), false) else {
+            panic!("not applied after the end")
+        };
+        assert_eq!(refused.reason, "WorkflowEnded");
+    }
+
+    #[test]
+    fn a_run_interrupted_while_it_is_being_stopped_is_not_tried_again() {
+        // Stopped while its Manager runs, which then stops without finishing.
+        let mut life = started(4);
+        life.run_started();
+        life.edited(Some(2), Ok(stopped(parsed(4, 2, "busybox"), ShutdownStrategy::Terminate)), true);
+        assert_eq!(life.run_ended(RunEnd::Interrupted), AfterRun::Stopped(ShutdownStrategy::Terminate));
+        assert_eq!(life.stage(), Stage::Ended);
+        // Stopped while being set up (an edit restarts the setup with the stop), then refused.
+        let mut life = started(4);
+        let edit = life.edited(Some(2), Ok(stopped(parsed(4, 2, "busybox"), ShutdownStrategy::Stop)), false);
+        assert_eq!(edit, OnEdit::Start { stop_setup: true });
+        assert_eq!(life.run_ended(RunEnd::Interrupted), AfterRun::Stopped(ShutdownStrategy::Stop));
+        // Created stopped and refused (or its setup committed and the stop pending): the same.
+        let (_, spec) = stopped(parsed(4, 2, "busybox"), ShutdownStrategy::Stop);
+        let (mut life, first) = Lifecycle::first_seen(Some(1), Ok(&spec), &StateMachineStatus::default());
+        assert_eq!(first, OnFirstSeen::Start, "its Manager ends it from its Jobs");
+        assert_eq!(life.run_ended(RunEnd::Interrupted), AfterRun::Stopped(ShutdownStrategy::Stop));
+        let mut life = started(4);
+        life.edited(Some(2), Ok(stopped(parsed(4, 2, "busybox"), ShutdownStrategy::Stop)), true);
+        assert_eq!(life.run_ended(RunEnd::Interrupted), AfterRun::Stopped(ShutdownStrategy::Stop));
     }
 }

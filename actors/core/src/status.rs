@@ -10,14 +10,14 @@
 //! | `Ready` | the spec is valid and the workflow was accepted (false: `InvalidSpec`, with every problem; or what the run lacks, `RegistryUnavailable`, `APINotServed`, `StepDoesNotFit`, …, retried by itself) |
 //! | `Progressing` | sequences are running or about to start |
 //! | `Complete` | the wanted completions were reached, or a finish-workflow rule fired (present only then, as a Job's) |
-//! | `Failed` | the failure cap was reached, or the spec is invalid (present only then) |
+//! | `Failed` | the failure cap was reached (`FailureCapReached`), the workflow was stopped (`Stopped`: `spec.shutdown`), or the spec is invalid (`InvalidSpec`) — present only then |
 //! | `SpecApplied` | the latest spec is what runs; false names the fields a running workflow cannot change |
 //!
 //! A condition's `lastTransitionTime` changes only when its status does.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::api::{Phase, StateMachineSpec, StateMachineStatus, StepStatus};
+use crate::api::{Phase, ShutdownStrategy, StateMachineSpec, StateMachineStatus, StepStatus};
 use crate::ledger::{Carried, CarriedStep, Counts, RunOutcome};
 // Defined with the ledger that makes them (the ledger depends on nothing here).
 pub use crate::ledger::{STATUS_FIRINGS, Snapshot, StepSnapshot};
@@ -55,6 +55,7 @@ impl SpecChange {
         spec.workflow.events = new.workflow.events.clone();
         spec.cluster.max_size = new.cluster.max_size;
         spec.suspend = new.suspend;
+        spec.shutdown = new.shutdown;
         spec
     }
 
@@ -84,6 +85,7 @@ pub fn spec_change(old: &StateMachineSpec, new: &StateMachineSpec) -> SpecChange
     note(old.workflow.events != new.workflow.events, "spec.workflow.events", true);
     note(old.cluster.max_size != new.cluster.max_size, "spec.cluster.maxSize", true);
     note(old.suspend != new.suspend, "spec.suspend", true);
+    note(old.shutdown != new.shutdown, "spec.shutdown", true);
     note(old.cluster.autoscale != new.cluster.autoscale, "spec.cluster.autoscale", false);
     note(old.workflow.prefix != new.workflow.prefix, "spec.workflow.prefix", false);
     note(old.jobs != new.jobs, "spec.jobs", false);
@@ -104,7 +106,11 @@ pub fn of_run(
     let progress = format!("{completed}/{wanted} sequences completed, {active} running, {failed} failed");
     let (phase, message) = match &snapshot.outcome {
         Some(RunOutcome::Succeeded { reason }) => (Phase::Succeeded, reason.clone()),
-        Some(RunOutcome::Failed { reason }) => (Phase::Failed, reason.clone()),
+        Some(RunOutcome::Failed { reason } | RunOutcome::Stopped { reason, .. }) => (Phase::Failed, reason.clone()),
+        // Being stopped: still running until its last step jobs have ended.
+        Some(RunOutcome::Interrupted { .. }) | None if snapshot.shutdown.is_some() => {
+            (Phase::Running, stopping(snapshot, &progress))
+        }
         // An interrupted run is still running as far as the cluster is concerned: whoever
         // carries on will say how it ends.
         Some(RunOutcome::Interrupted { .. }) | None if snapshot.suspended => (
@@ -116,6 +122,7 @@ pub fn of_run(
         }
         Some(RunOutcome::Interrupted { .. }) | None => (Phase::Running, progress.clone()),
     };
+    let stopped = matches!(snapshot.outcome, Some(RunOutcome::Stopped { .. }));
     let mut status = StateMachineStatus {
         phase: Some(phase),
         completed: to_i32(completed),
@@ -147,12 +154,16 @@ pub fn of_run(
     match phase {
         Phase::Suspended => set(&mut status, "Progressing", false, "Suspended", &progress),
         // Steps whose Pods cannot start are the first thing to say while it runs.
+        Phase::Pending | Phase::Running if snapshot.shutdown.is_some() => {
+            set(&mut status, "Progressing", true, "Stopping", &message);
+        }
         Phase::Pending | Phase::Running if !snapshot.waiting.is_empty() => {
             let message = format!("cannot start yet: {}; {progress}", snapshot.waiting.join("; "));
             set(&mut status, "Progressing", true, "StepPending", &message);
         }
         Phase::Pending | Phase::Running => set(&mut status, "Progressing", true, "SequencesRunning", &progress),
         Phase::Succeeded => set(&mut status, "Progressing", false, "Succeeded", &progress),
+        Phase::Failed if stopped => set(&mut status, "Progressing", false, "Stopped", &progress),
         Phase::Failed => set(&mut status, "Progressing", false, "Failed", &progress),
     }
     // `Suspended` is there while true, as a Job's.
@@ -166,13 +177,27 @@ pub fn of_run(
         set(&mut status, "Complete", true, reason, &message);
     }
     if phase == Phase::Failed {
-        set(&mut status, "Failed", true, "FailureCapReached", &message);
+        let reason = if stopped { "Stopped" } else { "FailureCapReached" };
+        set(&mut status, "Failed", true, reason, &message);
     }
     match unapplied {
         Some(u) => set(&mut status, "SpecApplied", false, u.reason, &u.message),
         None => set(&mut status, "SpecApplied", true, "Applied", "the workflow runs the latest spec"),
     }
     status
+}
+
+/// The message of a workflow being stopped (`spec.shutdown`), until it has ended.
+fn stopping(snapshot: &Snapshot, progress: &str) -> String {
+    match snapshot.shutdown {
+        Some(ShutdownStrategy::Terminate) => {
+            format!("terminating (spec.shutdown: Terminate): the step jobs running are deleted; {progress}")
+        }
+        _ => format!(
+            "stopping (spec.shutdown: Stop): nothing new starts, the {} step jobs running finish; {progress}",
+            snapshot.counts.jobs_running
+        ),
+    }
 }
 
 /// What a resource's status tells of its run that its Jobs may no longer show (see
@@ -248,6 +273,43 @@ pub fn of_waiting(
     status
 }
 
+/// The status of a resource stopped (`spec.shutdown`) while no run of it was going on (it
+/// waited for what the cluster lacks): phase `Failed`, reason `Stopped`, what an earlier life of
+/// its run counted kept. `Ready` is true — the spec was valid and accepted — so that a
+/// restarted operator leaves the ended workflow alone.
+pub fn of_stopped(
+    strategy: ShutdownStrategy,
+    generation: Option<i64>,
+    previous: &StateMachineStatus,
+    now: &Time,
+) -> StateMachineStatus {
+    let completed = previous.completed;
+    let message = format!(
+        "stopped with strategy '{strategy}' (spec.shutdown) while it waited to start: {completed} sequences \
+         completed, {} failed",
+        previous.failed
+    );
+    let mut status = StateMachineStatus {
+        phase: Some(Phase::Failed),
+        active: 0,
+        observed_generation: generation,
+        message: Some(message.clone()),
+        completion_time: previous.completion_time.clone().or_else(|| Some(now.clone())),
+        ..previous.clone()
+    };
+    for step in &mut status.steps {
+        step.active = 0;
+    }
+    status.conditions.retain(|c| !matches!(c.type_.as_str(), "Complete" | "Suspended"));
+    let set = |status: &mut StateMachineStatus, type_: &str, value: bool, reason: &str, message: &str| {
+        set_condition(&mut status.conditions, type_, value, reason, message, generation, now);
+    };
+    set(&mut status, "Ready", true, "Stopped", "the spec is valid; the workflow was stopped before it could start");
+    set(&mut status, "Progressing", false, "Stopped", &message);
+    set(&mut status, "Failed", true, "Stopped", &message);
+    status
+}
+
 /// Sets condition `type_` in `conditions`, keeping its `lastTransitionTime` when its status does
 /// not change.
 pub fn set_condition(
@@ -285,6 +347,7 @@ fn step_status(s: &StepSnapshot) -> StepStatus {
         failed: to_i32(s.failed),
         nodes: to_i32(s.nodes),
         median_seconds: s.median_seconds.map(round3),
+        p95_seconds: s.p95_seconds.map(round3),
         max_seconds: s.max_seconds.map(round3),
     }
 }
@@ -317,11 +380,13 @@ mod tests {
                 failed,
                 nodes: 1,
                 median_seconds: Some(1.23456),
+                p95_seconds: Some(1.98765),
                 max_seconds: Some(2.0),
             }],
             fired: 0,
             recent_firings: Vec::new(),
             suspended: false,
+            shutdown: None,
             waiting: Vec::new(),
             outcome,
             max_size: 2,
@@ -412,6 +477,64 @@ mod tests {
         let failed = condition(&s, "Failed").expect("Failed");
         assert_eq!(failed.reason, "FailureCapReached");
         assert!(failed.message.contains("last failure: x"), "{}", failed.message);
+    }
+
+    #[test]
+    fn a_stopping_workflow_runs_until_its_jobs_end_then_fails_with_reason_stopped() {
+        let mut stopping = snapshot(1, 2, 0, None);
+        stopping.shutdown = Some(ShutdownStrategy::Stop);
+        let s = of_run(&stopping, Some(2), None, &StateMachineStatus::default(), &time(10));
+        assert_eq!(s.phase, Some(Phase::Running));
+        let message = s.message.clone().unwrap_or_default();
+        assert!(
+            message.starts_with("stopping (spec.shutdown: Stop): nothing new starts, the 2 step jobs"),
+            "{message}"
+        );
+        let progressing = condition(&s, "Progressing").expect("Progressing");
+        assert_eq!((progressing.status.as_str(), progressing.reason.as_str()), ("True", "Stopping"));
+        assert!(condition(&s, "Failed").is_none(), "not failed before the end");
+        let reason = "stopped with strategy 'Stop' (spec.shutdown): 1/4 sequences completed, 0 failed, 2 stopped before \
+                      their end";
+        let outcome = RunOutcome::Stopped { strategy: ShutdownStrategy::Stop, reason: reason.into() };
+        let mut ended = snapshot(1, 2, 0, Some(outcome));
+        ended.shutdown = None;
+        let done = of_run(&ended, Some(2), None, &s, &time(20));
+        assert_eq!(done.phase, Some(Phase::Failed));
+        assert_eq!(done.message.as_deref(), Some(reason));
+        assert_eq!(done.completion_time, Some(time(20)));
+        let failed = condition(&done, "Failed").expect("Failed");
+        assert_eq!((failed.status.as_str(), failed.reason.as_str()), ("True", "Stopped"));
+        assert_eq!(condition(&done, "Progressing").map(|c| c.reason.as_str()), Some("Stopped"));
+        assert!(condition(&done, "Complete").is_none());
+    }
+
+    #[test]
+    fn a_workflow_stopped_while_it_waited_to_start_fails_stopped_and_keeps_its_counts() {
+        let before = StateMachineStatus { completed: 2, failed: 1, ..StateMachineStatus::default() };
+        let waiting = of_waiting("RegistryUnavailable", "no registry", Some(3), &before, &time(10));
+        let s = of_stopped(ShutdownStrategy::Terminate, Some(4), &waiting, &time(20));
+        assert_eq!(s.phase, Some(Phase::Failed));
+        assert_eq!((s.completed, s.failed, s.observed_generation), (2, 1, Some(4)));
+        let message = s.message.clone().unwrap_or_default();
+        assert!(message.starts_with("stopped with strategy 'Terminate'"), "{message}");
+        let reason_of = |type_: &str| condition(&s, type_).map(|c| (c.status.clone(), c.reason.clone()));
+        assert_eq!(reason_of("Failed"), Some(("True".into(), "Stopped".into())));
+        assert_eq!(reason_of("Progressing"), Some(("False".into(), "Stopped".into())));
+        // Accepted: an operator that starts again leaves it ended.
+        assert_eq!(reason_of("Ready"), Some(("True".into(), "Stopped".into())));
+        let (_, first) = crate::lifecycle::Lifecycle::first_seen(Some(4), Ok(&StateMachineSpec::default()), &s);
+        assert_eq!(first, crate::lifecycle::OnFirstSeen::LeftEnded);
+    }
+
+    #[test]
+    fn a_stop_and_its_withdrawal_apply_to_a_running_workflow() {
+        let old = StateMachineSpec::default();
+        let new = StateMachineSpec { shutdown: Some(ShutdownStrategy::Stop), ..StateMachineSpec::default() };
+        let change = spec_change(&old, &new);
+        assert_eq!(change.applied, vec!["spec.shutdown"]);
+        assert!(change.unapplied.is_empty());
+        assert_eq!(change.running_spec(&old, &new).shutdown, Some(ShutdownStrategy::Stop));
+        assert_eq!(spec_change(&new, &old).applied, vec!["spec.shutdown"]);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use actix::prelude::*;
+use smo_core::api::ShutdownStrategy;
 use smo_core::fsm::{Effect, JobPhase, Sequence, SequenceOutcome};
 use smo_core::ledger::{Carried, Ledger, Next, Observation, RunOutcome, RunReport, Supervision, supervise};
 use smo_core::names::{JobId, JobIdSource};
@@ -208,11 +209,15 @@ impl Manager {
     fn adopt(&mut self, fsm: Sequence, effects: Vec<Effect>, links: &ManagerLinks) {
         let id = fsm.id().clone();
         self.ledger.sequence_started(id.clone());
-        // A sequence restored while the workflow is suspended waits to submit its next job.
-        let suspended = self.ledger.workflow().suspended;
+        // A sequence restored while the workflow is suspended or stopping waits to submit its
+        // next job (a stopping run ends once every sequence waits).
+        let hold = self.ledger.holding();
+        if hold && effects.iter().any(|e| matches!(e, Effect::Submit { .. } | Effect::Replace { .. })) {
+            self.ledger.sequence_holding(&id);
+        }
         let machine =
             StateMachine::new(fsm, effects, self.workflow(), self.executor.clone(), self.nodes.clone(), links.clone())
-                .holding(suspended);
+                .holding(hold);
         let addr = machine.start();
         #[cfg(test)]
         if let Some(hook) = &self.on_start {
@@ -290,6 +295,7 @@ impl Manager {
         match &report.outcome {
             RunOutcome::Succeeded { reason } => self.event(false, "Succeeded", reason.clone()),
             RunOutcome::Failed { reason } => self.event(true, "Failed", reason.clone()),
+            RunOutcome::Stopped { reason, .. } => self.event(true, "Stopped", reason.clone()),
             RunOutcome::Interrupted { .. } => {}
         }
         self.report_progress();
@@ -548,7 +554,13 @@ impl Handler<SequenceProgress> for Manager {
             // without submitting more: it has ended as far as this run is concerned.
             None if self.ledger.is_concluding(&msg.jobid) => supervise(None, None, run_over),
             None => {
+                // Told to hold (suspended, stopping): its next job now waits, and a stopping
+                // run may have nothing running any more.
+                self.ledger.sequence_applied(&msg.jobid);
                 self.report_progress();
+                if self.ledger.workflow().shutdown.is_some() {
+                    self.carry_on(ctx);
+                }
                 return;
             }
         };
@@ -589,8 +601,56 @@ impl Handler<Shutdown> for Manager {
 }
 
 impl Manager {
+    /// After a change of the workflow's `suspended` and `shutdown` (they were `before`): said in
+    /// the log and as Events, and once neither holds them, the sequences submit the jobs they
+    /// held.
+    fn holding_changed(&mut self, before: &Workflow) {
+        self.shutdown_changed(before.shutdown);
+        self.suspension_changed(before.suspended);
+        if (before.suspended || before.shutdown.is_some()) && !self.ledger.holding() {
+            for addr in self.sequences.values() {
+                addr.do_send(Release);
+            }
+        }
+    }
+
+    /// After a change of the workflow's `shutdown` (it was `was`): said in the log and as an
+    /// Event (its end is said when it ends).
+    fn shutdown_changed(&mut self, was: Option<ShutdownStrategy>) {
+        let now = self.ledger.workflow().shutdown;
+        if now == was {
+            return;
+        }
+        let running = self.ledger.counts().jobs_running;
+        match now {
+            Some(ShutdownStrategy::Stop) => {
+                tracing::info!(
+                    jobs_running = running,
+                    "workflow stopping: nothing new starts; the step jobs running finish"
+                );
+                let note =
+                    format!("stopping (spec.shutdown: Stop): nothing new starts; {running} step jobs running finish");
+                self.event(false, "Stopping", note);
+            }
+            Some(ShutdownStrategy::Terminate) => {
+                tracing::info!(jobs_running = running, "workflow terminating: the step jobs running are deleted");
+                let note = format!("terminating (spec.shutdown: Terminate): {running} step jobs running are deleted");
+                self.event(false, "Stopping", note);
+            }
+            None => {
+                tracing::info!("stop withdrawn: the workflow carries on");
+                self.event(
+                    false,
+                    "StopWithdrawn",
+                    "spec.shutdown removed before the end: the workflow carries on".into(),
+                );
+            }
+        }
+        self.status_due = true;
+    }
+
     /// After a change of the workflow's `suspended` (it was `was`): said in the log and as an
-    /// Event, and on resuming, the sequences submit the jobs they held.
+    /// Event.
     fn suspension_changed(&mut self, was: bool) {
         let now = self.ledger.workflow().suspended;
         if now == was {
@@ -610,9 +670,6 @@ impl Manager {
         } else {
             tracing::info!("workflow resumed");
             self.event(false, "Resumed", "resumed: the sequences carry on".into());
-            for addr in self.sequences.values() {
-                addr.do_send(Release);
-            }
         }
         self.status_due = true;
     }
@@ -639,9 +696,9 @@ impl Handler<Reconfigure> for Manager {
             return;
         }
         let before = self.ledger.counts();
-        let was_suspended = self.ledger.workflow().suspended;
+        let was = self.ledger.workflow().clone();
         self.ledger.reconfigure(&msg.workflow, msg.rules_changed);
-        self.suspension_changed(was_suspended);
+        self.holding_changed(&was);
         let w = self.ledger.workflow();
         tracing::info!(
             completions = w.completed,

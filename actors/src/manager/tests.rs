@@ -9,6 +9,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+use smo_core::api::ShutdownStrategy;
 use smo_core::fsm::JobPhase;
 use smo_core::ledger::{RunOutcome, RunReport};
 use smo_core::names::JobId;
@@ -20,7 +21,7 @@ use crate::executor::{ExistingJob, StepJob};
 use crate::job_watcher::JobWatcher;
 use crate::journal::{self, Journal};
 use crate::manager::{Manager, ManagerConfig};
-use crate::messages::{JobObserved, Progress};
+use crate::messages::{JobObserved, Progress, Reconfigure};
 use crate::state_machine::{Crash, StateMachine};
 
 fn workflow(spec: &str) -> Arc<Workflow> {
@@ -506,4 +507,78 @@ async fn a_suspended_run_submits_nothing_until_it_is_resumed_and_then_completes_
     assert_eq!(report.outcome.exit_code(), 0, "{:?}", report.outcome);
     assert_eq!((report.completed, report.failed), (4, 0));
     assert_eq!(submissions.get(), 12, "4 sequences × 3 steps, each job once");
+}
+
+/// `spec.shutdown: Stop` (`smo stop`) mid-run: the jobs submitted end and are recorded, nothing
+/// more is submitted, and the run ends Stopped (a failure, not an interruption to resume).
+#[actix::test]
+async fn a_stopped_run_submits_nothing_more_and_ends_stopped_once_its_jobs_have_ended() {
+    let wf = workflow(CHAIN);
+    let manager_of: Rc<RefCell<Option<Addr<Manager>>>> = Rc::default();
+    let hook = manager_of.clone();
+    let submissions = Rc::new(std::cell::Cell::new(0_u32));
+    let counter = submissions.clone();
+    let stopped = {
+        let mut stopped = Workflow::clone(&wf);
+        stopped.shutdown = Some(ShutdownStrategy::Stop);
+        Arc::new(stopped)
+    };
+    // The third submission stops the run.
+    let outcome: Rc<Outcome> = Rc::new(move |_: &StepJob| {
+        counter.set(counter.get() + 1);
+        if counter.get() == 3
+            && let Some(manager) = hook.borrow().as_ref()
+        {
+            manager.do_send(Reconfigure { workflow: stopped.clone(), rules_changed: false });
+        }
+        Some(Ok(()))
+    });
+    let (manager, finished) = start(wf, outcome, Vec::new(), None);
+    *manager_of.borrow_mut() = Some(manager);
+    let report = finished.await.expect("the manager reports");
+    let RunOutcome::Stopped { strategy: ShutdownStrategy::Stop, reason } = &report.outcome else {
+        panic!("stopped, not {:?}", report.outcome)
+    };
+    assert!(reason.starts_with("stopped with strategy 'Stop' (spec.shutdown): "), "{reason}");
+    let submitted = submissions.get();
+    assert!((3..12).contains(&submitted), "stopped after the third submission: {submitted} submitted");
+    let ran: u32 = report.steps.iter().map(|s| s.runs).sum();
+    assert_eq!(ran, submitted, "every job submitted ended and was recorded");
+    assert_eq!(report.outcome.exit_code(), 1);
+}
+
+/// A run restored while it is being stopped: a sequence whose next job was not submitted yet
+/// holds it, and the run ends Stopped without submitting anything; `Terminate` ends a run with
+/// a job still running at once.
+#[actix::test]
+async fn a_run_restored_while_stopping_submits_nothing_and_terminate_does_not_wait() {
+    let existing = |id: &str, step, phase| ExistingJob {
+        jobid: JobId::new(id),
+        step,
+        attempt: 1,
+        phase,
+        started_at: None,
+        ended_at: None,
+    };
+    let submitted = Rc::new(std::cell::Cell::new(0_u32));
+    let counter = submitted.clone();
+    let counting: Rc<Outcome> = Rc::new(move |_: &StepJob| {
+        counter.set(counter.get() + 1);
+        Some(Ok(()))
+    });
+    let wf = workflow(&format!("  shutdown: Stop{CHAIN}"));
+    assert_eq!(wf.shutdown, Some(ShutdownStrategy::Stop));
+    let report = run_with(wf, counting.clone(), vec![existing("job_000000011", 0, JobPhase::Succeeded)], None).await;
+    assert!(matches!(report.outcome, RunOutcome::Stopped { .. }), "{:?}", report.outcome);
+    assert_eq!(submitted.get(), 0, "the held next job is never submitted");
+    assert!(report.outcome.reason().contains("1 stopped before their end"), "{:?}", report.outcome);
+    // A job still running when the run is terminated is not waited for.
+    let wf = workflow(&format!("  shutdown: Terminate{CHAIN}"));
+    let report = run_with(wf, counting, vec![existing("job_000000022", 1, JobPhase::Running)], None).await;
+    assert!(
+        matches!(report.outcome, RunOutcome::Stopped { strategy: ShutdownStrategy::Terminate, .. }),
+        "{:?}",
+        report.outcome
+    );
+    assert_eq!(submitted.get(), 0);
 }

@@ -31,8 +31,9 @@
 //!   edit.
 //! * Every object created for it carries an owner reference to it: deleting it deletes its
 //!   Jobs, ConfigMaps and registry (the garbage collector), and the operator stops its Manager.
-//! * Its spec changes: the running workflow takes new completions, node budget, failure cap and
-//!   rules ([`Reconfigure`]); a change it cannot take (the steps, the registry, …) is named in
+//! * Its spec changes: the running workflow takes new completions, node budget, failure cap,
+//!   rules, `suspend` and `shutdown` (`smo stop`: its Manager ends the run stopped; a run with
+//!   no Manager, waiting to be tried again, ends at once) ([`Reconfigure`]); a change it cannot take (the steps, the registry, …) is named in
 //!   the `SpecApplied` condition, never silently ignored.
 
 pub mod metrics;
@@ -54,10 +55,11 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt as _, watcher as watch};
 use kube::{Client, ResourceExt as _};
+use smo_core::api::ShutdownStrategy;
 use smo_core::api::{RegistrySpec, StateMachine, StateMachineSpec, StateMachineStatus};
 use smo_core::jobs::script::ArtifactStore;
 use smo_core::ledger::{Carried, RunOutcome, RunReport};
-use smo_core::lifecycle::{Lifecycle, OnEdit, OnFirstSeen, Reconfiguration, RunEnd};
+use smo_core::lifecycle::{AfterRun, Lifecycle, OnEdit, OnFirstSeen, Reconfiguration, RunEnd};
 use smo_core::limits::Limits;
 use smo_core::names::stable_seed;
 use smo_core::status;
@@ -462,7 +464,7 @@ impl Controller {
                     tracing::info!(statemachine = %key, outcome = report.outcome.verb(), reason = report.outcome.reason(), completed = report.completed, failed = report.failed, "workflow ended");
                     match report.outcome {
                         RunOutcome::Interrupted { reason, .. } => Some(reason),
-                        RunOutcome::Succeeded { .. } | RunOutcome::Failed { .. } => None,
+                        RunOutcome::Succeeded { .. } | RunOutcome::Failed { .. } | RunOutcome::Stopped { .. } => None,
                     }
                 }
                 Err(_) => Some("its Manager stopped without a report".to_string()),
@@ -501,6 +503,10 @@ impl Controller {
                     self.starting.remove(&uid);
                 }
                 self.run_now(key, ctx);
+            }
+            OnEdit::Stopped(strategy) => {
+                let reporter = tracked.reporter.clone();
+                stopped_without_a_run(key, &reporter, generation, strategy);
             }
             OnEdit::Reconfigure { now, unapplied } => {
                 tracing::info!(statemachine = %key, applied = now.is_some(), unapplied = ?unapplied.as_ref().map(|u| &u.message), "spec changed");
@@ -575,6 +581,21 @@ impl Controller {
             manager.do_send(Shutdown { reason: format!("the StateMachine {key} was deleted"), exit_code: 0 });
         }
     }
+}
+
+/// A resource stopped (`spec.shutdown`) while no Manager ran it (it waited for what the
+/// cluster lacks, or its run stopped without finishing while being stopped): its status and
+/// an Event say it has ended, stopped; it is not tried again.
+fn stopped_without_a_run(
+    key: &str,
+    reporter: &Addr<StatusReporter>,
+    generation: Option<i64>,
+    strategy: ShutdownStrategy,
+) {
+    tracing::info!(statemachine = %key, %strategy, "workflow stopped (spec.shutdown) while no run of it was going on; not tried again");
+    reporter.do_send(SpecSeen::Stopped { generation, strategy });
+    let note = format!("stopped with strategy '{strategy}' (spec.shutdown) while it waited to start");
+    reporter.do_send(crate::messages::WorkflowEvent { warning: true, reason: "Stopped", note });
 }
 
 /// A change for a running Manager, as the [`Lifecycle`] decided it.
@@ -804,8 +825,14 @@ impl Handler<RunEnded> for Controller {
             t.manager = None;
             t.starting = None;
             let end = if msg.refused { RunEnd::Interrupted } else { RunEnd::Finished };
-            if let Some(retry) = t.life.run_ended(end) {
-                ctx.notify_later(RetryRun { key: msg.key, uid: msg.uid, token: retry.token }, retry.after);
+            match t.life.run_ended(end) {
+                AfterRun::Over => {}
+                AfterRun::Stopped(strategy) => {
+                    stopped_without_a_run(&msg.key, &t.reporter, t.object.metadata.generation, strategy);
+                }
+                AfterRun::Retry(retry) => {
+                    ctx.notify_later(RetryRun { key: msg.key, uid: msg.uid, token: retry.token }, retry.after);
+                }
             }
         }
     }

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
-use smo_core::api::StateMachineStatus;
+use smo_core::api::{ShutdownStrategy, StateMachineStatus};
 use smo_core::status::{self, Snapshot, Unapplied};
 
 use super::metrics::WorkflowMetrics;
@@ -43,6 +43,14 @@ pub enum SpecSeen {
         reason: &'static str,
         /// What is missing, and what to do.
         message: String,
+    },
+    /// The spec of `generation` stopped the workflow (`spec.shutdown`) while no run of it was
+    /// going on: it has ended, stopped.
+    Stopped {
+        /// `metadata.generation` of the spec seen.
+        generation: Option<i64>,
+        /// How it was stopped.
+        strategy: ShutdownStrategy,
     },
     /// The spec of `generation` is invalid; nothing runs.
     Invalid {
@@ -124,6 +132,9 @@ impl StatusReporter {
             }
             SpecSeen::Waiting { generation, reason, message } => {
                 Some(status::of_waiting(reason, message, *generation, &self.written, &now))
+            }
+            SpecSeen::Stopped { generation, strategy } => {
+                Some(status::of_stopped(*strategy, *generation, &self.written, &now))
             }
             SpecSeen::Running { generation, unapplied } => {
                 let snapshot = self.snapshot.as_ref()?;
@@ -238,7 +249,14 @@ impl Handler<SpecSeen> for StatusReporter {
     type Result = ();
 
     fn handle(&mut self, msg: SpecSeen, ctx: &mut Self::Context) {
-        self.spec = msg;
+        self.spec = match (&self.spec, msg) {
+            // Stopped stays stopped: a later edit is not applied (the workflow has ended), and
+            // the snapshot of a run interrupted before the stop is no news.
+            (SpecSeen::Stopped { strategy, .. }, SpecSeen::Running { generation, .. }) => {
+                SpecSeen::Stopped { generation, strategy: *strategy }
+            }
+            (_, msg) => msg,
+        };
         self.write(ctx);
     }
 }

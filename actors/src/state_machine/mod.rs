@@ -15,8 +15,10 @@
 //! If the actor stops without having reported how its sequence ended, it says so
 //! ([`SequenceStopped`]) and the Manager decides what that means (supervision).
 //!
-//! While the workflow is suspended the answer says `hold`: the job is recorded, and the
-//! sequence's next submission waits for the Manager's [`Release`] (the workflow resumed).
+//! While the workflow is suspended or being stopped (`spec.shutdown: Stop`) the answer says
+//! `hold`: the job is recorded, and the sequence's next submission waits for the Manager's
+//! [`Release`] (the workflow resumed, the stop withdrawn) — or for ever, when the stopped run
+//! ends.
 
 use std::rc::Rc;
 use std::sync::Arc;

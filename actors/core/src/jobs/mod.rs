@@ -265,6 +265,7 @@ pub(crate) mod test_support {
             registry: RegistrySettings::default(),
             workdir: None,
             suspended: false,
+            shutdown: None,
         }
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::api::ShutdownStrategy;
 use crate::workflow::documents::from_manifest_text;
 
 /// A workflow of steps `a` and `b`, 3 completions, 2 nodes of budget, with `rules` (YAML list
@@ -291,4 +292,130 @@ fn a_suspended_workflow_starts_nothing_and_holds_its_sequences_next_jobs_until_r
     ledger.reconfigure(&suspended, false);
     assert_eq!(ledger.decide().start, 1, "resumed: the budget of 2 has room for one more");
     assert!(!ledger.snapshot().suspended);
+}
+
+/// The ledger of a run of 3 wanted completions with sequences 1 and 2 running step `a`, then
+/// told to stop with `strategy`.
+fn stopping(strategy: ShutdownStrategy) -> (Ledger, Workflow) {
+    let mut ledger = Ledger::new(workflow(""));
+    for n in 1..=2 {
+        ledger.sequence_started(id(n));
+        ledger.job_observed(&id(n), 0, 1, &JobPhase::Running);
+    }
+    let mut stopped = Workflow::clone(ledger.workflow());
+    stopped.shutdown = Some(strategy);
+    ledger.reconfigure(&stopped, false);
+    (ledger, stopped)
+}
+
+#[test]
+fn a_stopped_workflow_starts_nothing_records_its_running_jobs_and_ends_once_none_runs() {
+    let (mut ledger, _) = stopping(ShutdownStrategy::Stop);
+    assert_eq!(ledger.decide().start, 0, "no new sequence while stopping");
+    assert_eq!(ledger.snapshot().shutdown, Some(ShutdownStrategy::Stop));
+    assert_eq!(ledger.conclude(), None, "two step jobs still run");
+    // Sequence 1's job ends: recorded, its next job held.
+    ledger.job_observed(&id(1), 0, 1, &JobPhase::Succeeded);
+    let (next, _) = ledger.job_ended(&id(1), 0, &JobPhase::Succeeded, Some(2.0), &[]);
+    assert_eq!(next, Next::Continue { repeat: false, hold: true });
+    assert_eq!(ledger.report().steps[0].succeeded, 1);
+    // Until it has said what it did with the job, it may still finish: the run waits.
+    assert_eq!(ledger.conclude(), None);
+    ledger.sequence_applied(&id(1));
+    assert_eq!(ledger.conclude(), None, "sequence 2's job still runs");
+    // Sequence 2's job fails: the sequence fails (counted), and nothing runs any more.
+    ledger.job_observed(&id(2), 0, 1, &FAILED);
+    ledger.job_ended(&id(2), 0, &FAILED, Some(1.0), &[]);
+    assert_eq!(ledger.sequence_ended(&id(2), Supervision::Failed { reason: "x".into() }), None);
+    let outcome = ledger.conclude().expect("stopped: nothing runs");
+    let RunOutcome::Stopped { strategy: ShutdownStrategy::Stop, reason } = &outcome else {
+        panic!("stopped, not {outcome:?}")
+    };
+    assert_eq!(
+        reason,
+        "stopped with strategy 'Stop' (spec.shutdown): 0/3 sequences completed, 1 failed, 1 stopped before their end"
+    );
+    assert_eq!((outcome.exit_code(), outcome.verb()), (1, "stopped"));
+    assert_eq!(ledger.snapshot().shutdown, None, "ended: no longer stopping");
+    assert_eq!(ledger.report().failed, 1);
+}
+
+#[test]
+fn a_sequence_that_completes_while_the_workflow_stops_is_counted() {
+    let (mut ledger, _) = stopping(ShutdownStrategy::Stop);
+    // Sequence 1 is on its last step: its job ends and the sequence completes.
+    ledger.job_observed(&id(1), 0, 1, &JobPhase::Succeeded);
+    ledger.job_ended(&id(1), 0, &JobPhase::Succeeded, Some(1.0), &[]);
+    ledger.sequence_applied(&id(1));
+    ledger.job_observed(&id(2), 0, 1, &JobPhase::Succeeded);
+    ledger.job_ended(&id(2), 0, &JobPhase::Succeeded, Some(1.0), &[]);
+    // Sequence 2 has been told to hold but has not reported yet: no end.
+    assert_eq!(ledger.conclude(), None);
+    ledger.sequence_ended(&id(2), Supervision::Completed);
+    let outcome = ledger.conclude().expect("nothing runs");
+    assert!(outcome.reason().contains("1/3 sequences completed, 0 failed, 1 stopped"), "{outcome:?}");
+}
+
+#[test]
+fn a_terminated_workflow_ends_at_once_and_a_withdrawn_stop_carries_on() {
+    let (mut ledger, mut stopped) = stopping(ShutdownStrategy::Terminate);
+    let outcome = ledger.conclude().expect("Terminate ends at once");
+    assert!(matches!(outcome, RunOutcome::Stopped { strategy: ShutdownStrategy::Terminate, .. }), "{outcome:?}");
+    assert!(outcome.reason().contains("0/3 sequences completed, 0 failed, 2 stopped"), "{outcome:?}");
+    // Withdrawn before the end: the sequences held carry on, new ones start.
+    let (mut ledger, _) = stopping(ShutdownStrategy::Stop);
+    ledger.job_observed(&id(1), 0, 1, &JobPhase::Succeeded);
+    ledger.job_ended(&id(1), 0, &JobPhase::Succeeded, Some(1.0), &[]);
+    ledger.sequence_applied(&id(1));
+    stopped.shutdown = None;
+    ledger.reconfigure(&stopped, false);
+    assert!(!ledger.holding());
+    assert_eq!(ledger.conclude(), None);
+    let (next, _) = ledger.job_ended(&id(2), 0, &JobPhase::Succeeded, Some(1.0), &[]);
+    assert_eq!(next, Next::Continue { repeat: false, hold: false });
+    // Stopped again: sequence 1, no longer held, counts as busy until it holds again.
+    stopped.shutdown = Some(ShutdownStrategy::Stop);
+    ledger.reconfigure(&stopped, false);
+    assert_eq!(ledger.conclude(), None);
+}
+
+#[test]
+fn a_stop_does_not_undo_reaching_the_wanted_completions() {
+    let (mut ledger, _) = stopping(ShutdownStrategy::Stop);
+    let mut fewer = Workflow::clone(ledger.workflow());
+    fewer.completed = 1;
+    ledger.reconfigure(&fewer, false);
+    ledger.job_observed(&id(1), 0, 1, &JobPhase::Succeeded);
+    ledger.job_ended(&id(1), 0, &JobPhase::Succeeded, Some(1.0), &[]);
+    ledger.sequence_ended(&id(1), Supervision::Completed);
+    assert_eq!(ledger.conclude(), Some(RunOutcome::Succeeded { reason: "1/1 sequences completed".into() }));
+}
+
+#[test]
+fn a_sequence_restored_while_stopping_with_its_next_job_held_is_idle() {
+    let mut ledger = Ledger::new(workflow(""));
+    let mut stopped = Workflow::clone(ledger.workflow());
+    stopped.shutdown = Some(ShutdownStrategy::Stop);
+    ledger.reconfigure(&stopped, false);
+    ledger.sequence_started(id(1));
+    assert_eq!(ledger.conclude(), None, "a restored sequence waits for its job by default");
+    ledger.sequence_holding(&id(1));
+    assert!(ledger.conclude().is_some(), "its next job waits: nothing runs");
+}
+
+#[test]
+fn the_snapshot_gives_each_steps_p95_as_the_summary_does() {
+    let mut ledger = Ledger::new(workflow(""));
+    for (n, seconds) in (1..=20).enumerate() {
+        let n = n as u32;
+        ledger.sequence_started(id(n));
+        ledger.job_observed(&id(n), 0, 1, &JobPhase::Succeeded);
+        ledger.job_ended(&id(n), 0, &JobPhase::Succeeded, Some(f64::from(seconds)), &[]);
+    }
+    let a = &ledger.snapshot().steps[0];
+    // 20 jobs of 1..=20 s: position 0.95 × 19 = 18.05 between the 19th and 20th durations.
+    let p95 = a.p95_seconds.expect("a p95");
+    assert!((p95 - 19.05).abs() < 1e-9, "{p95}");
+    assert_eq!((a.median_seconds, a.max_seconds), (Some(10.5), Some(20.0)));
+    assert_eq!(ledger.snapshot().steps[1].p95_seconds, None, "no job of b ended");
 }

@@ -141,6 +141,7 @@ impl Workflow {
             },
             workdir: wf.workdir.clone().map(PathBuf::from),
             suspended: false,
+            shutdown: None,
         };
         let rules = checks::rules(&wf.workflow.events, &workflow, &file, "workflow.events", &mut problems);
         let workflow = Workflow { rules, ..workflow };

@@ -133,6 +133,7 @@ impl Workflow {
             registry,
             workdir: None,
             suspended: spec.suspend,
+            shutdown: spec.shutdown,
         };
         let rules = checks::rules(&spec.workflow.events, &workflow, file, "spec.workflow.events", &mut problems);
         let workflow = Workflow { rules, ..workflow };

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::api::ShutdownStrategy;
 use crate::names::JobId;
 use crate::rules::Rule;
 use crate::template::Vars;
@@ -50,6 +51,10 @@ pub struct Workflow {
     /// Suspended (`spec.suspend`, or `smo run`'s SIGUSR1): no new sequence and no new step job
     /// starts until it is resumed.
     pub suspended: bool,
+    /// Being ended before it is done (`spec.shutdown`): nothing new starts; with
+    /// [`ShutdownStrategy::Stop`] the step jobs running finish first, with
+    /// [`ShutdownStrategy::Terminate`] they are deleted.
+    pub shutdown: Option<ShutdownStrategy>,
 }
 
 /// Where artifacts go, as the workflow states it (the command line may override it).
