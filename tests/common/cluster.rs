@@ -56,11 +56,22 @@ impl Namespace {
         let events = kubectl(&["-n", &self.0, "get", "events", "--sort-by=.lastTimestamp"]);
         let events = String::from_utf8_lossy(&events.stdout).into_owned();
         let events = events.lines().rev().take(60).collect::<Vec<_>>();
+        // A node the control plane took for gone marks its Pods not ready (their Services then
+        // refuse connections): its conditions and Events say so.
+        let node = kubectl(&[
+            "get",
+            "nodes",
+            "-o",
+            "custom-columns=NAME:.metadata.name,CONDITIONS:.status.conditions[*].type,STATUS:.status.conditions[*].status,TAINTS:.spec.taints[*].key",
+        ]);
+        let node_events = kubectl(&["get", "events", "-n", "default", "--field-selector", "involvedObject.kind=Node"]);
         format!(
-            "--- namespace {}\n{}--- its latest Events\n{}",
+            "--- namespace {}\n{}--- its latest Events\n{}\n--- the node\n{}{}",
             self.0,
             text(&objects),
-            events.into_iter().rev().collect::<Vec<_>>().join("\n")
+            events.into_iter().rev().collect::<Vec<_>>().join("\n"),
+            text(&node),
+            text(&node_events)
         )
     }
 
