@@ -52,7 +52,7 @@ impl Namespace {
     /// What a person would look at in the namespace when a run hangs: its StatefulSets, Pods
     /// and endpoints, and its Events (the latest last).
     pub fn looks(&self) -> String {
-        let objects = kubectl(&["-n", &self.0, "get", "statefulsets,pods,endpoints", "-o", "wide"]);
+        let objects = kubectl(&["-n", &self.0, "get", "statefulsets,pods,endpoints,endpointslices", "-o", "wide"]);
         let events = kubectl(&["-n", &self.0, "get", "events", "--sort-by=.lastTimestamp"]);
         let events = String::from_utf8_lossy(&events.stdout).into_owned();
         let events = events.lines().rev().take(60).collect::<Vec<_>>();
@@ -65,13 +65,19 @@ impl Namespace {
             "custom-columns=NAME:.metadata.name,CONDITIONS:.status.conditions[*].type,STATUS:.status.conditions[*].status,TAINTS:.spec.taints[*].key",
         ]);
         let node_events = kubectl(&["get", "events", "-n", "default", "--field-selector", "involvedObject.kind=Node"]);
+        // What the controller-manager (endpoints, EndpointSlices, StatefulSets) said of the
+        // namespace, from the project's cluster's log.
+        let state = std::env::var("SMO_CLUSTER_STATE").unwrap_or_else(|_| "/tmp/smo-cluster".into());
+        let log = std::fs::read_to_string(format!("{state}/logs/controller-manager.log")).unwrap_or_default();
+        let said: Vec<&str> = log.lines().filter(|l| l.contains(self.0.as_str())).collect();
         format!(
-            "--- namespace {}\n{}--- its latest Events\n{}\n--- the node\n{}{}",
+            "--- namespace {}\n{}--- its latest Events\n{}\n--- the node\n{}{}--- the controller-manager on it\n{}",
             self.0,
             text(&objects),
             events.into_iter().rev().collect::<Vec<_>>().join("\n"),
             text(&node),
-            text(&node_events)
+            text(&node_events),
+            said[said.len().saturating_sub(60)..].join("\n")
         )
     }
 
