@@ -14,7 +14,12 @@ smo=${SMO:-/var/cache/smo/static-target/x86_64-unknown-linux-gnu/release/smo}
 command -v chromium >/dev/null || { echo "chromium is missing: make services" >&2; exit 1; }
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  pkill -f -- "--user-data-dir=$work" 2>/dev/null || true
+  sleep 1
+  rm -rf "$work" 2>/dev/null || true
+}
 trap cleanup EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -45,15 +50,16 @@ pids+=($!)
 until curl -sf "http://$ui/runs" >/dev/null; do sleep 0.2; done
 page_bytes=$(curl -s "http://$ui/" | wc -c)
 page_gzip=$(curl -s "http://$ui/" | gzip -9 | wc -c)
+echo "page: ${page_bytes} bytes (${page_gzip} gzipped), one file with its script and style"
 # Every sequence in its last step: 1,000 sequences, 3,000 jobs on screen (1,000 still running).
-until curl -s "http://$ui/runs" | grep -q '"active":1000'; do sleep 0.5; done
-sleep 8
+until [ "$(cat smo-runs/*/times.jsonl 2>/dev/null | grep -c '_c_start')" -ge 1000 ]; do sleep 0.5; done
 for load in 1 2 3; do
   # Loaded while the run goes (its stream open): the browser is stopped once the page has drawn.
   browser "http://$ui/" page.html console.log &
   chrome=$!
   for _ in $(seq 600); do grep -q 'smo live: first picture' console.log 2>/dev/null && break; sleep 0.1; done
-  kill "$chrome" 2>/dev/null; wait "$chrome" 2>/dev/null || true
+  kill "$chrome" 2>/dev/null || true
+  wait "$chrome" 2>/dev/null || true
   started=$(stamp 'smo live: page script started' console.log)
   pictured=$(stamp 'smo live: first picture' console.log)
   echo "1,000 sequences, load $load: first picture $(echo "($pictured - $started) * 1000" | bc | xargs printf '%.0f') ms after the page's script started" \
