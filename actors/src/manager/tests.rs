@@ -426,16 +426,13 @@ async fn a_sequence_without_an_answer_to_its_question_stops_instead_of_carrying_
     assert!(!machine.connected(), "the sequence stopped");
 }
 
+/// A job the executor reports as existing (first attempt, no times known).
+fn existing(id: &str, step: usize, phase: JobPhase) -> ExistingJob {
+    ExistingJob { jobid: JobId::new(id), step, attempt: 1, phase, started_at: None, ended_at: None }
+}
+
 #[actix::test]
 async fn a_restored_run_counts_what_ended_and_carries_on_where_sequences_were() {
-    let existing = |id: &str, step, phase| ExistingJob {
-        jobid: JobId::new(id),
-        step,
-        attempt: 1,
-        phase,
-        started_at: None,
-        ended_at: None,
-    };
     let failed = JobPhase::Failed { reason: "exit code 1".into() };
     let jobs = vec![
         // Completed before the restart: counted, nothing runs again.
@@ -552,14 +549,6 @@ async fn a_stopped_run_submits_nothing_more_and_ends_stopped_once_its_jobs_have_
 /// a job still running at once.
 #[actix::test]
 async fn a_run_restored_while_stopping_submits_nothing_and_terminate_does_not_wait() {
-    let existing = |id: &str, step, phase| ExistingJob {
-        jobid: JobId::new(id),
-        step,
-        attempt: 1,
-        phase,
-        started_at: None,
-        ended_at: None,
-    };
     let submitted = Rc::new(std::cell::Cell::new(0_u32));
     let counter = submitted.clone();
     let counting: Rc<Outcome> = Rc::new(move |_: &StepJob| {
