@@ -169,9 +169,7 @@ async fn keep_in_config_maps(place: Place, mut rx: mpsc::UnboundedReceiver<Entry
     let listed = with_retries(|| api.list(&params)).await;
     // Shown once: a retried run of the same resource finds them on the page already.
     if let (Some(live), Ok(list)) = (live.as_ref().filter(|l| l.is_fresh()), &listed) {
-        for (key, t) in timeline::times(&list.items).timestamps {
-            live.mark(&key, t);
-        }
+        live.mark_all(timeline::times(&list.items));
     }
     let mut chunk = match listed {
         Ok(list) => match list.items.iter().filter_map(|c| Some((timeline::index_of(c)?, c))).max_by_key(|(i, _)| *i) {

@@ -234,6 +234,13 @@ impl Feed {
         });
     }
 
+    /// Every timestamp of `times` (what an earlier life of the run recorded).
+    pub fn mark_all(&self, times: smo_core::times::Times) {
+        for (key, t) in times.timestamps {
+            self.mark(&key, t);
+        }
+    }
+
     /// The status as it is now, and the snapshot it was made from (the slots in use: each
     /// running job holds its step's nodes).
     pub fn status(&self, status: &StateMachineStatus, snapshot: Option<&Snapshot>) {

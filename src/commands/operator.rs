@@ -71,22 +71,23 @@ async fn operate(args: &OperatorArgs) -> Result<Ending, String> {
         let served = Endpoints { metrics: metrics.clone(), ready: ready.clone() };
         endpoints::serve(addr, served).await.map_err(|e| format!("cannot serve --metrics-addr {addr}: {e}"))?;
     }
-    let live = args.ui_addr.map(|_| {
-        let instance = std::env::var("POD_NAME").ok();
-        crate::live::Live::new(smo_actors::live::Board::new(), "operator", instance)
-    });
-    if let (Some(addr), Some(live)) = (args.ui_addr, &live) {
-        live.standby.store(args.leader_elect, Ordering::Relaxed);
-        crate::live::serve(addr, live.clone()).await.map_err(|e| format!("cannot serve --ui-addr {addr}: {e}"))?;
-    }
-    operator::check_crd(&client, args.namespaces.iter().find(|n| !n.is_empty()).map(String::as_str))
-        .await
-        .map_err(|e| e.to_string())?;
     // Unique among the operators that may compete for the lease: a Pod's name, else host + pid.
     let instance = std::env::var("POD_NAME").unwrap_or_else(|_| {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "smo-operator".into());
         format!("{host}-{}", std::process::id())
     });
+    let live = match args.ui_addr {
+        Some(addr) => {
+            let live = crate::live::Live::new(smo_actors::live::Board::new(), "operator", Some(instance.clone()));
+            live.standby.store(args.leader_elect, Ordering::Relaxed);
+            crate::live::serve(addr, live.clone()).await.map_err(|e| format!("cannot serve --ui-addr {addr}: {e}"))?;
+            Some(live)
+        }
+        None => None,
+    };
+    operator::check_crd(&client, args.namespaces.iter().find(|n| !n.is_empty()).map(String::as_str))
+        .await
+        .map_err(|e| e.to_string())?;
     let mut leading = None;
     if args.leader_elect {
         let lease = LeaseManagerBuilder::new(client.clone(), operator::CONTROLLER_NAME)

@@ -349,9 +349,7 @@ fn execute(
         let board = Board::new();
         let feed = board.feed(None, &workflow.name);
         if let Ok(earlier) = journal::read_times(&plan.run_dir.join("times.jsonl")) {
-            for (key, t) in earlier.timestamps {
-                feed.mark(&key, t);
-            }
+            feed.mark_all(earlier);
         }
         (addr, Live::new(board, "local", None), feed)
     });
@@ -421,13 +419,7 @@ fn execute(
             crate::live::serve(addr, page).await.map_err(|e| format!("cannot serve --ui {addr}: {e}"))?;
             eprintln!("smo run: the live page is at http://{addr}/");
             journal = journal.showing(Some(feed.clone()));
-            let reporter = LiveReporter::new(feed).start();
-            reporting = Some(Reporting {
-                status: reporter.clone().recipient(),
-                events: reporter.clone().recipient(),
-                steps: reporter.clone().recipient(),
-                transitions: reporter.recipient(),
-            });
+            reporting = Some(Reporting::to(&LiveReporter::new(feed).start()));
         }
         let runs_on = match cluster {
             Some(config) => RunsOn::Kubernetes(Box::new(config)),

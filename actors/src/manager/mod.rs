@@ -95,6 +95,26 @@ pub struct Reporting {
     pub transitions: Recipient<TransitionTimed>,
 }
 
+impl Reporting {
+    /// Every report to the one actor `to` (the operator's StatusReporter, `smo run`'s
+    /// LiveReporter).
+    pub fn to<A>(to: &Addr<A>) -> Reporting
+    where
+        A: Actor<Context = Context<A>>
+            + Handler<StatusSnapshot>
+            + Handler<WorkflowEvent>
+            + Handler<StepEnded>
+            + Handler<TransitionTimed>,
+    {
+        Reporting {
+            status: to.clone().recipient(),
+            events: to.clone().recipient(),
+            steps: to.clone().recipient(),
+            transitions: to.clone().recipient(),
+        }
+    }
+}
+
 /// The workflow's manager.
 pub struct Manager {
     ledger: Ledger,

@@ -446,12 +446,7 @@ impl Controller {
                         journal: Some(journal),
                         restore: true,
                         carried: Some(carried),
-                        reporting: Some(Reporting {
-                            status: reporter.clone().recipient(),
-                            events: reporter.clone().recipient(),
-                            steps: reporter.clone().recipient(),
-                            transitions: reporter.clone().recipient(),
-                        }),
+                        reporting: Some(Reporting::to(&reporter)),
                     },
                 )
             });
