@@ -1445,3 +1445,115 @@ fn smo_stop_now_deletes_the_running_jobs_and_ends_the_workflow_stopped() {
     assert!(ns.jobs_of("cut").is_empty(), "nothing new after the end");
     eprintln!("the running Jobs were gone {:.1} s after smo stop --now", gone.as_secs_f64());
 }
+
+/// What the cluster deletes under a running workflow is made again or remembered. A garbage
+/// collector that takes the resource for gone — as the 1.20 controller-manager's did after an
+/// apiserver restart in this project's chaos suite (kubernetes#104342) — deletes what the
+/// resource owns: its registry's StatefulSet and Service, and its Jobs, completed ones too.
+///
+/// * The registry deleted mid-run is applied again at the same ClusterIP (the steps carry that
+///   address), with `RegistryUnavailable` and `RegistryRestored` Events, and the run goes on.
+/// * The Jobs of completed sequences deleted (all but their first step's) while the operator
+///   is down: the next operator counts them completed from the status and the kept timeline,
+///   never runs their last steps again, and runs only the sequences still wanted. (A
+///   completion the timeline has not recorded yet — it is written every 5 s — cannot be known
+///   once its Jobs are gone: the test deletes the Jobs of recorded ones.)
+#[test]
+#[ignore = "needs the project's cluster: run `make test-cluster`"]
+fn what_the_cluster_deletes_under_a_run_is_made_again_or_remembered() {
+    let ns = Namespace::new("op-collected");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = Operator::spawn(&ns, dir.path(), &[]);
+    let image =
+        std::env::var("SMO_TEST_REGISTRY_IMAGE").unwrap_or_else(|_| "docker.io/library/smo-registry:dev".into());
+    let head = format!(
+        "  registry: {{image: \"{image}\", pullPolicy: IfNotPresent}}\n  workflow: {{completed: 6, maxFailures: 50}}\n  cluster: {{maxSize: 2}}\n"
+    );
+    let steps =
+        [("a", "sleep 2; echo \"$jobid\" > a.txt"), ("b", "sleep 1; cat a.txt > b.txt"), ("c", "sleep 1; cat b.txt")];
+    let manifest = state_machine("collected", &head, &steps)
+        .replacen(
+            "    script: |\n      sleep 2; echo",
+            "    registry: {push: a}\n    script: |\n      sleep 2; echo",
+            1,
+        )
+        .replacen(
+            "    script: |\n      sleep 1; cat a",
+            "    registry: {pull: a, push: b}\n    script: |\n      sleep 1; cat a",
+            1,
+        )
+        .replacen(
+            "    script: |\n      sleep 1; cat b",
+            "    registry: {pull: b}\n    script: |\n      sleep 1; cat b",
+            1,
+        );
+    apply(&ns, &manifest);
+    let completed = || get(&ns, "collected")["status"]["completed"].as_i64().unwrap_or(0);
+    eventually(Duration::from_secs(240), "no sequence completed", || if completed() >= 1 { Ok(()) } else { Err(()) });
+    let address = || {
+        let out = kubectl(&["-n", &ns.0, "get", "service", "collected-registry", "-o", "jsonpath={.spec.clusterIP}"]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let ip = address();
+    assert!(!ip.is_empty(), "the registry's Service has a ClusterIP");
+
+    // The registry's objects deleted, as the garbage collector would (background: its Pod goes too).
+    let out = kubectl(&["-n", &ns.0, "delete", "statefulset,service", "collected-registry", "--wait=false"]);
+    assert!(out.status.success(), "{}", text(&out));
+    eventually(Duration::from_secs(120), "the registry was not made again", || {
+        let reasons = event_reasons(&ns);
+        if reasons.iter().any(|r| r == "RegistryRestored") { Ok(()) } else { Err((reasons, first.log())) }
+    });
+    assert!(event_reasons(&ns).iter().any(|r| r == "RegistryUnavailable"), "{:?}", event_reasons(&ns));
+    assert_eq!(address(), ip, "the Service made again has the address the steps use");
+
+    // Two sequences completed since, and the kept timeline has them (it is written every 5 s).
+    let before = completed();
+    eventually(Duration::from_secs(240), "the run did not go on after the registry came back", || {
+        if completed() >= before + 2 { Ok(()) } else { Err(get(&ns, "collected")["status"].clone()) }
+    });
+    std::thread::sleep(Duration::from_secs(6));
+    let first_log = first.kill();
+    // The completions on record: in the kept timeline. (One whose record was not written yet
+    // when its Jobs went — the timeline is written every 5 s — cannot be known, and runs again.)
+    let recorded = timeline_of(&ns, "collected", dir.path());
+    let done: Vec<String> = {
+        let jobs = ns.jobs_of("collected");
+        let mut ids: Vec<String> = jobs
+            .iter()
+            .filter(|(id, step, phase)| {
+                step == "c" && phase == "Complete" && recorded["timestamps"].get(format!("{id}_c_succeeded")).is_some()
+            })
+            .map(|j| j.0.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    assert!(done.len() >= 2, "{done:?}");
+    let carried = get(&ns, "collected")["status"].clone();
+    // Their Jobs of steps b and c deleted: what is left of them looks like sequences at step b.
+    for id in &done {
+        let selector = format!("state-machine.converged-computing.org/workflow=collected,jobid={id},app!=a");
+        let out = kubectl(&["-n", &ns.0, "delete", "jobs", "-l", &selector, "--wait=true"]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let second = Operator::spawn(&ns, dir.path(), &[]);
+    wait_for(&ns, "collected", "Complete", &second, 300);
+    let status = get(&ns, "collected")["status"].clone();
+    let context = format!("before the restart: {carried:#}\nfirst operator:\n{first_log}\nsecond:\n{}", second.log());
+    assert_eq!(status["completed"].as_i64(), Some(6), "{status:#}\n{context}");
+    let c = status["steps"].as_array().and_then(|s| s.iter().find(|st| st["name"] == "c")).cloned().unwrap_or_default();
+    assert_eq!(c["succeeded"].as_i64(), Some(6), "step c ran once per completed sequence: {status:#}\n{context}");
+    let jobs = ns.jobs_of("collected");
+    for id in &done {
+        let again: Vec<_> = jobs.iter().filter(|(j, step, _)| j == id && step != "a").collect();
+        assert!(again.is_empty(), "the completed sequence {id} ran again: {again:?}\n{context}");
+    }
+    assert!(second.log().contains("a completed sequence lost some of its Jobs"), "{context}");
+    // The kept timeline: exactly 6 sequences ran their last step to success.
+    let times = timeline_of(&ns, "collected", dir.path());
+    let stamps = times["timestamps"].as_object().cloned().unwrap_or_default();
+    let last_ok = stamps.keys().filter(|k| k.ends_with("_c_succeeded")).count();
+    assert_eq!(last_ok, 6, "{stamps:?}\n{context}");
+}

@@ -159,6 +159,17 @@ struct Place {
     owner: Option<OwnerReference>,
 }
 
+/// What `workflow`'s timeline ConfigMaps in `namespace` hold, of those owned by the resource
+/// `owner_uid` (a deleted resource's timeline, not yet collected, is not the new one's).
+pub async fn kept_times(client: kube::Client, namespace: &str, workflow: &str, owner_uid: &str) -> kube::Result<Times> {
+    let api: Api<ConfigMap> = Api::namespaced(client, namespace);
+    let params = ListParams::default().labels(&smo_core::timeline::selector(workflow));
+    let list = with_retries(|| api.list(&params)).await?;
+    let owned = |c: &ConfigMap| c.metadata.owner_references.iter().flatten().any(|o| o.uid == owner_uid);
+    let chunks: Vec<ConfigMap> = list.items.into_iter().filter(owned).collect();
+    Ok(smo_core::timeline::times(&chunks))
+}
+
 /// The writer of [`Journal::in_config_maps`].
 async fn keep_in_config_maps(place: Place, mut rx: mpsc::UnboundedReceiver<Entry>, live: Option<Feed>) {
     use smo_core::timeline;

@@ -257,10 +257,19 @@ pub enum Next {
 }
 
 /// What an earlier life of a run counted that its executor can no longer show: a failed
-/// sequence's jobs are deleted with it, and rules' resizing lives only in the ledger. The
-/// operator reads it from the resource's status when it takes a run over after a restart.
+/// sequence's jobs are deleted with it, rules' resizing lives only in the ledger, and the jobs
+/// of completed sequences can be deleted by the cluster itself (a garbage collector that took
+/// the resource for gone while the apiserver restarted, kubernetes#104342). The operator reads
+/// it from the resource's status when it takes a run over after a restart.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Carried {
+    /// Sequences completed.
+    pub completed: u32,
+    /// The job ids of sequences the kept timeline shows completed: one of them restored from
+    /// what is left of its jobs is not run again ([`Times::completed_sequences`]).
+    ///
+    /// [`Times::completed_sequences`]: crate::times::Times::completed_sequences
+    pub completed_sequences: std::collections::BTreeSet<String>,
     /// Sequences failed.
     pub failed: u32,
     /// Rule firings.
@@ -437,6 +446,10 @@ impl Ledger {
     /// earlier life could not write down any more (it died within a status interval of it) is
     /// not lost while its jobs remain. Node counts resized by rules stay resized.
     pub fn carry_over(&mut self, earlier: &Carried) {
+        if earlier.completed > self.completed {
+            self.started += earlier.completed - self.completed;
+            self.completed = earlier.completed;
+        }
         if earlier.failed > self.failed {
             self.started += earlier.failed - self.failed;
             self.failed = earlier.failed;

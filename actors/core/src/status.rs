@@ -205,6 +205,9 @@ fn stopping(snapshot: &Snapshot, progress: &str) -> String {
 pub fn carried(status: &StateMachineStatus) -> Carried {
     let count = |v: i32| u32::try_from(v).unwrap_or(0);
     Carried {
+        completed: count(status.completed),
+        // Not in the status: the operator adds what the kept timeline says.
+        completed_sequences: Default::default(),
         failed: count(status.failed),
         fired: count(status.rule_firings),
         recent_firings: status.recent_firings.clone(),

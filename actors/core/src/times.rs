@@ -179,6 +179,17 @@ impl Times {
         out
     }
 
+    /// The sequences whose step `last` (the workflow's last step) succeeded: completed, whatever
+    /// the cluster still shows of their jobs.
+    pub fn completed_sequences(&self, last: &str) -> std::collections::BTreeSet<String> {
+        self.timestamps
+            .keys()
+            .filter_map(|key| EVENT.captures(key))
+            .filter(|c| &c[2] == last && c.get(4).is_some_and(|e| e.as_str() == "succeeded"))
+            .map(|c| c[1].to_string())
+            .collect()
+    }
+
     /// `workflow_start` and `workflow_complete`, if recorded.
     pub fn workflow_bounds(&self) -> (Option<f64>, Option<f64>) {
         (self.timestamps.get("workflow_start").copied(), self.timestamps.get("workflow_complete").copied())
@@ -197,6 +208,25 @@ mod tests {
         assert_eq!(at(1_700_000_000).rfc3339(), "2023-11-14T22:13:20Z");
         assert_eq!(at(4_102_444_799).rfc3339(), "2099-12-31T23:59:59Z");
         assert_eq!(at(1_700_000_000).compact(), "20231114-221320");
+    }
+
+    #[test]
+    fn the_sequences_whose_last_step_succeeded_are_completed() {
+        let mut t = Times::default();
+        for key in [
+            "job_000000001_a_succeeded",
+            "job_000000001_c_succeeded",
+            "job_000000002_c_attempt2_succeeded",
+            "job_000000003_c_failed",
+            "job_000000004_c_start",
+            "my_prefix_000000005_c_succeeded",
+            "workflow_complete",
+        ] {
+            t.mark(key.into(), 1.0);
+        }
+        let done: Vec<String> = t.completed_sequences("c").into_iter().collect();
+        assert_eq!(done, ["job_000000001", "job_000000002", "my_prefix_000000005"]);
+        assert!(t.completed_sequences("b").is_empty());
     }
 
     #[test]

@@ -396,7 +396,8 @@ impl Manager {
             by_sequence.entry(job.jobid).or_default().push((job.step, job.attempt, job.phase));
         }
         let links = self.links(ctx);
-        let (mut ended, mut live) = (0, 0);
+        let completed_before = self.carried.as_ref().map(|c| c.completed_sequences.clone()).unwrap_or_default();
+        let (mut ended, mut live, mut gone) = (0, 0, 0);
         for (id, jobs) in by_sequence {
             for (step, _, phase) in jobs.iter().filter(|(_, _, p)| p.is_terminal()) {
                 self.ledger.job_restored_ended(*step, phase);
@@ -412,6 +413,14 @@ impl Manager {
                 if matches!(outcome, SequenceOutcome::Failed { .. }) {
                     self.clean_up(&id);
                 }
+                continue;
+            }
+            if completed_before.contains(id.as_str()) {
+                // Its last step succeeded, the kept timeline says, but some of its Jobs are gone
+                // (deleted outside smo, or by the cluster's garbage collector): it is counted
+                // among the completed ones carried over, and never run again.
+                gone += 1;
+                tracing::warn!(jobid = %id, "a completed sequence lost some of its Jobs; it is not run again");
                 continue;
             }
             live += 1;
@@ -430,6 +439,7 @@ impl Manager {
         tracing::info!(
             ended,
             live,
+            completed_without_jobs = gone,
             completed = counts.completed,
             failed = counts.failed,
             "run restored from the executor's jobs"

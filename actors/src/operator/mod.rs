@@ -380,19 +380,18 @@ impl Controller {
             if let Some(refusal) = kubernetes::preflight::check_fit(&client, &workflow).await {
                 return refuse(refusal.reason, refusal.message);
             }
+            let own_registry = registry::kubernetes::OwnRegistry {
+                client: client.clone(),
+                namespace: namespace.clone(),
+                workflow: name.clone(),
+                spec: registry_spec,
+                owner: owner.clone(),
+                operator_namespace: config.own_namespace.clone(),
+            };
             let (store, registry_credentials) = match store_of(&workflow, &config) {
                 Some(store) => (store, None),
                 None => {
-                    let ensured = registry::kubernetes::ensure(
-                        &client,
-                        &namespace,
-                        &name,
-                        &registry_spec,
-                        &owner,
-                        &config.own_namespace,
-                        REGISTRY_PATIENCE,
-                    )
-                    .await;
+                    let ensured = own_registry.ensure(None, REGISTRY_PATIENCE).await;
                     match ensured {
                         Ok(ready) => {
                             (ArtifactStore::Registry { host: ready.host, plain_http: true }, Some(ready.credentials))
@@ -409,6 +408,24 @@ impl Controller {
                 Ok(Some(refusal)) => return refuse(refusal.reason, refusal.message),
                 Err(e) => return refuse("PreflightFailed", format!("cannot check the step images: {e}")),
             }
+            // What the kept timeline shows completed counts, whatever is left of its Jobs.
+            let mut carried = carried;
+            if let Some(last) = workflow.steps.last() {
+                match crate::journal::kept_times(client.clone(), &namespace, &name, &uid).await {
+                    Ok(times) => {
+                        let done = times.completed_sequences(&last.name);
+                        carried.completed = carried.completed.max(u32::try_from(done.len()).unwrap_or(u32::MAX));
+                        carried.completed_sequences = done;
+                    }
+                    Err(e) => {
+                        tracing::warn!(statemachine = %key, error = %e, "cannot read the kept timeline; the run goes on from its Jobs and status")
+                    }
+                }
+            }
+            let kept_registry = match (&store, &registry_credentials) {
+                (ArtifactStore::Registry { host, .. }, Some(_)) => Some(host.clone()),
+                _ => None,
+            };
             // The run's timeline, kept in ConfigMaps owned by the resource (`smo timeline`).
             let journal =
                 Journal::in_config_maps(client.clone(), namespace.clone(), name.clone(), Some(owner.clone()), live);
@@ -454,7 +471,22 @@ impl Controller {
             // A run that stopped without finishing (it could not list its Jobs to resume, its
             // Manager stopped) is not over: it is tried again, visibly, never marked ended. (One
             // the Controller stopped itself is no longer tracked, and the retry is dropped.)
-            let interrupted = match finished.await {
+            // The workflow's own registry is kept answering while the run lasts.
+            let finished = match kept_registry {
+                Some(host) => {
+                    let tell_to = reporter.clone();
+                    let tell: registry::kubernetes::Tell = Box::new(move |warning, reason, note| {
+                        tell_to.do_send(crate::messages::WorkflowEvent { warning, reason, note });
+                    });
+                    let keep = registry::kubernetes::keep(own_registry, host, tell);
+                    tokio::select! {
+                        report = finished => report,
+                        never = keep => match never {},
+                    }
+                }
+                None => finished.await,
+            };
+            let interrupted = match finished {
                 Ok(report) => {
                     tracing::info!(statemachine = %key, outcome = report.outcome.verb(), reason = report.outcome.reason(), completed = report.completed, failed = report.failed, "workflow ended");
                     match report.outcome {

@@ -13,7 +13,9 @@
 //!   that name is never read, so the operator needs no right to read Secrets (nor to change
 //!   them: it is only created).
 //! * The registry is ready when its Pod is (its readiness probe answered) and the Service's
-//!   ClusterIP answers too.
+//!   ClusterIP answers too, as the registry does: refusing a caller without its credentials.
+//! * While the run lasts ([`keep`]), a registry that stops answering so has its objects applied
+//!   again, its Service at the same ClusterIP: the step jobs carry that address.
 //! * A registry Pod that cannot become ready by waiting (its image cannot be pulled, its
 //!   container keeps crashing, no node fits it: [`smo_core::registry::pod_problem`]) ends the
 //!   wait within seconds with the Pod's own reason and the image, so the resource's status says
@@ -35,7 +37,7 @@ use kube::{Api, Client};
 use smo_core::api::RegistrySpec;
 use smo_core::registry;
 
-use super::probe;
+use super::probe_private;
 use crate::executor::kubernetes::api::{apply, create_unless_exists, delete, read_ours, with_retries};
 use crate::{Error, Result};
 
@@ -58,101 +60,188 @@ pub struct Ready {
     pub credentials: String,
 }
 
-/// Makes the workflow's registry follow `spec` (see the module docs) and waits up to
-/// `patience` for it to answer. Its NetworkPolicy admits the operator's Pods in
-/// `operator_namespace`.
-pub async fn ensure(
-    client: &Client,
-    namespace: &str,
-    workflow: &str,
-    spec: &RegistrySpec,
-    owner: &OwnerReference,
-    operator_namespace: &str,
-    patience: Duration,
-) -> Result<Ready> {
-    let registry::Objects { statefulset, service, network_policy } =
-        registry::objects(workflow, namespace, spec, Some(owner), operator_namespace)?;
-    let name = service.metadata.name.clone().unwrap_or_default();
-    let image = spec.image.as_deref().unwrap_or(smo_core::defaults::REGISTRY_IMAGE);
-    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
-    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let credentials = registry::credentials_name(workflow, spec);
-    let password =
-        rand::distr::SampleString::sample_string(&rand::distr::Alphanumeric, &mut rand::rng(), PASSWORD_LENGTH);
-    let hash = bcrypt::hash(&password, BCRYPT_COST)
-        .map_err(|e| Error::Credentials(format!("cannot hash the password: {e}")))?;
-    let secret = registry::credentials_secret(
-        workflow,
-        namespace,
-        spec,
-        Some(owner),
-        &password,
-        &format!("{}:{hash}", registry::USERNAME),
-    )?;
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    create_unless_exists(&secrets, &secret, &format!("Secret {namespace}/{credentials}")).await?;
-    // `a` with registry.name `b-registry` and `a-b` with `registry` name the same objects: the
-    // other's are read first (the three share their name), and never written over.
-    let what = format!("StatefulSet {namespace}/{name}");
-    let clash = "two StateMachines in one namespace make the same registry name (`<name>-<registry.name>`): \
-                 another registry.name keeps them apart";
-    let existing = read_ours(&sets, &statefulset, &what, clash).await?;
-    read_ours(&services, &service, &format!("Service {namespace}/{name}"), clash).await?;
-    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), namespace);
-    apply(&policies, &network_policy)
-        .await
-        .map_err(|e| Error::kube(format!("apply NetworkPolicy {namespace}/{name}"), e))?;
-    let ip = apply(&services, &service)
-        .await
-        .map_err(|e| Error::kube(format!("apply Service {namespace}/{name}"), e))?
-        .spec
-        .and_then(|s| s.cluster_ip)
-        .filter(|ip| !ip.is_empty() && ip != "None")
-        .ok_or_else(|| {
-            Error::RegistryUnavailable(format!("the registry Service {namespace}/{name} has no ClusterIP"))
-        })?;
-    let set_uid = apply_set(&sets, &statefulset, existing, &what).await?.metadata.uid;
-    let host = format!("{ip}:{}", registry::PORT);
-    tracing::info!(%host, statefulset = %name, %image, "waiting for the workflow's registry");
-    let own_pods = ListParams::default().labels(&selector(&registry::registry_labels(workflow)));
-    let started = Instant::now();
-    let mut last_pod_check: Option<Instant> = None;
-    let mut pod_ready = false;
-    let mut last = String::from("its Pod is not ready");
-    while started.elapsed() < patience {
-        if !pod_ready && last_pod_check.is_none_or(|t| t.elapsed() >= POD_CHECK_EVERY) {
-            last_pod_check = Some(Instant::now());
-            // A Pod list that fails only costs this check; the next one comes.
-            if let Ok(listed) = with_retries(|| pods.list(&own_pods)).await {
-                // Only the set's own Pods count: one of a set just made anew may still be there.
-                let own: Vec<&Pod> = listed.items.iter().filter(|p| of_set(p, set_uid.as_deref())).collect();
-                if let Some(problem) = own.iter().find_map(|p| registry::pod_problem(p)) {
-                    return Err(Error::RegistryUnavailable(format!(
-                        "the workflow's registry ({what}) cannot start: {problem}; set spec.registry.image to an \
-                         image the cluster can pull (the operator's --registry-image is the default)"
-                    )));
-                }
-                pod_ready = own.iter().any(|p| is_ready(p));
-            }
-        }
-        // Only a ready Pod's answer counts: until kube-proxy has programmed the new Service, its
-        // ClusterIP may lead elsewhere (measured: an answer from outside the cluster 0.1 s after
-        // the Service was made, before the registry's Pod had even pulled its image).
-        if pod_ready {
-            match probe(&host, true).await {
-                Ok(()) => return Ok(Ready { host, credentials }),
-                Err(e) => last = e,
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Err(Error::RegistryUnavailable(format!(
-        "the artifact registry http://{host} did not answer within {}s: {last} (the registry {what} runs image \
-         {image}; `kubectl -n {namespace} describe pod {name}-0` says why it is not ready)",
-        patience.as_secs()
-    )))
+/// A workflow's own registry, as its spec asks for it.
+#[derive(Clone)]
+pub struct OwnRegistry {
+    /// The client the workflow's calls go through.
+    pub client: Client,
+    /// The workflow's namespace.
+    pub namespace: String,
+    /// The workflow's (the StateMachine's) name.
+    pub workflow: String,
+    /// `spec.registry`, defaults filled in.
+    pub spec: RegistrySpec,
+    /// The StateMachine, owner of every object made for the registry.
+    pub owner: OwnerReference,
+    /// Where the operator's Pods run: the registry's NetworkPolicy admits them.
+    pub operator_namespace: String,
 }
+
+impl OwnRegistry {
+    /// Makes the workflow's registry follow its spec (see the module docs) and waits up to
+    /// `patience` for it to answer. With `cluster_ip` (the address a running workflow's steps
+    /// already use), a Service made anew asks for that address again.
+    pub async fn ensure(&self, cluster_ip: Option<&str>, patience: Duration) -> Result<Ready> {
+        let (client, namespace, workflow, spec, owner, operator_namespace) = (
+            &self.client,
+            self.namespace.as_str(),
+            self.workflow.as_str(),
+            &self.spec,
+            &self.owner,
+            self.operator_namespace.as_str(),
+        );
+        let registry::Objects { statefulset, mut service, network_policy } =
+            registry::objects(workflow, namespace, spec, Some(owner), operator_namespace)?;
+        let name = service.metadata.name.clone().unwrap_or_default();
+        let image = spec.image.as_deref().unwrap_or(smo_core::defaults::REGISTRY_IMAGE);
+        let services: Api<Service> = Api::namespaced(client.clone(), namespace);
+        let sets: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
+        let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        let credentials = registry::credentials_name(workflow, spec);
+        let password =
+            rand::distr::SampleString::sample_string(&rand::distr::Alphanumeric, &mut rand::rng(), PASSWORD_LENGTH);
+        let hash = bcrypt::hash(&password, BCRYPT_COST)
+            .map_err(|e| Error::Credentials(format!("cannot hash the password: {e}")))?;
+        let secret = registry::credentials_secret(
+            workflow,
+            namespace,
+            spec,
+            Some(owner),
+            &password,
+            &format!("{}:{hash}", registry::USERNAME),
+        )?;
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+        create_unless_exists(&secrets, &secret, &format!("Secret {namespace}/{credentials}")).await?;
+        // `a` with registry.name `b-registry` and `a-b` with `registry` name the same objects: the
+        // other's are read first (the three share their name), and never written over.
+        let what = format!("StatefulSet {namespace}/{name}");
+        let clash = "two StateMachines in one namespace make the same registry name (`<name>-<registry.name>`): \
+                 another registry.name keeps them apart";
+        let existing = read_ours(&sets, &statefulset, &what, clash).await?;
+        let existing_service = read_ours(&services, &service, &format!("Service {namespace}/{name}"), clash).await?;
+        // The address is asked for whenever known (a Service once applied with it keeps it: the
+        // apply names it, as the field is smo's), and kept when made anew.
+        let known_ip = existing_service.and_then(|s| s.spec?.cluster_ip).filter(|ip| !ip.is_empty() && ip != "None");
+        if let Some(ip) = cluster_ip.map(str::to_string).or(known_ip) {
+            service.spec.get_or_insert_default().cluster_ip = Some(ip);
+        }
+        let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), namespace);
+        apply(&policies, &network_policy)
+            .await
+            .map_err(|e| Error::kube(format!("apply NetworkPolicy {namespace}/{name}"), e))?;
+        let ip = apply(&services, &service)
+            .await
+            .map_err(|e| Error::kube(format!("apply Service {namespace}/{name}"), e))?
+            .spec
+            .and_then(|s| s.cluster_ip)
+            .filter(|ip| !ip.is_empty() && ip != "None")
+            .ok_or_else(|| {
+                Error::RegistryUnavailable(format!("the registry Service {namespace}/{name} has no ClusterIP"))
+            })?;
+        let set_uid = apply_set(&sets, &statefulset, existing, &what).await?.metadata.uid;
+        let host = format!("{ip}:{}", registry::PORT);
+        tracing::info!(%host, statefulset = %name, %image, "waiting for the workflow's registry");
+        let own_pods = ListParams::default().labels(&selector(&registry::registry_labels(workflow)));
+        let started = Instant::now();
+        let mut last_pod_check: Option<Instant> = None;
+        let mut pod_ready = false;
+        let mut last = String::from("its Pod is not ready");
+        while started.elapsed() < patience {
+            if !pod_ready && last_pod_check.is_none_or(|t| t.elapsed() >= POD_CHECK_EVERY) {
+                last_pod_check = Some(Instant::now());
+                // A Pod list that fails only costs this check; the next one comes.
+                if let Ok(listed) = with_retries(|| pods.list(&own_pods)).await {
+                    // Only the set's own Pods count: one of a set just made anew may still be there.
+                    let own: Vec<&Pod> = listed.items.iter().filter(|p| of_set(p, set_uid.as_deref())).collect();
+                    if let Some(problem) = own.iter().find_map(|p| registry::pod_problem(p)) {
+                        return Err(Error::RegistryUnavailable(format!(
+                            "the workflow's registry ({what}) cannot start: {problem}; set spec.registry.image to an \
+                         image the cluster can pull (the operator's --registry-image is the default)"
+                        )));
+                    }
+                    pod_ready = own.iter().any(|p| is_ready(p));
+                }
+            }
+            // Only a ready Pod's answer counts: until kube-proxy has programmed the new Service, its
+            // ClusterIP may lead elsewhere (measured: an answer from outside the cluster 0.1 s after
+            // the Service was made, before the registry's Pod had even pulled its image).
+            if pod_ready {
+                match probe_private(&host).await {
+                    Ok(()) => return Ok(Ready { host, credentials }),
+                    Err(e) => last = e,
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(Error::RegistryUnavailable(format!(
+            "the artifact registry http://{host} did not answer within {}s: {last} (the registry {what} runs image \
+         {image}; `kubectl -n {namespace} describe pod {name}-0` says why it is not ready)",
+            patience.as_secs()
+        )))
+    }
+}
+
+/// How often a running workflow's registry is asked whether it answers.
+const KEEP_CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// Failed answers in a row after which the registry's objects are applied again.
+const KEEP_FAILURES: u32 = 2;
+
+/// What [`keep`] tells the workflow: a warning or not, an Event reason, one line.
+pub type Tell = Box<dyn Fn(bool, &'static str, String)>;
+
+/// Keeps the registry of a running workflow (`host`, made by [`OwnRegistry::ensure`])
+/// answering, until dropped: a registry that stops answering (its StatefulSet or Service
+/// deleted, by a person or by the cluster's garbage collector, which can take the resource for
+/// gone while the apiserver restarts: kubernetes#104342) has its objects applied again at the
+/// same ClusterIP, and `tell` says so. Only the registry's own address is asked while it answers.
+pub async fn keep(registry: OwnRegistry, host: String, tell: Tell) -> std::convert::Infallible {
+    let workflow = registry.workflow.as_str();
+    let ip = host.rsplit_once(':').map_or(host.as_str(), |(ip, _)| ip).to_string();
+    let mut failures = 0;
+    loop {
+        tokio::time::sleep(KEEP_CHECK_EVERY).await;
+        let why = match probe_private(&host).await {
+            Ok(()) => {
+                failures = 0;
+                continue;
+            }
+            Err(e) => e,
+        };
+        failures += 1;
+        if failures < KEEP_FAILURES {
+            continue;
+        }
+        failures = 0;
+        tracing::warn!(%workflow, %host, error = %why, "the workflow's registry does not answer; applying its objects again");
+        tell(
+            true,
+            "RegistryUnavailable",
+            format!("the workflow's registry http://{host} does not answer ({why}); its objects are applied again"),
+        );
+        let ensured = registry.ensure(Some(&ip), KEEP_PATIENCE).await;
+        match ensured {
+            Ok(ready) if ready.host == host => {
+                tracing::info!(%workflow, %host, "the workflow's registry answers again");
+                tell(false, "RegistryRestored", format!("the workflow's registry http://{host} answers again"));
+            }
+            Ok(ready) => tell(
+                true,
+                "RegistryMoved",
+                format!(
+                    "the workflow's registry was made anew at http://{} because another Service took its address \
+                     {host}; the run's steps still use {host}, so their artifact transfers fail: delete and create \
+                     the StateMachine again to start over",
+                    ready.host
+                ),
+            ),
+            Err(e) => tell(true, "RegistryUnavailable", format!("the workflow's registry cannot be made again: {e}")),
+        }
+    }
+}
+
+/// How long [`keep`] waits for a registry made again before it looks afresh.
+const KEEP_PATIENCE: Duration = Duration::from_secs(120);
 
 /// Applies the StatefulSet `wanted` over `existing` (as it was before), and makes it anew when
 /// it had no ready replica and the apply changed its spec, or it cannot take the change (see

@@ -7,7 +7,9 @@
 //!   of failing every step's push.
 //!
 //! * The ephemeral registry of a `StateMachine` without `registry.host` — a StatefulSet and a
-//!   Service in its namespace — is applied from the spec and waited for by [`kubernetes::ensure`].
+//!   Service in its namespace — is applied from the spec and waited for by
+//!   [`kubernetes::OwnRegistry::ensure`], and kept answering while its run lasts by
+//!   [`kubernetes::keep`].
 
 use std::time::{Duration, Instant};
 
@@ -83,6 +85,36 @@ pub async fn wait_ready(host: &str, plain_http: bool, patience: Duration) -> Res
 /// One probe: listing the tags of a repository that need not exist. Any answer of the
 /// distribution API — tags, or "name unknown" — means the registry is there.
 pub(crate) async fn probe(host: &str, plain_http: bool) -> std::result::Result<(), String> {
+    match list_tags_anonymously(host, plain_http).await? {
+        Ok(()) | Err(OciDistributionError::RegistryError { .. } | OciDistributionError::UnauthorizedError { .. }) => {
+            Ok(())
+        }
+        Err(OciDistributionError::ServerError { code, .. }) if code == 404 || code == 401 => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// One probe of a registry that lets no one in without its credentials (a workflow's own): only
+/// a refusal of the anonymous caller is its answer. Anything else answering at its address is
+/// not it (measured: with the registry's Service gone, the ClusterIP led to another registry
+/// on the node, which answered).
+pub(crate) async fn probe_private(host: &str) -> std::result::Result<(), String> {
+    match list_tags_anonymously(host, true).await? {
+        Err(OciDistributionError::UnauthorizedError { .. }) => Ok(()),
+        Err(OciDistributionError::ServerError { code: 401, .. }) => Ok(()),
+        Ok(()) | Err(OciDistributionError::RegistryError { .. } | OciDistributionError::ServerError { .. }) => {
+            Err("something else answers at its address (it lets an anonymous caller in)".into())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Lists the tags of a repository that need not exist, as no one: the outer error is one of
+/// setting up the client, the inner one the registry's (or the network's) answer.
+async fn list_tags_anonymously(
+    host: &str,
+    plain_http: bool,
+) -> std::result::Result<std::result::Result<(), OciDistributionError>, String> {
     // Needed by reqwest's `rustls-no-provider`; installing twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = ClientConfig {
@@ -93,13 +125,7 @@ pub(crate) async fn probe(host: &str, plain_http: bool) -> std::result::Result<(
     };
     let client = oci_client::Client::try_from(config).map_err(|e| format!("cannot set up an HTTP client: {e}"))?;
     let reference = oci_client::Reference::with_tag(host.to_string(), "smo-readiness-probe".into(), "probe".into());
-    match client.list_tags(&reference, &RegistryAuth::Anonymous, Some(1), None).await {
-        Ok(_) => Ok(()),
-        Err(OciDistributionError::RegistryError { .. }) => Ok(()),
-        Err(OciDistributionError::ServerError { code, .. }) if code == 404 || code == 401 => Ok(()),
-        Err(OciDistributionError::UnauthorizedError { .. }) => Ok(()),
-        Err(e) => Err(e.to_string()),
-    }
+    Ok(client.list_tags(&reference, &RegistryAuth::Anonymous, Some(1), None).await.map(|_| ()))
 }
 
 #[cfg(test)]

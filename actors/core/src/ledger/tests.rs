@@ -229,10 +229,12 @@ fn what_an_earlier_life_counted_is_carried_over_without_counting_twice() {
     // a failed sequence), `b` resized to 2 nodes, 3 firings.
     let step = |name: &str, succeeded, failed, nodes| CarriedStep { name: name.into(), succeeded, failed, nodes };
     let earlier = Carried {
+        completed: 1,
         failed: 1,
         fired: 3,
         recent_firings: vec!["rule #1 fired".into()],
         steps: vec![step("a", 2, 1, 1), step("b", 1, 0, 2), step("gone", 9, 9, 9)],
+        ..Carried::default()
     };
     ledger.carry_over(&earlier);
     assert_eq!((ledger.counts().completed, ledger.counts().failed), (1, 1), "the failed sequence is counted once");
@@ -241,6 +243,13 @@ fn what_an_earlier_life_counted_is_carried_over_without_counting_twice() {
     assert_eq!(ledger.all_nodes(), &[1, 2]);
     assert_eq!(ledger.snapshot().fired, 3);
     assert_eq!(ledger.snapshot().recent_firings, vec!["rule #1 fired".to_string()]);
+
+    // Completions whose jobs are all gone (the cluster's garbage collector deleted them) still
+    // count: the run starts only what is still wanted.
+    let mut ledger = Ledger::new(workflow(""));
+    ledger.carry_over(&Carried { completed: 2, ..Carried::default() });
+    assert_eq!((ledger.counts().completed, ledger.snapshot().started), (2, 2));
+    assert_eq!(ledger.decide().start, 1, "3 wanted, 2 completed before the restart: one more starts");
 
     // Failures whose jobs are all gone still count towards the cap (maxFailures: 2).
     let mut ledger = Ledger::new(workflow(""));
