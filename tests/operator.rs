@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::cluster::{
     Installed, Namespace, eventually, image, install_crd, install_custom_crds, kubectl, kubectl_with_input, per_job,
-    registry, restart_component, serve_jobsets_but_not_miniclusters, text,
+    registry, restart_component, serve_jobsets_but_not_miniclusters, text, timeline_of,
 };
 use common::smo;
 use serde_json::Value;
@@ -404,19 +404,6 @@ fn an_operator_killed_mid_run_is_carried_on_by_the_next() {
     let stamps = times["timestamps"].as_object().cloned().unwrap_or_default();
     let ended = stamps.keys().filter(|k| k.ends_with("_succeeded")).count();
     assert_eq!(ended, 12, "every job's end, across the restart: {stamps:?}");
-}
-
-/// `smo timeline NAME --format original`: the original's workflow-times.json of the timeline
-/// the operator keeps for `name`.
-fn timeline_of(ns: &Namespace, name: &str, dir: &Path) -> Value {
-    let file = dir.join(format!("{name}-times.json"));
-    let out = smo()
-        .args(["timeline", name, "-n", &ns.0, "--format", "original", "-o"])
-        .arg(&file)
-        .output()
-        .expect("smo timeline");
-    assert!(out.status.success(), "{}", text(&out));
-    serde_json::from_str(&std::fs::read_to_string(&file).expect("the timeline")).expect("JSON")
 }
 
 /// The apiserver restarted mid-run under the operator (`tests/cluster/restart.sh apiserver`):

@@ -170,9 +170,22 @@ start etcd /usr/bin/etcd --name smo-cluster --data-dir "$STATE/etcd" \
   --logger zap --log-outputs stderr --log-level warn
 wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 
+# Every deletion is audited (who deleted what, and when) in $STATE/logs/audit.log: the chaos
+# suite tells a Job deleted by the cluster's garbage collector from one smo deleted.
+cat > "$STATE/audit-policy.yaml" <<'AUDIT'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  verbs: [delete, deletecollection]
+- level: None
+AUDIT
 # Bound to the bridge address (not 127.0.0.1) so Pods reach it; the default "lease" endpoint
 # reconciler publishes $BRIDGE_IP:$APISERVER_PORT as the endpoint of svc/kubernetes.
 start apiserver "$BIN/kube-apiserver" \
+  --audit-policy-file "$STATE/audit-policy.yaml" --audit-log-path "$STATE/logs/audit.log" \
+  --audit-log-maxsize 200 --audit-log-maxbackup 1 \
   --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
   --bind-address "$BRIDGE_IP" --advertise-address "$BRIDGE_IP" --secure-port "$APISERVER_PORT" --insecure-port 0 \
   --endpoint-reconciler-type lease \

@@ -368,3 +368,39 @@ impl Drop for Installed {
         let _ = kubectl_with_input(&["delete", "--wait=false", "-f", "-"], rest.join("\n---\n").as_bytes());
     }
 }
+
+/// `smo timeline NAME --format original`: the original's workflow-times.json of the timeline
+/// the operator keeps for `name` (written to a file in `dir`).
+pub fn timeline_of(ns: &Namespace, name: &str, dir: &std::path::Path) -> Value {
+    let file = dir.join(format!("{name}-times.json"));
+    let out = super::smo()
+        .args(["timeline", name, "-n", &ns.0, "--format", "original", "-o"])
+        .arg(&file)
+        .output()
+        .expect("smo timeline");
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_str(&std::fs::read_to_string(&file).expect("the timeline")).expect("JSON")
+}
+
+/// The objects of namespace `ns` the cluster's garbage collector deleted, as `(resource, name)`,
+/// from the apiserver's audit log (`tests/cluster/up.sh` audits every deletion).
+pub fn collected_by_the_garbage_collector(ns: &str) -> Vec<(String, String)> {
+    // The cluster's state directory holds its admin kubeconfig (`tests/cluster/env.sh`).
+    let kubeconfig = std::env::var("KUBECONFIG").expect("KUBECONFIG is set by `make test-cluster`");
+    let state = std::path::Path::new(&kubeconfig).parent().expect("the kubeconfig's directory").to_path_buf();
+    let log = state.join("logs/audit.log");
+    let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("the audit log {}: {e}", log.display()));
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|e| {
+            e["verb"] == "delete"
+                && e["objectRef"]["namespace"] == ns
+                && e["user"]["username"] == "system:serviceaccount:kube-system:generic-garbage-collector"
+                && e["responseStatus"]["code"].as_i64().is_some_and(|c| c < 300)
+        })
+        .map(|e| {
+            let field = |k: &str| e["objectRef"][k].as_str().unwrap_or_default().to_string();
+            (field("resource"), field("name"))
+        })
+        .collect()
+}

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use smo_core::api::ShutdownStrategy;
 use smo_core::fsm::JobPhase;
-use smo_core::ledger::{RunOutcome, RunReport};
+use smo_core::ledger::{Carried, RunOutcome, RunReport};
 use smo_core::names::JobId;
 use smo_core::workflow::Workflow;
 use smo_core::workflow::documents::from_manifest_text;
@@ -55,16 +55,18 @@ async fn run_with(
     existing: Vec<ExistingJob>,
     journal: Option<Journal>,
 ) -> RunReport {
-    let (_, finished) = start(workflow, outcome, existing, journal);
+    let (_, finished) = start(workflow, outcome, existing, journal, None);
     finished.await.expect("the manager reports")
 }
 
-/// Starts a Manager for `workflow` as [`run_with`] does; its address and where its report comes.
+/// Starts a Manager for `workflow` as [`run_with`] does, with what an earlier life of the run
+/// counted (`carried`); its address and where its report comes.
 fn start(
     workflow: Arc<Workflow>,
     outcome: Rc<Outcome>,
     existing: Vec<ExistingJob>,
     journal: Option<Journal>,
+    carried: Option<Carried>,
 ) -> (Addr<Manager>, oneshot::Receiver<RunReport>) {
     let (done, finished) = oneshot::channel();
     let restore = !existing.is_empty();
@@ -81,7 +83,7 @@ fn start(
                 watcher: Some(watcher.into()),
                 journal,
                 restore,
-                carried: None,
+                carried,
                 reporting: None,
             },
         )
@@ -465,6 +467,37 @@ async fn a_restored_run_counts_what_ended_and_carries_on_where_sequences_were() 
     assert_eq!(report.steps[0].runs, 3 + 2, "restored jobs are counted with the new ones");
 }
 
+/// Completed sequences whose Jobs the cluster deleted (a garbage collector that took the
+/// resource for gone): what is left of one (its first step's Job) is not taken up again when
+/// the kept timeline has it completed, and the completions carried from the status count.
+#[actix::test]
+async fn a_completed_sequence_that_lost_its_jobs_is_not_run_again() {
+    // 11 completed and lost its jobs of b and c; 22 completed and lost all its jobs; 33 is at b.
+    let jobs =
+        vec![existing("job_000000011", 0, JobPhase::Succeeded), existing("job_000000033", 0, JobPhase::Succeeded)];
+    let carried = Carried {
+        completed: 2,
+        completed_sequences: ["job_000000011", "job_000000022"].into_iter().map(String::from).collect(),
+        ..Carried::default()
+    };
+    let submitted = Rc::new(RefCell::new(Vec::new()));
+    let log = submitted.clone();
+    let outcome: Rc<Outcome> = Rc::new(move |job: &StepJob| {
+        log.borrow_mut().push((job.jobid.clone(), job.step));
+        Some(Ok(()))
+    });
+    let (_, finished) = start(workflow(CHAIN), outcome, jobs, None, Some(carried));
+    let report = finished.await.expect("the manager reports");
+    assert_eq!(report.outcome.exit_code(), 0, "{:?}", report.outcome);
+    // 4 wanted: 2 completed before, 33 completes, 1 new one.
+    assert_eq!(report.completed, 4);
+    let submitted = submitted.borrow();
+    assert!(submitted.iter().all(|(j, _)| j.as_str() != "job_000000011"), "11 ran again: {submitted:?}");
+    let of_33: Vec<usize> = submitted.iter().filter(|(j, _)| j.as_str() == "job_000000033").map(|(_, s)| *s).collect();
+    assert_eq!(of_33, vec![1, 2], "33 carries on from step b");
+    assert_eq!(submitted.len(), 2 + 3, "33's two steps and one new sequence: {submitted:?}");
+}
+
 /// `spec.suspend` (and `smo run`'s SIGUSR1): a workflow suspended from the start submits
 /// nothing; resumed, it runs; suspended mid-run, the jobs already submitted end and nothing more
 /// is submitted, and resumed again it completes exactly the sequences wanted.
@@ -486,7 +519,7 @@ async fn a_suspended_run_submits_nothing_until_it_is_resumed_and_then_completes_
         }
         Some(Ok(()))
     });
-    let (manager, mut finished) = start(wf, outcome, Vec::new(), None);
+    let (manager, mut finished) = start(wf, outcome, Vec::new(), None, None);
     *manager_of.borrow_mut() = Some(manager.clone());
     let settle = || actix::clock::sleep(std::time::Duration::from_millis(150));
     settle().await;
@@ -530,7 +563,7 @@ async fn a_stopped_run_submits_nothing_more_and_ends_stopped_once_its_jobs_have_
         }
         Some(Ok(()))
     });
-    let (manager, finished) = start(wf, outcome, Vec::new(), None);
+    let (manager, finished) = start(wf, outcome, Vec::new(), None, None);
     *manager_of.borrow_mut() = Some(manager);
     let report = finished.await.expect("the manager reports");
     let RunOutcome::Stopped { strategy: ShutdownStrategy::Stop, reason } = &report.outcome else {

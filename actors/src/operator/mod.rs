@@ -16,7 +16,8 @@
 //!   its status says so, field by field, and nothing runs until it is edited. Valid: its
 //!   workflow runs — restored from the Jobs the cluster has, so an operator restarted mid-run
 //!   carries on without starting a sequence over or running a step twice, and from its status
-//!   what the Jobs no longer show (failed sequences, whose Jobs are deleted; resized node
+//!   and its kept timeline what the Jobs no longer show (failed sequences, whose Jobs are
+//!   deleted; completed ones whose Jobs the cluster deleted, never run again; resized node
 //!   counts; see [`smo_core::ledger::Carried`]). A resource whose
 //!   status says it ended (for its current generation) is left alone.
 //! * When a run starts, what an edit does, when it is tried again and when it is over are the
@@ -24,7 +25,10 @@
 //! * Its artifacts go to `registry.host`, else the operator's `--registry`, else (when a step
 //!   pulls or pushes) an ephemeral registry of its own, private to the workflow (a password in
 //!   a Secret it owns, a NetworkPolicy), applied from the spec at every start of the run and
-//!   waited for before any step is submitted ([`registry::kubernetes`]).
+//!   waited for before any step is submitted, then kept answering while the run lasts: deleted
+//!   (by a person, or by a garbage collector that took the resource for gone), it is applied
+//!   again at the same address, with `RegistryUnavailable` and `RegistryRestored` Events
+//!   ([`registry::kubernetes`]).
 //! * A valid workflow that needs what the cluster lacks (an API a step uses, its registry) does
 //!   not fail: its status is `Pending` with `Ready=False` naming what to install, and the
 //!   Controller tries again by itself (`RetryRun`, 5 s doubling up to 5 min), or at once on an
