@@ -807,11 +807,7 @@ fn a_state_machine_without_a_registry_host_gets_a_registry_of_its_own() {
     let ns = Namespace::new("op-registry");
     let dir = tempfile::tempdir().expect("tempdir");
     let operator = Operator::spawn(&ns, dir.path(), &[]);
-    let image =
-        std::env::var("SMO_TEST_REGISTRY_IMAGE").unwrap_or_else(|_| "docker.io/library/smo-registry:dev".into());
-    let head = format!(
-        "  registry: {{image: \"{image}\", pullPolicy: IfNotPresent}}\n  workflow: {{completed: 2}}\n  cluster: {{maxSize: 2}}\n"
-    );
+    let head = own_registry("  workflow: {completed: 2}\n  cluster: {maxSize: 2}\n");
     let manifest = state_machine("ephemeral", &head, &[("a", "echo \"$jobid\" > a.txt"), ("b", "cat a.txt > b.txt")])
         .replace("    script: |\n      echo", "    registry: {push: a}\n    script: |\n      echo")
         .replace("    script: |\n      cat", "    registry: {pull: a, push: b}\n    script: |\n      cat");
@@ -875,6 +871,14 @@ fn a_state_machine_without_a_registry_host_gets_a_registry_of_its_own() {
         left.push_str(String::from_utf8_lossy(&out.stdout).trim());
         if left.is_empty() { Ok(()) } else { Err(left) }
     });
+}
+
+/// A spec's head (`rest`: its workflow and cluster lines) asking for a registry of its own, of
+/// the image `make image` builds.
+fn own_registry(rest: &str) -> String {
+    let image =
+        std::env::var("SMO_TEST_REGISTRY_IMAGE").unwrap_or_else(|_| "docker.io/library/smo-registry:dev".into());
+    format!("  registry: {{image: \"{image}\", pullPolicy: IfNotPresent}}\n{rest}")
 }
 
 /// The user name and password in a workflow registry's Secret `secret` (as an admin of the
@@ -1451,11 +1455,7 @@ fn what_the_cluster_deletes_under_a_run_is_made_again_or_remembered() {
     let ns = Namespace::new("op-collected");
     let dir = tempfile::tempdir().expect("tempdir");
     let first = Operator::spawn(&ns, dir.path(), &[]);
-    let image =
-        std::env::var("SMO_TEST_REGISTRY_IMAGE").unwrap_or_else(|_| "docker.io/library/smo-registry:dev".into());
-    let head = format!(
-        "  registry: {{image: \"{image}\", pullPolicy: IfNotPresent}}\n  workflow: {{completed: 6, maxFailures: 50}}\n  cluster: {{maxSize: 2}}\n"
-    );
+    let head = own_registry("  workflow: {completed: 6, maxFailures: 50}\n  cluster: {maxSize: 2}\n");
     let steps =
         [("a", "sleep 2; echo \"$jobid\" > a.txt"), ("b", "sleep 1; cat a.txt > b.txt"), ("c", "sleep 1; cat b.txt")];
     let manifest = state_machine("collected", &head, &steps)

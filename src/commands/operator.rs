@@ -9,13 +9,18 @@
 //! (`<--lease-namespace>/smo-operator`, kube-lease-manager): only the holder acts; a standby
 //! takes over within the lease's 15 s after the leader dies, at once after it stops cleanly
 //! (the lease is released), and a leader that loses its lease exits (code 1) rather than act
-//! beside the new one.
+//! beside the new one. A leader also exits once it cannot confirm its hold for
+//! 10 s (`RENEW_DEADLINE`, client-go's renew deadline): the lease library learns of a lost lease
+//! only at its next renewal, which after an error it puts off by up to 30 s, while a standby
+//! may take an expired lease after 15 s — two leaders for a while, without this check.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 use actix::Actor as _;
+use k8s_openapi::api::coordination::v1::Lease;
 use kube_lease_manager::LeaseManagerBuilder;
 use smo_actors::executor::kubernetes::{self, RequestLimits};
 use smo_actors::operator::metrics::OperatorMetrics;
@@ -34,6 +39,13 @@ const LEASE_SECONDS: u64 = 15;
 
 /// Seconds before the end of its lease a leader renews it.
 const LEASE_GRACE_SECONDS: u64 = 5;
+
+/// How long a leader acts without confirming its hold on the lease: less than the lease lasts
+/// ([`LEASE_SECONDS`]), so it has stopped before a standby may take the lease over.
+const RENEW_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How often a leader reads its lease to confirm its hold.
+const HOLD_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// How the operator ended.
 enum Ending {
@@ -119,8 +131,10 @@ async fn operate(args: &OperatorArgs) -> Result<Ending, String> {
             live.standby.store(false, Ordering::Relaxed);
         }
         tracing::info!(identity = %instance, "leading");
-        leading = Some((channel, task));
+        let leases: kube::Api<Lease> = kube::Api::namespaced(client.clone(), &args.lease_namespace);
+        leading = Some((channel, task, leases));
     }
+    let config_instance = instance.clone();
     let config = OperatorConfig {
         share: kubernetes::FairShare::new(limits),
         client,
@@ -148,7 +162,7 @@ async fn operate(args: &OperatorArgs) -> Result<Ending, String> {
             wait_for_signal().await;
             Ending::Signal
         }
-        Some((channel, _)) => {
+        Some((channel, _, leases)) => {
             let lost = async {
                 while channel.changed().await.is_ok() {
                     if !*channel.borrow_and_update() {
@@ -159,10 +173,11 @@ async fn operate(args: &OperatorArgs) -> Result<Ending, String> {
             tokio::select! {
                 () = wait_for_signal() => Ending::Signal,
                 () = lost => Ending::LostLeadership,
+                () = hold_unconfirmed(leases, &config_instance) => Ending::LostLeadership,
             }
         }
     };
-    if let Some((channel, task)) = leading {
+    if let Some((channel, task, _)) = leading {
         // Closing the channel stops the lease task; releasing the lease lets a standby lead now
         // rather than when the lease runs out.
         drop(channel);
@@ -175,6 +190,37 @@ async fn operate(args: &OperatorArgs) -> Result<Ending, String> {
     }
     tracing::info!("smo operator stopping; running workflows carry on with the next operator");
     Ok(ending)
+}
+
+/// Returns once the hold of `me` on the lease cannot be confirmed: another holds it, it ran out
+/// unrenewed, or no read of it has succeeded for [`RENEW_DEADLINE`].
+async fn hold_unconfirmed(leases: &kube::Api<Lease>, me: &str) {
+    let mut confirmed = Instant::now();
+    loop {
+        tokio::time::sleep(HOLD_CHECK_EVERY).await;
+        match leases.get(operator::CONTROLLER_NAME).await {
+            Ok(lease) if holds(&lease, me, SystemTime::now()) => confirmed = Instant::now(),
+            Ok(lease) => {
+                let holder = lease.spec.and_then(|s| s.holder_identity).unwrap_or_default();
+                tracing::warn!(identity = %me, %holder, "the leader lease is no longer ours, or ran out unrenewed");
+                return;
+            }
+            Err(e) if confirmed.elapsed() >= RENEW_DEADLINE => {
+                tracing::warn!(identity = %me, error = %e, deadline = ?RENEW_DEADLINE, "cannot confirm the leader lease within the renew deadline");
+                return;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Whether `lease` is held by `me` and still runs at `now` (renewed within its duration).
+fn holds(lease: &Lease, me: &str, now: SystemTime) -> bool {
+    let Some(spec) = &lease.spec else { return false };
+    let renewed = spec.renew_time.as_ref().map(|t| SystemTime::from(t.0));
+    let lasts = spec.lease_duration_seconds.and_then(|s| u64::try_from(s).ok()).map(Duration::from_secs);
+    spec.holder_identity.as_deref() == Some(me)
+        && matches!((renewed, lasts), (Some(renewed), Some(lasts)) if renewed + lasts > now)
 }
 
 /// Returns at Ctrl-C or SIGTERM.
@@ -190,5 +236,36 @@ async fn wait_for_signal() {
         Err(_) => {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::coordination::v1::LeaseSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+
+    fn lease(holder: &str, renewed: SystemTime, seconds: i32) -> Lease {
+        Lease {
+            spec: Some(LeaseSpec {
+                holder_identity: Some(holder.into()),
+                renew_time: Some(MicroTime(renewed.try_into().expect("a time"))),
+                lease_duration_seconds: Some(seconds),
+                ..LeaseSpec::default()
+            }),
+            ..Lease::default()
+        }
+    }
+
+    #[test]
+    fn a_leader_holds_its_lease_only_while_it_runs_unrenewed() {
+        let now = SystemTime::now();
+        let ago = |s: u64| now - Duration::from_secs(s);
+        assert!(holds(&lease("me", ago(9), 15), "me", now), "renewed 9 s ago, lasts 15 s");
+        assert!(!holds(&lease("me", ago(16), 15), "me", now), "ran out: a standby may have taken it");
+        assert!(!holds(&lease("other", ago(1), 15), "me", now), "another holds it");
+        assert!(!holds(&Lease::default(), "me", now), "no spec");
+        // The check stops a leader before a standby may take its lease over.
+        assert!(RENEW_DEADLINE + HOLD_CHECK_EVERY < Duration::from_secs(LEASE_SECONDS));
     }
 }
