@@ -472,9 +472,6 @@ impl Controller {
                 )
             });
             controller.do_send(RunStarted { key: key.clone(), uid: uid.clone(), manager });
-            // A run that stopped without finishing (it could not list its Jobs to resume, its
-            // Manager stopped) is not over: it is tried again, visibly, never marked ended. (One
-            // the Controller stopped itself is no longer tracked, and the retry is dropped.)
             // The workflow's own registry is kept answering while the run lasts.
             let finished = match kept_registry {
                 Some(host) => {
@@ -490,6 +487,9 @@ impl Controller {
                 }
                 None => finished.await,
             };
+            // A run that stopped without finishing (it could not list its Jobs to resume, its
+            // Manager stopped) is not over: it is tried again, visibly, never marked ended. (One
+            // the Controller stopped itself is no longer tracked, and the retry is dropped.)
             let interrupted = match finished {
                 Ok(report) => {
                     tracing::info!(statemachine = %key, outcome = report.outcome.verb(), reason = report.outcome.reason(), completed = report.completed, failed = report.failed, "workflow ended");
